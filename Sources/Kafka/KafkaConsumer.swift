@@ -1,0 +1,358 @@
+import CRdKafka
+import Logging
+import Synchronization
+
+/// A member of a consumer group that yields messages and rebalances as one ordered sequence,
+/// and commits exactly the offsets its caller chooses.
+///
+/// Nothing is committed automatically: the caller commits (`commit`, `commitAsync`) or stores
+/// offsets for librdkafka's periodic commit (`storeOffsets`, with `enable.auto.commit=true`).
+/// A revocation is delivered before the partitions are released and holds them until
+/// `KafkaPartitionRevocation.complete()`, so in-flight work can be finished and committed first.
+public final class KafkaConsumer: Sendable {
+    /// Messages, rebalances and commit results, in order. Iterate from one task only.
+    public let events: KafkaConsumerEvents
+    /// librdkafka statistics samples, when `statistics.interval.ms` is set; the newest is kept.
+    public let statistics: AsyncStream<KafkaStatistics>
+    public let configuration: KafkaConsumerConfiguration
+
+    private let client: RDKafkaClient
+    private let core: ConsumerCore
+
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
+        guard !configuration.topics.isEmpty else { throw KafkaError.client("a consumer needs at least one topic") }
+        let (statistics, statisticsContinuation) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
+        let core = ConsumerCore(configuration: configuration, logger: logger)
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            statistics: statisticsContinuation,
+            onRebalance: { rk, err, list in core.rebalance(rk, err, list) },
+            onError: { error in core.report(error) },
+            onCommit: { result in core.channel.push(.offsetsCommitted(result)) }
+        )
+        let client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties, callbacks: callbacks)
+        let rk = client.handle.pointer
+        rd_kafka_poll_set_consumer(rk)
+        let topics = RDKafkaTopicPartitionList.make(configuration.topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
+        defer { rd_kafka_topic_partition_list_destroy(topics) }
+        let err = rd_kafka_subscribe(rk, topics)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            client.destroyUnstarted()
+            throw KafkaError(err, message: "subscribe to \(configuration.topics)")
+        }
+        core.attach(client.handle)
+        self.client = client
+        self.core = core
+        self.configuration = configuration
+        self.events = KafkaConsumerEvents(channel: core.channel)
+        self.statistics = statistics
+        client.start(poll: { core.poll($0) }, finish: { core.finish($0) })
+    }
+
+    /// Only the messages; each revocation completes when the message after it is asked for.
+    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(events: events) }
+
+    /// The partitions this member owns now.
+    public var assignment: Set<KafkaTopicPartition> { core.partitions.withLock { $0.assigned } }
+
+    /// Commits and waits for the coordinator's answer. Offsets are the next ones to read.
+    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            try check(rd_kafka_commit(handle.pointer, list, 0), "commit")
+            if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
+        }
+    }
+
+    /// Commits everything up to and including `message`.
+    public func commit(_ message: KafkaConsumerMessage) async throws(KafkaError) {
+        try await commit([message.nextOffset])
+    }
+
+    /// Sends a commit without waiting; the outcome arrives as `.offsetsCommitted` in `events`.
+    /// Commits are sent in call order.
+    public func commitAsync(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try core.withConsumerQueue { queue throws(KafkaError) in
+            try check(rd_kafka_commit_queue(client.handle.pointer, list, queue, { rk, err, offsets, _ in
+                guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
+                let committed = RDKafkaTopicPartitionList.offsets(offsets)
+                var error: KafkaError? = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "commit")
+                if error == nil, let offsets { error = RDKafkaTopicPartitionList.firstError(offsets) }
+                callbacks.onCommit?(KafkaCommitResult(offsets: committed, error: error))
+            }, nil), "commit")
+        }
+    }
+
+    /// Marks offsets for librdkafka's periodic commit (only with `enable.auto.commit=true`).
+    public func storeOffsets(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try check(rd_kafka_offsets_store(client.handle.pointer, list), "store offsets")
+        if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
+    }
+
+    /// The group's committed offsets for `partitions` (`KafkaTopicPartitionOffset.invalid` where none).
+    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartitionOffset] {
+        let handle = client.handle
+        return try await runBlocking { () throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(partitions)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            try check(rd_kafka_committed(handle.pointer, list, timeout.milliseconds), "committed")
+            return RDKafkaTopicPartitionList.offsets(list)
+        }
+    }
+
+    /// Stops fetching from these partitions until `resume`; already buffered messages still arrive.
+    public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+        let core = self.core
+        try await runBlocking { () throws(KafkaError) in try core.pause(Set(partitions)) }
+    }
+
+    public func resume(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+        let core = self.core
+        try await runBlocking { () throws(KafkaError) in try core.resume(Set(partitions)) }
+    }
+
+    /// Leaves the group and releases the client. Finish and commit in-flight work first: the
+    /// final revocation is still delivered, but is not waited for. `events` ends afterwards.
+    public func close() async {
+        core.closing.store(true, ordering: .releasing)
+        await client.stop()
+    }
+
+    /// The consumer's group metadata for `KafkaProducer.sendOffsetsToTransaction`; destroy after use.
+    func groupMetadata() -> OpaquePointer? {
+        rd_kafka_consumer_group_metadata(client.handle.pointer)
+    }
+
+    deinit {
+        core.closing.store(true, ordering: .releasing)
+        let client = self.client
+        Task { await client.stop() }
+    }
+}
+
+/// The consumer's state shared with librdkafka's callbacks on the poll thread.
+final class ConsumerCore: Sendable {
+    struct Partitions {
+        var assigned: Set<KafkaTopicPartition> = []
+        /// Paused by the caller; stays paused when back-pressure lifts.
+        var pausedByCaller: Set<KafkaTopicPartition> = []
+        /// Everything is paused because the caller is not keeping up.
+        var pausedForBackPressure = false
+    }
+
+    let channel: KafkaEventChannel
+    let partitions = Mutex(Partitions())
+    let closing = Atomic<Bool>(false)
+    private let handle = Mutex<(rk: RDKafkaHandle, queue: RDKafkaQueue)?>(nil)
+    private let logger: Logger
+    private let capacity: Int
+    private let revokeTimeout: Duration
+
+    init(configuration: KafkaConsumerConfiguration, logger: Logger) {
+        self.logger = logger
+        self.capacity = max(1, configuration.bufferCapacity)
+        self.revokeTimeout = configuration.revokeTimeout
+        let wake = PollWakeup()
+        self.channel = KafkaEventChannel(lowWatermark: max(0, configuration.bufferCapacity / 2)) {
+            // Wake the poll thread so it resumes fetching without waiting out its poll timeout.
+            wake.handle.withLock { $0.map { rd_kafka_yield($0.pointer) } }
+        }
+        self.wake = wake
+    }
+
+    private let wake: PollWakeup
+
+    private final class PollWakeup: Sendable {
+        let handle = Mutex<RDKafkaHandle?>(nil)
+    }
+
+    func attach(_ rk: RDKafkaHandle) {
+        let queue = RDKafkaQueue(pointer: rd_kafka_queue_get_consumer(rk.pointer))
+        handle.withLock { $0 = (rk, queue) }
+        wake.handle.withLock { $0 = rk }
+    }
+
+    func withConsumerQueue<T>(_ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
+        guard let queue = handle.withLock({ $0?.queue }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
+        return try body(queue.pointer)
+    }
+
+    // MARK: Poll thread
+
+    func poll(_ rk: RDKafkaHandle) {
+        applyBackPressure(rk)
+        guard let message = rd_kafka_consumer_poll(rk.pointer, 100) else { return }
+        defer { rd_kafka_message_destroy(message) }
+        let err = message.pointee.err
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            channel.push(.message(Self.convert(message)))
+        } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            let error = KafkaError(err, message: String(cString: rd_kafka_message_errstr(message)))
+            logger.warning("consumer error", metadata: ["error": "\(error)"])
+            channel.push(.error(error))
+        }
+    }
+
+    func finish(_ rk: RDKafkaHandle) {
+        closing.store(true, ordering: .releasing)
+        let err = rd_kafka_consumer_close(rk.pointer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("consumer close", metadata: ["error": "\(KafkaError(err))"])
+        }
+        wake.handle.withLock { $0 = nil }
+        if let queue = handle.withLock({ state in defer { state = nil }; return state?.queue }) {
+            rd_kafka_queue_destroy(queue.pointer)
+        }
+        channel.finish()
+    }
+
+    /// Pauses everything while the caller lags `capacity` messages behind; resumes at half.
+    private func applyBackPressure(_ rk: RDKafkaHandle) {
+        let buffered = channel.bufferedMessages
+        partitions.withLock { state in
+            if !state.pausedForBackPressure, buffered >= capacity {
+                state.pausedForBackPressure = true
+                Self.setPaused(true, state.assigned, rk)
+                logger.debug("consumer buffer full, fetching paused", metadata: ["buffered": "\(buffered)"])
+            } else if state.pausedForBackPressure, buffered <= capacity / 2 {
+                state.pausedForBackPressure = false
+                Self.setPaused(false, state.assigned.subtracting(state.pausedByCaller), rk)
+            }
+        }
+    }
+
+    func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let changed = RDKafkaTopicPartitionList.partitions(list)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            let error: KafkaError?
+            if cooperative {
+                error = rd_kafka_incremental_assign(rk, list).map { KafkaError(consuming: $0) }
+            } else {
+                let err = rd_kafka_assign(rk, list)
+                error = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err)
+            }
+            if let error {
+                logger.error("assign failed", metadata: ["error": "\(error)"])
+                channel.push(.error(error))
+                return
+            }
+            partitions.withLock { state in
+                state.assigned.formUnion(changed)
+                if state.pausedForBackPressure { Self.setPaused(true, Set(changed), RDKafkaHandle(pointer: rk)) }
+            }
+            logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())", "protocol": "\(cooperative ? "cooperative" : "eager")"])
+            channel.push(.partitionsAssigned(changed))
+
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let revocation = KafkaPartitionRevocation(partitions: changed, isLost: rd_kafka_assignment_lost(rk) != 0)
+            logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())", "lost": "\(revocation.isLost)"])
+            let delivered = channel.push(.partitionsRevoked(revocation))
+            if delivered, !closing.load(ordering: .acquiring), !revocation.wait(timeout: revokeTimeout) {
+                logger.warning("revocation not completed in time, releasing partitions", metadata: ["timeout": "\(revokeTimeout)"])
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, list) {
+                    logger.error("unassign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
+                }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+            partitions.withLock { state in
+                state.assigned.subtract(changed)
+                state.pausedByCaller.subtract(changed)
+            }
+
+        default:
+            let error = KafkaError(err, message: "rebalance failed")
+            logger.error("rebalance error", metadata: ["error": "\(error)"])
+            rd_kafka_assign(rk, nil)
+            partitions.withLock { state in
+                state.assigned.removeAll()
+                state.pausedByCaller.removeAll()
+            }
+            channel.push(.error(error))
+        }
+    }
+
+    func report(_ error: KafkaError) {
+        if error.isFatal { channel.push(.error(error)) }
+    }
+
+    // MARK: Caller pause / resume (on a blocking thread)
+
+    func pause(_ requested: Set<KafkaTopicPartition>) throws(KafkaError) {
+        guard let rk = handle.withLock({ $0?.rk }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
+        try partitions.withLock { state throws(KafkaError) in
+            let owned = requested.intersection(state.assigned).subtracting(state.pausedByCaller)
+            state.pausedByCaller.formUnion(owned)
+            if !state.pausedForBackPressure { try Self.setPausedChecked(true, owned, rk) }
+        }
+    }
+
+    func resume(_ requested: Set<KafkaTopicPartition>) throws(KafkaError) {
+        guard let rk = handle.withLock({ $0?.rk }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
+        try partitions.withLock { state throws(KafkaError) in
+            let owned = requested.intersection(state.pausedByCaller)
+            state.pausedByCaller.subtract(owned)
+            if !state.pausedForBackPressure { try Self.setPausedChecked(false, owned, rk) }
+        }
+    }
+
+    private static func setPausedChecked(_ paused: Bool, _ set: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
+        guard !set.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList.make(Array(set))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = paused ? rd_kafka_pause_partitions(rk.pointer, list) : rd_kafka_resume_partitions(rk.pointer, list)
+        try check(err, paused ? "pause" : "resume")
+        if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
+    }
+
+    private static func setPaused(_ paused: Bool, _ set: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) {
+        try? setPausedChecked(paused, set, rk)
+    }
+
+    // MARK: Conversion
+
+    static func convert(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaConsumerMessage {
+        let raw = message.pointee
+        var headers: [KafkaHeader] = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append(KafkaHeader(key: name.map { String(cString: $0) } ?? "", value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        return KafkaConsumerMessage(
+            topic: String(cString: rd_kafka_topic_name(raw.rkt)),
+            partition: raw.partition,
+            offset: raw.offset,
+            key: raw.key.map { Array(UnsafeRawBufferPointer(start: $0, count: raw.key_len)) },
+            value: raw.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: raw.len)) },
+            headers: headers,
+            timestampMilliseconds: timestamp >= 0 ? timestamp : nil
+        )
+    }
+}
+
+/// An `rd_kafka_queue_t *`.
+struct RDKafkaQueue: @unchecked Sendable {
+    let pointer: OpaquePointer
+}

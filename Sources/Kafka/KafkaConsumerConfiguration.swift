@@ -1,0 +1,49 @@
+/// How a `KafkaConsumer` joins its group. Anything not modelled here goes in `properties`,
+/// which are passed to librdkafka as they are and win over the defaults.
+public struct KafkaConsumerConfiguration: Sendable {
+    public var bootstrapServers: String
+    public var groupId: String
+    public var topics: [String]
+    public var rebalanceProtocol: RebalanceProtocol = .cooperative
+    /// How many messages may wait in the consumer's buffer before it stops fetching.
+    /// Fetching stops by pausing partitions, so rebalances and errors keep flowing.
+    public var bufferCapacity: Int = 1024
+    /// The longest a revocation waits for `KafkaPartitionRevocation.complete()` before the
+    /// partitions are released anyway.
+    public var revokeTimeout: Duration = .seconds(30)
+    /// Raw librdkafka properties, e.g. `session.timeout.ms` or `statistics.interval.ms`.
+    public var properties: [String: String] = [:]
+
+    public init(bootstrapServers: String, groupId: String, topics: [String], properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.groupId = groupId
+        self.topics = topics
+        self.properties = properties
+    }
+
+    /// How partitions move between group members.
+    public enum RebalanceProtocol: String, Sendable {
+        /// `cooperative-sticky`: only the partitions that change owner are revoked, so the rest of
+        /// the group keeps working while a member joins or leaves. The default: scaling out a
+        /// worker group should not stop every worker.
+        case cooperative = "cooperative-sticky"
+        /// `range`: every rebalance revokes every partition from every member first.
+        case eager = "range"
+    }
+
+    var librdkafkaProperties: [String: String] {
+        var result: [String: String] = [
+            "bootstrap.servers": bootstrapServers,
+            "group.id": groupId,
+            "partition.assignment.strategy": rebalanceProtocol.rawValue,
+            // The caller decides what is done: nothing is stored or committed behind its back.
+            "enable.auto.offset.store": "false",
+            "enable.auto.commit": "false",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": "false",
+            "log.connection.close": "false",
+        ]
+        result.merge(properties) { _, override in override }
+        return result
+    }
+}

@@ -1,0 +1,151 @@
+import DequeModule
+import Synchronization
+
+/// A single-reader queue from the poll thread to one Swift task. Unlike `AsyncStream` it
+/// reports how many messages wait, which drives the consumer's fetch back-pressure, and whether
+/// its reader has gone, so a revocation never waits for a reader that no longer exists.
+final class KafkaEventChannel: Sendable {
+    private struct State {
+        var buffer = Deque<KafkaConsumerEvent>()
+        var bufferedMessages = 0
+        var waiter: CheckedContinuation<KafkaConsumerEvent?, Never>?
+        var finished = false
+        var readerGone = false
+    }
+
+    private let state = Mutex(State())
+    private let lowWatermark: Int
+    /// Called (outside the lock) when the buffered messages fall to the low watermark.
+    private let onDrained: @Sendable () -> Void
+
+    init(lowWatermark: Int, onDrained: @escaping @Sendable () -> Void) {
+        self.lowWatermark = lowWatermark
+        self.onDrained = onDrained
+    }
+
+    var bufferedMessages: Int { state.withLock { $0.bufferedMessages } }
+
+    /// Hands an event to the reader. Returns false when nobody will ever read it.
+    @discardableResult
+    func push(_ event: KafkaConsumerEvent) -> Bool {
+        let waiter = state.withLock { state -> CheckedContinuation<KafkaConsumerEvent?, Never>?? in
+            if state.finished || state.readerGone { return .none }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return .some(waiter)
+            }
+            state.buffer.append(event)
+            if case .message = event { state.bufferedMessages += 1 }
+            return .some(nil)
+        }
+        switch waiter {
+        case .none: return false
+        case .some(let continuation?): continuation.resume(returning: event)
+        case .some(nil): break
+        }
+        return true
+    }
+
+    func finish() {
+        let waiter = state.withLock { state in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// The reader's iterator was dropped: drop what is buffered and accept nothing more.
+    func readerDidLeave() {
+        let pending = state.withLock { state in
+            state.readerGone = true
+            state.bufferedMessages = 0
+            defer { state.buffer.removeAll() }
+            return state.buffer
+        }
+        for case .partitionsRevoked(let revocation) in pending { revocation.complete() }
+        onDrained()
+    }
+
+    func next() async -> KafkaConsumerEvent? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<KafkaConsumerEvent?, Never>) in
+                let (event, immediate, drained) = state.withLock { state -> (KafkaConsumerEvent?, Bool, Bool) in
+                    if let event = state.buffer.popFirst() {
+                        var drained = false
+                        if case .message = event {
+                            state.bufferedMessages -= 1
+                            drained = state.bufferedMessages == lowWatermark
+                        }
+                        return (event, true, drained)
+                    }
+                    if state.finished || Task.isCancelled { return (nil, true, false) }
+                    state.waiter = continuation
+                    return (nil, false, false)
+                }
+                if drained { onDrained() }
+                if immediate { continuation.resume(returning: event) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+}
+
+/// The consumer's events as an `AsyncSequence`. Iterate it from one task only.
+public struct KafkaConsumerEvents: AsyncSequence, Sendable {
+    public typealias Element = KafkaConsumerEvent
+    public typealias Failure = Never
+    let channel: KafkaEventChannel
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(reader: Reader(channel: channel))
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = Never
+        let reader: Reader
+        public mutating func next() async -> KafkaConsumerEvent? { await reader.channel.next() }
+    }
+
+    /// Tells the channel when the iterator is gone.
+    final class Reader: Sendable {
+        let channel: KafkaEventChannel
+        init(channel: KafkaEventChannel) { self.channel = channel }
+        deinit { channel.readerDidLeave() }
+    }
+}
+
+/// Only the messages: revocations are completed as soon as the next message is asked for,
+/// i.e. once the caller is done with every message before them.
+public struct KafkaConsumerMessages: AsyncSequence, Sendable {
+    public typealias Element = KafkaConsumerMessage
+    public typealias Failure = Never
+    let events: KafkaConsumerEvents
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: events.makeAsyncIterator())
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = Never
+        let reader: KafkaConsumerEvents.Reader
+
+        init(base: KafkaConsumerEvents.AsyncIterator) { reader = base.reader }
+
+        public mutating func next() async -> KafkaConsumerMessage? {
+            while let event = await reader.channel.next() {
+                switch event {
+                case .message(let message): return message
+                case .partitionsRevoked(let revocation): revocation.complete()
+                case .partitionsAssigned, .offsetsCommitted, .error: continue
+                }
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import CRdKafka
+import Logging
+import Synchronization
+
+/// Writes records and reports each one's fate. Idempotent by default; transactional when
+/// configured with a `transactionalId`.
+///
+/// `send` awaits the broker's acknowledgement; `enqueue` returns at once and reports through
+/// `deliveryReports`. `close` flushes what is queued before releasing the client.
+public final class KafkaProducer: Sendable {
+    /// Reports for records sent with `enqueue` (records sent with `send` report to their caller).
+    public let deliveryReports: AsyncStream<KafkaDeliveryReport>
+    /// librdkafka statistics samples, when `statistics.interval.ms` is set; the newest is kept.
+    public let statistics: AsyncStream<KafkaStatistics>
+    public let configuration: KafkaProducerConfiguration
+
+    private let client: RDKafkaClient
+    private let core: ProducerCore
+
+    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
+        let (statistics, statisticsContinuation) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
+        let (reports, reportsContinuation) = AsyncStream.makeStream(of: KafkaDeliveryReport.self)
+        let core = ProducerCore(reports: reportsContinuation, logger: logger)
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            statistics: statisticsContinuation,
+            onDelivery: { message in core.delivered(message) }
+        )
+        self.client = try RDKafkaClient(kind: .producer, properties: configuration.librdkafkaProperties, callbacks: callbacks)
+        self.core = core
+        self.configuration = configuration
+        self.deliveryReports = reports
+        self.statistics = statistics
+        client.start(
+            poll: { rd_kafka_poll($0.pointer, 100) },
+            finish: { core.finish($0) }
+        )
+    }
+
+    /// Sends a record and waits until the broker has acknowledged it (or librdkafka gave up).
+    @discardableResult
+    public func send(_ message: KafkaProducerMessage) async throws(KafkaError) -> KafkaDeliveryReport {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>) in
+            let id = core.register(continuation)
+            do throws(KafkaError) {
+                try produce(message, id: id)
+            } catch {
+                core.unregister(id)?.resume(returning: .failure(error))
+            }
+        }
+        let report = try result.get()
+        if let error = report.error { throw error }
+        return report
+    }
+
+    /// Queues a record and returns its id at once; its report arrives on `deliveryReports`.
+    /// Throws `queueFull` when librdkafka's queue is full.
+    @discardableResult
+    public func enqueue(_ message: KafkaProducerMessage) throws(KafkaError) -> UInt64 {
+        let id = core.nextID()
+        try produce(message, id: id)
+        return id
+    }
+
+    /// Waits until every queued record is acknowledged or failed.
+    public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            try check(rd_kafka_flush(handle.pointer, timeout.milliseconds), "flush")
+        }
+    }
+
+    /// Flushes (up to `timeout`), fails whatever is still queued, and releases the client.
+    public func close(timeout: Duration = .seconds(30)) async {
+        core.flushTimeout.store(timeout.milliseconds, ordering: .relaxed)
+        await client.stop()
+    }
+
+    deinit {
+        let client = self.client
+        Task { await client.stop() }
+    }
+
+    private func produce(_ message: KafkaProducerMessage, id: UInt64) throws(KafkaError) {
+        var headers: OpaquePointer? = nil
+        if !message.headers.isEmpty {
+            headers = rd_kafka_headers_new(message.headers.count)
+            for header in message.headers {
+                if let value = header.value {
+                    value.withUnsafeBytes { _ = rd_kafka_header_add(headers, header.key, -1, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+                } else {
+                    rd_kafka_header_add(headers, header.key, -1, nil, 0)
+                }
+            }
+        }
+        let error: OpaquePointer? = message.topic.withCString { topic in
+            withOptionalBytes(message.key) { key in
+                withOptionalBytes(message.value) { value in
+                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 8)
+                    var count = 0
+                    func add(_ configure: (inout rd_kafka_vu_t) -> Void) {
+                        configure(&vus[count])
+                        count += 1
+                    }
+                    add { $0.vtype = RD_KAFKA_VTYPE_TOPIC; $0.u.cstr = topic }
+                    add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA }
+                    add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
+                    add { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(id)) }
+                    if let key { add { $0.vtype = RD_KAFKA_VTYPE_KEY; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress); $0.u.mem.size = key.count } }
+                    if let value { add { $0.vtype = RD_KAFKA_VTYPE_VALUE; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.u.mem.size = value.count } }
+                    if let headers { add { $0.vtype = RD_KAFKA_VTYPE_HEADERS; $0.u.headers = headers } }
+                    if let timestamp = message.timestampMilliseconds { add { $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP; $0.u.i64 = timestamp } }
+                    return rd_kafka_produceva(client.handle.pointer, vus, count)
+                }
+            }
+        }
+        if let error {
+            // On failure the headers were not taken over.
+            if let headers { rd_kafka_headers_destroy(headers) }
+            throw KafkaError(consuming: error)
+        }
+    }
+
+    // MARK: Transactions
+
+    /// Registers the `transactionalId` with the coordinator, fencing any older instance with the
+    /// same id and completing or aborting what it left open. Call once before `beginTransaction`.
+    public func initTransactions(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            try check(rd_kafka_init_transactions(handle.pointer, timeout.milliseconds))
+        }
+    }
+
+    public func beginTransaction() throws(KafkaError) {
+        try check(rd_kafka_begin_transaction(client.handle.pointer))
+    }
+
+    /// Adds the consumer's offsets to the current transaction: they are committed for the
+    /// consumer's group exactly when the transaction commits.
+    public func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: KafkaConsumer, timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        guard let metadata = RDKafkaGroupMetadata(consumer.groupMetadata()) else {
+            throw KafkaError(code: .state, message: "consumer has no group metadata")
+        }
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            try check(rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata.pointer, timeout.milliseconds))
+        }
+    }
+
+    /// Flushes and commits the current transaction.
+    public func commitTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            try check(rd_kafka_commit_transaction(handle.pointer, timeout.milliseconds))
+        }
+    }
+
+    /// Aborts the current transaction; its records are marked aborted and its offsets dropped.
+    public func abortTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let handle = client.handle
+        try await runBlocking { () throws(KafkaError) in
+            try check(rd_kafka_abort_transaction(handle.pointer, timeout.milliseconds))
+        }
+    }
+}
+
+/// Owns an `rd_kafka_consumer_group_metadata_t *` for the duration of one call.
+private final class RDKafkaGroupMetadata: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init?(_ pointer: OpaquePointer?) {
+        guard let pointer else { return nil }
+        self.pointer = pointer
+    }
+    deinit { rd_kafka_consumer_group_metadata_destroy(pointer) }
+}
+
+/// Calls `body` with the bytes, or with nil for a nil array. An empty array gets a valid,
+/// non-null pointer so that librdkafka keeps it distinct from a null key or value.
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    guard let bytes else { return body(nil) }
+    if bytes.isEmpty {
+        var zero: UInt8 = 0
+        return withUnsafeBytes(of: &zero) { body(UnsafeRawBufferPointer(start: $0.baseAddress, count: 0)) }
+    }
+    return bytes.withUnsafeBytes { body($0) }
+}
+
+/// The producer's state shared with the delivery callback on the poll thread.
+final class ProducerCore: Sendable {
+    private struct State {
+        var nextID: UInt64 = 1
+        var waiting: [UInt64: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let reports: AsyncStream<KafkaDeliveryReport>.Continuation
+    private let logger: Logger
+    let flushTimeout = Atomic<Int32>(30_000)
+
+    init(reports: AsyncStream<KafkaDeliveryReport>.Continuation, logger: Logger) {
+        self.reports = reports
+        self.logger = logger
+    }
+
+    func nextID() -> UInt64 {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+    }
+
+    func register(_ continuation: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>) -> UInt64 {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.waiting[id] = continuation
+            return id
+        }
+    }
+
+    func unregister(_ id: UInt64) -> CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>? {
+        state.withLock { $0.waiting.removeValue(forKey: id) }
+    }
+
+    func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let raw = message.pointee
+        let id = UInt64(UInt(bitPattern: raw._private))
+        let error: KafkaError? = raw.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(raw.err, message: String(cString: rd_kafka_err2str(raw.err)))
+        let report = KafkaDeliveryReport(
+            id: id,
+            topic: raw.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "",
+            partition: raw.partition,
+            offset: error == nil && raw.offset >= 0 ? raw.offset : nil,
+            error: error
+        )
+        if let continuation = unregister(id) {
+            continuation.resume(returning: .success(report))
+        } else {
+            reports.yield(report)
+        }
+    }
+
+    /// On the poll thread at close: flush, then fail anything left so no caller waits forever.
+    func finish(_ rk: RDKafkaHandle) {
+        let timeout = flushTimeout.load(ordering: .relaxed)
+        let err = rd_kafka_flush(rk.pointer, timeout)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("producer closed with undelivered records", metadata: ["queued": "\(rd_kafka_outq_len(rk.pointer))"])
+            rd_kafka_purge(rk.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+            rd_kafka_poll(rk.pointer, 0)
+        }
+        let left = state.withLock { state in
+            defer { state.waiting = [:] }
+            return state.waiting
+        }
+        for (_, continuation) in left {
+            continuation.resume(returning: .failure(KafkaError(code: .destroyed, message: "producer closed before delivery")))
+        }
+        reports.finish()
+    }
+}

@@ -1,0 +1,181 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// What librdkafka calls back into. Reached from C through the handle's opaque pointer, so
+/// it must outlive the handle; `RDKafkaClient` keeps it until `rd_kafka_destroy` returns.
+final class RDKafkaCallbacks: Sendable {
+    let logger: Logger
+    let statistics: AsyncStream<KafkaStatistics>.Continuation
+    /// Producer delivery reports.
+    let onDelivery: (@Sendable (UnsafePointer<rd_kafka_message_t>) -> Void)?
+    /// Consumer group rebalances; the handler must assign or unassign.
+    let onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    /// Errors reported by librdkafka's error callback (mostly transient, sometimes fatal).
+    let onError: (@Sendable (KafkaError) -> Void)?
+    /// Results of asynchronous consumer commits.
+    let onCommit: (@Sendable (KafkaCommitResult) -> Void)?
+
+    init(
+        logger: Logger,
+        statistics: AsyncStream<KafkaStatistics>.Continuation,
+        onDelivery: (@Sendable (UnsafePointer<rd_kafka_message_t>) -> Void)? = nil,
+        onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil,
+        onError: (@Sendable (KafkaError) -> Void)? = nil,
+        onCommit: (@Sendable (KafkaCommitResult) -> Void)? = nil
+    ) {
+        self.logger = logger
+        self.statistics = statistics
+        self.onDelivery = onDelivery
+        self.onRebalance = onRebalance
+        self.onError = onError
+        self.onCommit = onCommit
+    }
+
+    static func from(_ rk: OpaquePointer?) -> RDKafkaCallbacks? {
+        guard let rk, let opaque = rd_kafka_opaque(rk) else { return nil }
+        return Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+    }
+
+    /// Installs the C trampolines on `conf`.
+    func install(on conf: OpaquePointer) {
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(self).toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
+            guard let callbacks = RDKafkaCallbacks.from(rk), let message else { return }
+            let name = rk.map { String(cString: rd_kafka_name($0)) } ?? "rdkafka"
+            callbacks.logger.log(
+                level: Logger.Level(syslog: level),
+                "\(String(cString: message))",
+                metadata: ["rdkafka.facility": "\(facility.map { String(cString: $0) } ?? "")", "rdkafka.client": "\(name)"],
+                source: "rdkafka"
+            )
+        }
+        rd_kafka_conf_set_stats_cb(conf) { rk, json, length, _ in
+            if let callbacks = RDKafkaCallbacks.from(rk), let json {
+                let text = String(decoding: UnsafeRawBufferPointer(start: json, count: length), as: UTF8.self)
+                callbacks.statistics.yield(KafkaStatistics(json: text))
+            }
+            return 0  // librdkafka frees the buffer
+        }
+        rd_kafka_conf_set_error_cb(conf) { rk, err, reason, _ in
+            guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
+            var error = KafkaError(rd_kafka_resp_err_t(rawValue: err), message: reason.map { String(cString: $0) })
+            if error.code == .fatal, let rk {
+                var errstr = [CChar](repeating: 0, count: 512)
+                let underlying = rd_kafka_fatal_error(rk, &errstr, errstr.count)
+                let text = String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                error = KafkaError(code: KafkaError.Code(underlying), message: text, isFatal: true)
+            }
+            callbacks.logger.log(level: error.isFatal ? .error : .warning, "librdkafka error", metadata: ["error": "\(error)"])
+            callbacks.onError?(error)
+        }
+        if onDelivery != nil {
+            rd_kafka_conf_set_dr_msg_cb(conf) { rk, message, _ in
+                guard let callbacks = RDKafkaCallbacks.from(rk), let message else { return }
+                callbacks.onDelivery?(message)
+            }
+        }
+        if onRebalance != nil {
+            rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, _ in
+                guard let callbacks = RDKafkaCallbacks.from(rk), let rk, let partitions else { return }
+                callbacks.onRebalance?(rk, err, partitions)
+            }
+        }
+    }
+}
+
+/// Owns one librdkafka handle and the dedicated thread that polls it.
+///
+/// librdkafka hands results back only while someone polls; polling blocks. Each client therefore
+/// gets its own OS thread, so that neither polling nor callbacks ever occupy Swift's cooperative pool.
+final class RDKafkaClient: Sendable {
+    enum Kind { case producer, consumer }
+
+    let handle: RDKafkaHandle
+    let callbacks: RDKafkaCallbacks
+    let name: String
+    private let stopRequested = Atomic<Bool>(false)
+    private let lifecycle = Mutex(Lifecycle())
+
+    private struct Lifecycle {
+        var started = false
+        var finished = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    init(kind: Kind, properties: [String: String], callbacks: RDKafkaCallbacks) throws(KafkaError) {
+        let conf = try RDKafkaConfig.make(properties)
+        callbacks.install(on: conf)
+        var errstr = [CChar](repeating: 0, count: 512)
+        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
+        guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            let detail = String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KafkaError.client("cannot create Kafka client: \(detail)")
+        }
+        self.handle = RDKafkaHandle(pointer: rk)
+        self.callbacks = callbacks
+        self.name = String(cString: rd_kafka_name(rk))
+    }
+
+    var isStopping: Bool { stopRequested.load(ordering: .acquiring) }
+
+    /// Starts the poll thread: `poll` runs repeatedly until `stop()`, then `finish` runs once on the
+    /// same thread, then the handle is destroyed.
+    func start(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Void) {
+        lifecycle.withLock { $0.started = true }
+        let thread = Thread { [self] in
+            while !self.isStopping {
+                poll(self.handle)
+            }
+            finish(self.handle)
+            rd_kafka_destroy(self.handle.pointer)
+            self.callbacks.statistics.finish()
+            let waiters = self.lifecycle.withLock { state in
+                state.finished = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+        thread.name = "rdkafka-poll-\(name)"
+        thread.start()
+    }
+
+    /// Asks the poll thread to finish and waits until the handle is destroyed.
+    func stop() async {
+        stopRequested.store(true, ordering: .releasing)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = lifecycle.withLock { state -> Bool in
+                if state.finished || !state.started { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Destroys a handle whose poll thread was never started.
+    func destroyUnstarted() {
+        let started = lifecycle.withLock { $0.started }
+        if !started {
+            rd_kafka_destroy(handle.pointer)
+            callbacks.statistics.finish()
+        }
+    }
+}
+
+extension Logger.Level {
+    /// librdkafka logs with syslog severities.
+    init(syslog level: Int32) {
+        switch level {
+        case ...2: self = .critical
+        case 3: self = .error
+        case 4: self = .warning
+        case 5: self = .notice
+        case 6: self = .info
+        default: self = .debug
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import CRdKafka
+import Dispatch
+
+/// An `rd_kafka_t *`. librdkafka handles are thread-safe, so the pointer may cross tasks.
+struct RDKafkaHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+/// Runs a call that blocks inside librdkafka (commits, transactions, metadata) on a Dispatch
+/// thread, so that it never occupies a thread of Swift's cooperative pool.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws(KafkaError) -> T) async throws(KafkaError) -> T {
+    let result: Result<T, KafkaError> = await withCheckedContinuation { continuation in
+        blockingQueue.async {
+            do throws(KafkaError) {
+                continuation.resume(returning: .success(try body()))
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+    }
+    return try result.get()
+}
+
+private let blockingQueue = DispatchQueue(label: "kafka.blocking", attributes: .concurrent)
+
+extension Duration {
+    /// Whole milliseconds, saturating, for librdkafka's `int timeout_ms` arguments.
+    var milliseconds: Int32 {
+        let (seconds, attoseconds) = components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return Int32(clamping: ms)
+    }
+}

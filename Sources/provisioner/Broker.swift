@@ -1,0 +1,3 @@
+import ArgumentParser
+struct Broker: AsyncParsableCommand {}
+struct Dev: AsyncParsableCommand {}
