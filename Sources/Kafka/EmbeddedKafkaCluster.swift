@@ -23,7 +23,7 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
         let (_, statistics) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         let callbacks = RDKafkaCallbacks(logger: logger, statistics: statistics)
         // The mock cluster runs its own threads but needs a client handle for logging and timers.
-        let conf = try RDKafkaConfig.make(["client.id": "embedded-kafka", "log.connection.close": "false"])
+        let conf = try RDKafkaConfig.make(["client.id": "embedded-kafka", "log.connection.close": "false", "log_level": "4"])
         callbacks.install(on: conf)
         var errstr = [CChar](repeating: 0, count: 512)
         guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {

@@ -1,0 +1,88 @@
+import Foundation
+import Kafka
+import Testing
+
+@Suite("Produce and consume")
+struct RoundTripTests {
+    @Test("keys, values and several headers arrive byte for byte")
+    func roundTrip() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 3)
+        let producer = try kafka.producer()
+        let binary: [UInt8] = [0, 1, 2, 0xFF, 0xFE, 0x80, 0x7F, 0x00]
+        let sent = [
+            KafkaProducerMessage(
+                topic: topic, key: bytes("tecs-test:jdoe"), value: bytes(#"{"commandId":"1","name":"Jürgen ✓"}"#),
+                headers: [
+                    KafkaHeader(key: "commandId", value: "1"),
+                    KafkaHeader(key: "traceparent", value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                    KafkaHeader(key: "binary", value: binary),
+                    KafkaHeader(key: "empty", value: []),
+                    KafkaHeader(key: "absent", value: nil),
+                    KafkaHeader(key: "commandId", value: "repeated"),
+                ],
+                timestampMilliseconds: 1_795_000_000_123
+            ),
+            KafkaProducerMessage(topic: topic, key: binary, value: binary, headers: [KafkaHeader(key: "k", value: binary)]),
+            KafkaProducerMessage(topic: topic, key: nil, value: bytes("no key"), headers: []),
+            KafkaProducerMessage(topic: topic, key: bytes("tombstone"), value: nil),
+        ]
+        var reports: [KafkaDeliveryReport] = []
+        for message in sent {
+            reports.append(try await producer.send(message))
+        }
+        #expect(reports.allSatisfy { $0.error == nil && $0.offset != nil && $0.topic == topic })
+
+        let consumer = try kafka.consumer(group: "g-roundtrip", topics: [topic])
+        let received = try await read(sent.count, from: consumer)
+        await consumer.close()
+        await producer.close()
+
+        for (message, report) in zip(sent, reports) {
+            let match = try #require(received.first { $0.partition == report.partition && $0.offset == report.offset })
+            #expect(match.topic == topic)
+            #expect(match.key == message.key)
+            #expect(match.value == message.value)
+            #expect(match.headers == message.headers)
+        }
+        #expect(received.first { $0.key == bytes("tecs-test:jdoe") }?.timestampMilliseconds == 1_795_000_000_123)
+        #expect(received.first { $0.key == bytes("tombstone") }?.value == nil)
+    }
+
+    @Test("enqueue reports every record's delivery on deliveryReports")
+    func enqueueReports() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 2)
+        let producer = try kafka.producer()
+        var ids: Set<UInt64> = []
+        for index in 0..<100 {
+            ids.insert(try producer.enqueue(KafkaProducerMessage(topic: topic, key: "k\(index % 7)", value: "v\(index)")))
+        }
+        let reported = try await withDeadline(30, "delivery reports") {
+            var reported: Set<UInt64> = []
+            for await report in producer.deliveryReports {
+                #expect(report.error == nil)
+                reported.insert(report.id)
+                if reported.count == 100 { break }
+            }
+            return reported
+        }
+        #expect(reported == ids)
+        await producer.close()
+    }
+
+    @Test("close flushes records that are still queued")
+    func closeFlushes() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 1)
+        let producer = try kafka.producer(properties: ["linger.ms": "200"])
+        for index in 0..<50 {
+            try producer.enqueue(KafkaProducerMessage(topic: topic, key: nil, value: "v\(index)"))
+        }
+        await producer.close()
+        let consumer = try kafka.consumer(group: "g-flush", topics: [topic])
+        let received = try await read(50, from: consumer)
+        await consumer.close()
+        #expect(received.map { String(decoding: $0.value ?? [], as: UTF8.self) } == (0..<50).map { "v\($0)" })
+    }
+}

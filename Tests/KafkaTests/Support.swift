@@ -1,0 +1,77 @@
+import Foundation
+import Kafka
+import Logging
+import Testing
+
+/// A fresh embedded cluster per test, so tests share nothing and may run in parallel.
+struct TestCluster {
+    let cluster: EmbeddedKafkaCluster
+    let logger: Logger
+
+    init(brokers: Int = 1) throws {
+        var logger = Logger(label: "test")
+        // librdkafka is loud when brokers go down on purpose; raise with KAFKA_TEST_LOG_LEVEL=info.
+        logger.logLevel = ProcessInfo.processInfo.environment["KAFKA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        self.logger = logger
+        self.cluster = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
+    }
+
+    var bootstrapServers: String { cluster.bootstrapServers }
+
+    func topic(partitions: Int, replicationFactor: Int? = nil) throws -> String {
+        let name = "t-\(UUID().uuidString.prefix(8))"
+        try cluster.createTopic(name, partitions: partitions, replicationFactor: replicationFactor)
+        return name
+    }
+
+    func consumer(group: String, topics: [String], protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol = .cooperative, properties: [String: String] = [:]) throws -> KafkaConsumer {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: group, topics: topics)
+        configuration.rebalanceProtocol = rebalance
+        // The mock cluster holds the first join 3 s and expires members whose session is shorter
+        // meanwhile; later rebalances wait a session timeout less 1 s. 4 s is the shortest that works.
+        configuration.properties = ["session.timeout.ms": "4000", "heartbeat.interval.ms": "500", "max.poll.interval.ms": "10000"]
+        configuration.properties.merge(properties) { _, new in new }
+        return try KafkaConsumer(configuration: configuration, logger: logger)
+    }
+
+    func producer(transactionalId: String? = nil, properties: [String: String] = [:]) throws -> KafkaProducer {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers, transactionalId: transactionalId)
+        configuration.properties = ["linger.ms": "1"]
+        configuration.properties.merge(properties) { _, new in new }
+        return try KafkaProducer(configuration: configuration, logger: logger)
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs `body`, failing with `TimedOut` if it has not finished after `seconds`. A guard against
+/// a hung test, never a way to wait for something to happen.
+func withDeadline<T: Sendable>(_ seconds: Double = 60, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// Reads messages until `count` have arrived.
+func read(_ count: Int, from consumer: KafkaConsumer, seconds: Double = 20) async throws -> [KafkaConsumerMessage] {
+    try await withDeadline(seconds, "\(count) messages") {
+        var result: [KafkaConsumerMessage] = []
+        for await message in consumer.messages {
+            result.append(message)
+            if result.count == count { break }
+        }
+        return result
+    }
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
