@@ -2,15 +2,14 @@ import DequeModule
 import Synchronization
 
 /// A single-reader queue from the poll thread to one Swift task. Unlike `AsyncStream` it
-/// reports how many messages wait, which drives the consumer's fetch back-pressure, and whether
-/// its reader has gone, so a revocation never waits for a reader that no longer exists.
+/// reports how many messages wait, which drives the consumer's fetch back-pressure, and it may
+/// be iterated again after a loop over it ended.
 final class KafkaEventChannel: Sendable {
     private struct State {
         var buffer = Deque<KafkaConsumerEvent>()
         var bufferedMessages = 0
         var waiter: CheckedContinuation<KafkaConsumerEvent?, Never>?
         var finished = false
-        var readerGone = false
     }
 
     private let state = Mutex(State())
@@ -29,7 +28,7 @@ final class KafkaEventChannel: Sendable {
     @discardableResult
     func push(_ event: KafkaConsumerEvent) -> Bool {
         let waiter = state.withLock { state -> CheckedContinuation<KafkaConsumerEvent?, Never>?? in
-            if state.finished || state.readerGone { return .none }
+            if state.finished { return .none }
             if let waiter = state.waiter {
                 state.waiter = nil
                 return .some(waiter)
@@ -53,18 +52,6 @@ final class KafkaEventChannel: Sendable {
             return state.waiter
         }
         waiter?.resume(returning: nil)
-    }
-
-    /// The reader's iterator was dropped: drop what is buffered and accept nothing more.
-    func readerDidLeave() {
-        let pending = state.withLock { state in
-            state.readerGone = true
-            state.bufferedMessages = 0
-            defer { state.buffer.removeAll() }
-            return state.buffer
-        }
-        for case .partitionsRevoked(let revocation) in pending { revocation.complete() }
-        onDrained()
     }
 
     func next() async -> KafkaConsumerEvent? {
@@ -103,20 +90,13 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
     let channel: KafkaEventChannel
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(reader: Reader(channel: channel))
+        AsyncIterator(channel: channel)
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = Never
-        let reader: Reader
-        public mutating func next() async -> KafkaConsumerEvent? { await reader.channel.next() }
-    }
-
-    /// Tells the channel when the iterator is gone.
-    final class Reader: Sendable {
         let channel: KafkaEventChannel
-        init(channel: KafkaEventChannel) { self.channel = channel }
-        deinit { channel.readerDidLeave() }
+        public mutating func next() async -> KafkaConsumerEvent? { await channel.next() }
     }
 }
 
@@ -133,12 +113,12 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = Never
-        let reader: KafkaConsumerEvents.Reader
+        let channel: KafkaEventChannel
 
-        init(base: KafkaConsumerEvents.AsyncIterator) { reader = base.reader }
+        init(base: KafkaConsumerEvents.AsyncIterator) { channel = base.channel }
 
         public mutating func next() async -> KafkaConsumerMessage? {
-            while let event = await reader.channel.next() {
+            while let event = await channel.next() {
                 switch event {
                 case .message(let message): return message
                 case .partitionsRevoked(let revocation): revocation.complete()

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Synchronization
 import Testing
 
 /// A fresh embedded cluster per test, so tests share nothing and may run in parallel.
@@ -30,6 +31,7 @@ struct TestCluster {
         // The mock cluster holds the first join 3 s and expires members whose session is shorter
         // meanwhile; later rebalances wait a session timeout less 1 s. 4 s is the shortest that works.
         configuration.properties = ["session.timeout.ms": "4000", "heartbeat.interval.ms": "500", "max.poll.interval.ms": "10000"]
+        if let debug = ProcessInfo.processInfo.environment["KAFKA_TEST_DEBUG"] { configuration.properties["debug"] = debug }
         configuration.properties.merge(properties) { _, new in new }
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }
@@ -48,17 +50,36 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, failing with `TimedOut` if it has not finished after `seconds`. A guard against
-/// a hung test, never a way to wait for something to happen.
+/// a hung test, never a way to wait for something to happen. On timeout `body` is cancelled and
+/// not waited for, so a body that ignores cancellation cannot hang the suite.
 func withDeadline<T: Sendable>(_ seconds: Double = 60, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
+    let outcome = FirstResult<T>()
+    let work = Task { try await body() }
+    return try await withCheckedThrowingContinuation { continuation in
+        outcome.set(continuation)
+        Task { outcome.finish(await work.result) }
+        Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            work.cancel()
+            outcome.finish(.failure(TimedOut(what: what)))
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
+    }
+}
+
+/// Resumes a continuation with whichever result comes first.
+final class FirstResult<T: Sendable>: Sendable {
+    private let pending = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        pending.withLock { $0 = continuation }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let continuation = pending.withLock { pending in
+            defer { pending = nil }
+            return pending
+        }
+        continuation?.resume(with: result)
     }
 }
 

@@ -1,0 +1,249 @@
+import Foundation
+import Kafka
+import Synchronization
+import Testing
+
+@Suite("Consumer groups and commits")
+struct ConsumerGroupTests {
+    /// What one group member did: every (partition, offset) it processed, in order.
+    final class Member: Sendable {
+        let name: String
+        let consumer: KafkaConsumer
+        let seen = Mutex<[KafkaTopicPartitionOffset]>([])
+        let assignedPartitions = Mutex<Set<KafkaTopicPartition>>([])
+        let revokedBeforeRelease = Mutex<[KafkaTopicPartition]>([])
+        /// Messages whose commit failed (a commit racing a rebalance is refused with
+        /// ILLEGAL_GENERATION): the only ones that may be delivered twice.
+        let failedCommits = Mutex<Set<KafkaTopicPartitionOffset>>([])
+        /// The member stops reading once it has processed this many messages.
+        let stopAt = Mutex<Int>(.max)
+
+        init(_ name: String, _ consumer: KafkaConsumer) {
+            self.name = name
+            self.consumer = consumer
+        }
+
+        var processed: Int { seen.withLock { $0.count } }
+
+        /// Processes and commits each message, and completes revocations only when done.
+        /// Stops after `stopAt` messages, or when the sequence ends.
+        func run(onChange: @escaping @Sendable () -> Void) async {
+            var processed = 0
+            for await event in consumer.events {
+                switch event {
+                case .message(let message):
+                    seen.withLock { $0.append(KafkaTopicPartitionOffset(message.topicPartition, offset: message.offset)) }
+                    do {
+                        try await consumer.commit(message)
+                    } catch {
+                        failedCommits.withLock { _ = $0.insert(KafkaTopicPartitionOffset(message.topicPartition, offset: message.offset)) }
+                    }
+                    processed += 1
+                    onChange()
+                    if processed >= stopAt.withLock({ $0 }) { return }
+                case .partitionsAssigned(let partitions):
+                    assignedPartitions.withLock { $0.formUnion(partitions) }
+                    onChange()
+                case .partitionsRevoked(let revocation):
+                    // Still assigned while we hold the revocation: a commit works.
+                    revokedBeforeRelease.withLock { $0.append(contentsOf: revocation.partitions) }
+                    #expect(consumer.assignment.isSuperset(of: revocation.partitions))
+                    assignedPartitions.withLock { $0.subtract(revocation.partitions) }
+                    revocation.complete()
+                    onChange()
+                case .offsetsCommitted, .error:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Resolves when a condition over the members becomes true; re-checked on every change.
+    final class Condition: Sendable {
+        private struct Waiter {
+            var check: @Sendable () -> Bool
+            var continuation: CheckedContinuation<Void, Never>
+        }
+
+        private let waiter = Mutex<Waiter?>(nil)
+
+        func changed() {
+            let ready: CheckedContinuation<Void, Never>? = waiter.withLock { waiter in
+                guard let current = waiter, current.check() else { return nil }
+                waiter = nil
+                return current.continuation
+            }
+            ready?.resume()
+        }
+
+        func wait(_ what: String, seconds: Double = 60, until check: @escaping @Sendable () -> Bool) async throws {
+            try await withDeadline(seconds, what) {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let done = self.waiter.withLock { waiter -> Bool in
+                        if check() { return true }
+                        waiter = Waiter(check: check, continuation: continuation)
+                        return false
+                    }
+                    if done { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    @Test(
+        "two consumers split the partitions; when one leaves, the other takes over without loss or skip",
+        arguments: [KafkaConsumerConfiguration.RebalanceProtocol.cooperative, .eager]
+    )
+    func groupSplitAndTakeOver(protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol) async throws {
+        let kafka = try TestCluster(brokers: 3)
+        let topic = try kafka.topic(partitions: 6)
+        let producer = try kafka.producer()
+        var produced = 0
+        func produce(_ count: Int) async throws {
+            for _ in 0..<count {
+                try producer.enqueue(KafkaProducerMessage(topic: topic, key: "user-\(produced % 97)", value: "\(produced)"))
+                produced += 1
+            }
+            try await producer.flush()
+        }
+        let group = "g-split-\(rebalance.rawValue)"
+        let condition = Condition()
+        let all = Set((0..<6).map { KafkaTopicPartition(topic: topic, partition: $0) })
+        @Sendable func processed(_ members: Member...) -> Int { Set(members.flatMap { $0.seen.withLock { $0 } }).count }
+
+        // A alone owns everything and works through the first batch.
+        try await produce(300)
+        let a = Member("a", try kafka.consumer(group: group, topics: [topic], protocol: rebalance))
+        let aTask = Task { await a.run { condition.changed() } }
+        try await condition.wait("a to process the first batch") { a.assignedPartitions.withLock { $0 } == all && a.processed == 300 }
+
+        // B joins: A hands over some partitions (eager: all, then gets some back).
+        let b = Member("b", try kafka.consumer(group: group, topics: [topic], protocol: rebalance))
+        let bTask = Task { await b.run { condition.changed() } }
+        try await condition.wait("both members to own partitions") {
+            let ownedByA = a.assignedPartitions.withLock { $0 }
+            let ownedByB = b.assignedPartitions.withLock { $0 }
+            return !ownedByA.isEmpty && !ownedByB.isEmpty && ownedByA.isDisjoint(with: ownedByB) && ownedByA.union(ownedByB) == all
+        }
+        let aPartitions = a.assignedPartitions.withLock { $0 }
+
+        // A leaves in the middle of the second batch, with messages of its partitions still unread.
+        a.stopAt.withLock { $0 = a.processed + 50 }
+        try await produce(900)
+        await aTask.value
+        await a.consumer.close()
+
+        let total = produced
+        try await condition.wait("b to own every partition and see every message") {
+            b.assignedPartitions.withLock { $0 } == all && processed(a, b) == total
+        }
+        bTask.cancel()
+        await b.consumer.close()
+        await producer.close()
+
+        // Every offset of every partition was processed exactly once, in order within a member.
+        let seenA = a.seen.withLock { $0 }
+        let seenB = b.seen.withLock { $0 }
+        // At least once: a message is seen twice only when its commit was refused.
+        let failedCommits = a.failedCommits.withLock { $0 }.union(b.failedCommits.withLock { $0 })
+        var counts: [KafkaTopicPartitionOffset: Int] = [:]
+        for item in seenA + seenB { counts[item, default: 0] += 1 }
+        let duplicates = Set(counts.filter { $0.value > 1 }.keys)
+        #expect(duplicates.isSubset(of: failedCommits), "duplicates only where a commit failed")
+        #expect(Set(seenA + seenB).count == produced)
+        for partition in all {
+            let unique = Set((seenA + seenB).filter { $0.topicPartition == partition }.map(\.offset))
+            #expect(unique == Set(0..<Int64(unique.count)), "no gap in \(partition)")
+            // Within a member: each next offset follows the last, goes back only to re-read a
+            // message whose commit failed, or jumps only over what the other member processed.
+            for (member, other) in [(seenA, seenB), (seenB, seenA)] {
+                let own = member.filter { $0.topicPartition == partition }.map(\.offset)
+                let otherOffsets = Set(other.filter { $0.topicPartition == partition }.map(\.offset))
+                for (x, y) in zip(own, own.dropFirst()) where y != x + 1 {
+                    let rewind = y <= x && duplicates.contains(KafkaTopicPartitionOffset(partition, offset: y))
+                    let handedOver = y > x + 1 && (x + 1..<y).allSatisfy { otherOffsets.contains($0) }
+                    #expect(rewind || handedOver, "\(partition): \(x) then \(y)")
+                }
+            }
+        }
+        // The hand-overs were real: A was asked to give partitions back while it still held them,
+        // and B continued A's partitions right after A's last commit.
+        #expect(!a.revokedBeforeRelease.withLock { $0 }.isEmpty)
+        for partition in aPartitions {
+            let lastByA = seenA.filter { $0.topicPartition == partition }.map(\.offset).max() ?? -1
+            let firstByBAfter = seenB.filter { $0.topicPartition == partition && $0.offset > lastByA }.map(\.offset).min()
+            #expect(firstByBAfter == nil || firstByBAfter == lastByA + 1, "B resumes \(partition) after A's last commit")
+        }
+        let handedOverMidStream = aPartitions.filter { partition in
+            let lastByA = seenA.filter { $0.topicPartition == partition }.map(\.offset).max() ?? -1
+            return seenB.contains { $0.topicPartition == partition && $0.offset > lastByA }
+        }
+        #expect(!handedOverMidStream.isEmpty, "A left unread messages that B processed")
+    }
+
+    @Test("committed offsets survive closing and reopening: reading resumes right after the last commit")
+    func resumeAfterCommit() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 1)
+        let producer = try kafka.producer()
+        for index in 0..<20 {
+            try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "\(index)"))
+        }
+        await producer.close()
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+
+        let first = try kafka.consumer(group: "g-resume", topics: [topic])
+        let firstTen = try await read(10, from: first)
+        #expect(firstTen.map(\.offset) == Array(0..<10))
+        try await first.commit(firstTen[9])
+        #expect(try await first.committed([partition]).first?.offset == 10)
+        await first.close()
+
+        let second = try kafka.consumer(group: "g-resume", topics: [topic])
+        let nextTen = try await read(10, from: second)
+        #expect(nextTen.map(\.offset) == Array(10..<20), "resumes exactly after the commit")
+        // The same through the asynchronous commit path, whose result arrives as an event.
+        try second.commitAsync([nextTen[9].nextOffset])
+        let result = try await withDeadline(30, "commit result") { () -> KafkaCommitResult? in
+            for await event in second.events {
+                if case .offsetsCommitted(let result) = event { return result }
+            }
+            return nil
+        }
+        #expect(result?.error == nil)
+        #expect(result?.offsets == [KafkaTopicPartitionOffset(partition, offset: 20)])
+        await second.close()
+
+        let third = try kafka.consumer(group: "g-resume", topics: [topic])
+        #expect(try await third.committed([partition]).first?.offset == 20)
+        await third.close()
+    }
+
+    @Test("a paused partition delivers nothing until resumed, while the others flow")
+    func pauseAndResume() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 2)
+        let consumer = try kafka.consumer(group: "g-pause", topics: [topic])
+        let paused = KafkaTopicPartition(topic: topic, partition: 0)
+
+        let producer = try kafka.producer()
+        try await withDeadline(30, "assignment") {
+            for await event in consumer.events {
+                if case .partitionsAssigned = event { return }
+            }
+        }
+        try await consumer.pause([paused])
+        // Records for the paused partition are written first.
+        for index in 0..<50 { try await producer.send(KafkaProducerMessage(topic: topic, partition: 0, key: nil, value: bytes("p0-\(index)"))) }
+        for index in 0..<50 { try await producer.send(KafkaProducerMessage(topic: topic, partition: 1, key: nil, value: bytes("p1-\(index)"))) }
+        await producer.close()
+
+        let beforeResume = try await read(50, from: consumer)
+        #expect(beforeResume.allSatisfy { $0.partition == 1 })
+        try await consumer.resume([paused])
+        let afterResume = try await read(50, from: consumer)
+        #expect(afterResume.map(\.partition) == Array(repeating: 0, count: 50))
+        #expect(afterResume.map(\.offset) == Array(0..<50))
+        await consumer.close()
+    }
+}
