@@ -46,6 +46,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Runs the built `provisioner` as other processes would.
+        .testTarget(
+            name: "ProvisionerCLITests",
+            dependencies: [
+                "provisioner",
+                "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

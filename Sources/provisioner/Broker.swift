@@ -29,10 +29,11 @@ struct Broker: AsyncParsableCommand {
         let logger = Logger(label: "provisioner.broker")
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let cluster = try EmbeddedCluster.start(brokers: brokers, partitions: partitions, logger: logger)
-        Console.line(cluster.bootstrapServers)
+        // The file first: whoever reads the first line may look for the file right away.
         if let bootstrapFile {
             try Data((cluster.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
         }
+        Console.line(cluster.bootstrapServers)
         logger.info("embedded Kafka ready", metadata: [
             "bootstrap": "\(cluster.bootstrapServers)", "brokers": "\(brokers)", "partitions": "\(partitions)",
             "topics": "\(EmbeddedCluster.contractTopics.joined(separator: ","))",
