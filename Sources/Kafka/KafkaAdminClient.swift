@@ -15,8 +15,7 @@ public final class KafkaAdminClient: Sendable {
 
     /// Creates a topic. An existing topic is an error (`topicAlreadyExists`).
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = -1, timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             var errstr = [CChar](repeating: 0, count: 512)
             guard let topic = rd_kafka_NewTopic_new(name, Int32(partitions), Int32(replicationFactor), &errstr, errstr.count) else {
                 throw KafkaError.client("invalid topic \(name): \(String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
@@ -48,8 +47,7 @@ public final class KafkaAdminClient: Sendable {
 
     /// Brokers, topics and partition leaders as the cluster reports them now.
     public func metadata(timeout: Duration = .seconds(10)) async throws(KafkaError) -> KafkaClusterMetadata {
-        let handle = client.handle
-        return try await runBlocking { () throws(KafkaError) in
+                return try await client.blocking { handle throws(KafkaError) in
             var metadata: UnsafePointer<rd_kafka_metadata>?
             try check(rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeout.milliseconds), "metadata")
             guard let metadata else { throw KafkaError(code: .timedOut, message: "metadata") }

@@ -58,8 +58,7 @@ public final class KafkaConsumer: Sendable {
     /// Commits and waits for the coordinator's answer. Offsets are the next ones to read.
     public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             try check(rd_kafka_commit(handle.pointer, list, 0), "commit")
@@ -78,8 +77,8 @@ public final class KafkaConsumer: Sendable {
         guard !offsets.isEmpty else { return }
         let list = RDKafkaTopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        try core.withConsumerQueue { queue throws(KafkaError) in
-            try check(rd_kafka_commit_queue(client.handle.pointer, list, queue, { rk, err, offsets, _ in
+        try client.withHandle { handle throws(KafkaError) in
+            try check(rd_kafka_commit_queue(handle.pointer, list, core.consumerQueue.pointer, { rk, err, offsets, _ in
                 guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
                 let committed = RDKafkaTopicPartitionList.offsets(offsets)
                 var error: KafkaError? = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "commit")
@@ -94,14 +93,15 @@ public final class KafkaConsumer: Sendable {
         guard !offsets.isEmpty else { return }
         let list = RDKafkaTopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        try check(rd_kafka_offsets_store(client.handle.pointer, list), "store offsets")
+        try client.withHandle { handle throws(KafkaError) in
+            try check(rd_kafka_offsets_store(handle.pointer, list), "store offsets")
+        }
         if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
     }
 
     /// The group's committed offsets for `partitions` (`KafkaTopicPartitionOffset.invalid` where none).
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartitionOffset] {
-        let handle = client.handle
-        return try await runBlocking { () throws(KafkaError) in
+                return try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(partitions)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             try check(rd_kafka_committed(handle.pointer, list, timeout.milliseconds), "committed")
@@ -112,28 +112,28 @@ public final class KafkaConsumer: Sendable {
     /// Stops fetching from these partitions until `resume`; already buffered messages still arrive.
     public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
         let core = self.core
-        try await runBlocking { () throws(KafkaError) in try core.pause(Set(partitions)) }
+        try await client.blocking { handle throws(KafkaError) in try core.pause(Set(partitions), handle) }
     }
 
     public func resume(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
         let core = self.core
-        try await runBlocking { () throws(KafkaError) in try core.resume(Set(partitions)) }
+        try await client.blocking { handle throws(KafkaError) in try core.resume(Set(partitions), handle) }
     }
 
     /// Leaves the group and releases the client. Finish and commit in-flight work first: the
     /// final revocation is still delivered, but is not waited for. `events` ends afterwards.
     public func close() async {
-        core.closing.store(true, ordering: .releasing)
+        core.close()
         await client.stop()
     }
 
     /// The consumer's group metadata for `KafkaProducer.sendOffsetsToTransaction`; destroy after use.
-    func groupMetadata() -> OpaquePointer? {
-        rd_kafka_consumer_group_metadata(client.handle.pointer)
+    func groupMetadata() throws(KafkaError) -> OpaquePointer? {
+        try client.withHandle { handle in rd_kafka_consumer_group_metadata(handle.pointer) }
     }
 
     deinit {
-        core.closing.store(true, ordering: .releasing)
+        core.close()
         let client = self.client
         Task { await client.stop() }
     }
@@ -152,38 +152,47 @@ final class ConsumerCore: Sendable {
     let channel: KafkaEventChannel
     let partitions = Mutex(Partitions())
     let closing = Atomic<Bool>(false)
-    private let handle = Mutex<(rk: RDKafkaHandle, queue: RDKafkaQueue)?>(nil)
+    /// The revocation the poll thread is waiting on, so that `close()` can release it.
+    private let pendingRevocation = Mutex<KafkaPartitionRevocation?>(nil)
     private let logger: Logger
     private let capacity: Int
     private let revokeTimeout: Duration
+    private let rebalanceProtocol: KafkaConsumerConfiguration.RebalanceProtocol
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) {
         self.logger = logger
+        self.rebalanceProtocol = configuration.rebalanceProtocol
         self.capacity = max(1, configuration.bufferCapacity)
         self.revokeTimeout = configuration.revokeTimeout
         let wake = PollWakeup()
         self.channel = KafkaEventChannel(lowWatermark: max(0, configuration.bufferCapacity / 2)) {
             // Wake the poll thread so it resumes fetching without waiting out its poll timeout.
-            wake.handle.withLock { $0.map { rd_kafka_yield($0.pointer) } }
+            wake.queue.withLock { $0.map { rd_kafka_queue_yield($0.pointer) } }
         }
         self.wake = wake
     }
 
     private let wake: PollWakeup
 
+    /// The consumer queue, which `rd_kafka_consumer_poll` waits on; cleared before it is destroyed.
     private final class PollWakeup: Sendable {
-        let handle = Mutex<RDKafkaHandle?>(nil)
+        let queue = Mutex<RDKafkaQueue?>(nil)
+    }
+
+    /// Valid from `attach` until `finish`, i.e. while `RDKafkaClient.withHandle` admits calls.
+    var consumerQueue: RDKafkaQueue {
+        wake.queue.withLock { $0! }
     }
 
     func attach(_ rk: RDKafkaHandle) {
         let queue = RDKafkaQueue(pointer: rd_kafka_queue_get_consumer(rk.pointer))
-        handle.withLock { $0 = (rk, queue) }
-        wake.handle.withLock { $0 = rk }
+        wake.queue.withLock { $0 = queue }
     }
 
-    func withConsumerQueue<T>(_ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
-        guard let queue = handle.withLock({ $0?.queue }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
-        return try body(queue.pointer)
+    /// Stops waiting for the caller: a revocation under way is released now.
+    func close() {
+        closing.store(true, ordering: .releasing)
+        pendingRevocation.withLock { $0 }?.complete()
     }
 
     // MARK: Poll thread
@@ -208,8 +217,7 @@ final class ConsumerCore: Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("consumer close", metadata: ["error": "\(KafkaError(err))"])
         }
-        wake.handle.withLock { $0 = nil }
-        if let queue = handle.withLock({ state in defer { state = nil }; return state?.queue }) {
+        if let queue = wake.queue.withLock({ state in defer { state = nil }; return state }) {
             rd_kafka_queue_destroy(queue.pointer)
         }
         channel.finish()
@@ -231,7 +239,8 @@ final class ConsumerCore: Sendable {
     }
 
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        // NULL when the group handle is going away; then the configured protocol decides.
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) == "COOPERATIVE" } ?? (rebalanceProtocol == .cooperative)
         let changed = RDKafkaTopicPartitionList.partitions(list)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
@@ -249,7 +258,8 @@ final class ConsumerCore: Sendable {
             }
             partitions.withLock { state in
                 state.assigned.formUnion(changed)
-                if state.pausedForBackPressure { Self.setPaused(true, Set(changed), RDKafkaHandle(pointer: rk)) }
+                // librdkafka keeps a partition's pause across unassign and reassign: state it anew.
+                Self.setPaused(state.pausedForBackPressure, Set(changed), RDKafkaHandle(pointer: rk))
             }
             logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())", "protocol": "\(cooperative ? "cooperative" : "eager")"])
             channel.push(.partitionsAssigned(changed))
@@ -257,10 +267,12 @@ final class ConsumerCore: Sendable {
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revocation = KafkaPartitionRevocation(partitions: changed, isLost: rd_kafka_assignment_lost(rk) != 0)
             logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())", "lost": "\(revocation.isLost)"])
+            pendingRevocation.withLock { $0 = revocation }
             let delivered = channel.push(.partitionsRevoked(revocation))
             if delivered, !closing.load(ordering: .acquiring), !revocation.wait(timeout: revokeTimeout) {
                 logger.warning("revocation not completed in time, releasing partitions", metadata: ["timeout": "\(revokeTimeout)"])
             }
+            pendingRevocation.withLock { $0 = nil }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(rk, list) {
                     logger.error("unassign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
@@ -291,8 +303,7 @@ final class ConsumerCore: Sendable {
 
     // MARK: Caller pause / resume (on a blocking thread)
 
-    func pause(_ requested: Set<KafkaTopicPartition>) throws(KafkaError) {
-        guard let rk = handle.withLock({ $0?.rk }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
+    func pause(_ requested: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
         try partitions.withLock { state throws(KafkaError) in
             let owned = requested.intersection(state.assigned).subtracting(state.pausedByCaller)
             state.pausedByCaller.formUnion(owned)
@@ -300,8 +311,7 @@ final class ConsumerCore: Sendable {
         }
     }
 
-    func resume(_ requested: Set<KafkaTopicPartition>) throws(KafkaError) {
-        guard let rk = handle.withLock({ $0?.rk }) else { throw KafkaError(code: .destroyed, message: "consumer is closed") }
+    func resume(_ requested: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
         try partitions.withLock { state throws(KafkaError) in
             let owned = requested.intersection(state.pausedByCaller)
             state.pausedByCaller.subtract(owned)

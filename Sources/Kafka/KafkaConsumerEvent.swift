@@ -8,7 +8,9 @@ public enum KafkaConsumerEvent: Sendable {
     /// Partitions were added to this member. Their messages follow.
     case partitionsAssigned([KafkaTopicPartition])
     /// Partitions are about to leave this member. They stay assigned, and commits for them still
-    /// work, until `complete()` is called (or the consumer's `revokeTimeout` passes).
+    /// work, until `complete()` is called (or the consumer's `revokeTimeout` passes). Meanwhile the
+    /// consumer yields nothing else: commit with `commit`, not `commitAsync`, whose result would
+    /// only arrive afterwards.
     case partitionsRevoked(KafkaPartitionRevocation)
     /// The result of a `commitAsync`.
     case offsetsCommitted(KafkaCommitResult)

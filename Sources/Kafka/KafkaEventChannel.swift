@@ -67,6 +67,7 @@ final class KafkaEventChannel: Sendable {
                         return (event, true, drained)
                     }
                     if state.finished || Task.isCancelled { return (nil, true, false) }
+                    precondition(state.waiter == nil, "a KafkaConsumer's events are read by two tasks at once")
                     state.waiter = continuation
                     return (nil, false, false)
                 }

@@ -64,8 +64,7 @@ public final class KafkaProducer: Sendable {
 
     /// Waits until every queued record is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_flush(handle.pointer, timeout.milliseconds), "flush")
         }
     }
@@ -93,6 +92,7 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
+        var gateError: KafkaError?
         let error: OpaquePointer? = message.topic.withCString { topic in
             withOptionalBytes(message.key) { key in
                 withOptionalBytes(message.value) { value in
@@ -110,9 +110,18 @@ public final class KafkaProducer: Sendable {
                     if let value { add { $0.vtype = RD_KAFKA_VTYPE_VALUE; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.u.mem.size = value.count } }
                     if let headers { add { $0.vtype = RD_KAFKA_VTYPE_HEADERS; $0.u.headers = headers } }
                     if let timestamp = message.timestampMilliseconds { add { $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP; $0.u.i64 = timestamp } }
-                    return rd_kafka_produceva(client.handle.pointer, vus, count)
+                    do throws(KafkaError) {
+                        return try client.withHandle { handle in rd_kafka_produceva(handle.pointer, vus, count) }
+                    } catch {
+                        gateError = error
+                        return nil
+                    }
                 }
             }
+        }
+        if let gateError {
+            if let headers { rd_kafka_headers_destroy(headers) }
+            throw gateError
         }
         if let error {
             // On failure the headers were not taken over.
@@ -126,25 +135,25 @@ public final class KafkaProducer: Sendable {
     /// Registers the `transactionalId` with the coordinator, fencing any older instance with the
     /// same id and completing or aborting what it left open. Call once before `beginTransaction`.
     public func initTransactions(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_init_transactions(handle.pointer, timeout.milliseconds))
         }
     }
 
-    public func beginTransaction() throws(KafkaError) {
-        try check(rd_kafka_begin_transaction(client.handle.pointer))
+    public func beginTransaction() async throws(KafkaError) {
+        try await client.blocking { handle throws(KafkaError) in
+            try check(rd_kafka_begin_transaction(handle.pointer))
+        }
     }
 
     /// Adds the consumer's offsets to the current transaction: they are committed for the
     /// consumer's group exactly when the transaction commits.
     public func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: KafkaConsumer, timeout: Duration = .seconds(30)) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        guard let metadata = RDKafkaGroupMetadata(consumer.groupMetadata()) else {
+        guard let metadata = RDKafkaGroupMetadata(try consumer.groupMetadata()) else {
             throw KafkaError(code: .state, message: "consumer has no group metadata")
         }
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             try check(rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata.pointer, timeout.milliseconds))
@@ -153,16 +162,14 @@ public final class KafkaProducer: Sendable {
 
     /// Flushes and commits the current transaction.
     public func commitTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_commit_transaction(handle.pointer, timeout.milliseconds))
         }
     }
 
     /// Aborts the current transaction; its records are marked aborted and its offsets dropped.
     public func abortTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let handle = client.handle
-        try await runBlocking { () throws(KafkaError) in
+                try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_abort_transaction(handle.pointer, timeout.milliseconds))
         }
     }

@@ -246,4 +246,67 @@ struct ConsumerGroupTests {
         #expect(afterResume.map(\.offset) == Array(0..<50))
         await consumer.close()
     }
+
+    /// A slow reader fills the consumer's buffer, so fetching pauses; a rebalance then takes the
+    /// partitions away and hands some back. Fetching must start again for them. (The consumer
+    /// states every newly assigned partition's pause explicitly; on 2.0.2 this scenario also
+    /// passes without that, so the test guards the back-pressure path as a whole.)
+    @Test("back-pressure survives an eager rebalance: reassigned partitions are fetched again")
+    func backPressureAcrossRebalance() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 2)
+        let producer = try kafka.producer()
+        for index in 0..<200 {
+            try producer.enqueue(KafkaProducerMessage(topic: topic, partition: Int32(index % 2), key: nil, value: bytes("\(index)")))
+        }
+        try await producer.flush()
+        await producer.close()
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: kafka.bootstrapServers, groupId: "g-backpressure", topics: [topic])
+        configuration.rebalanceProtocol = .eager
+        configuration.bufferCapacity = 10
+        configuration.properties = ["session.timeout.ms": "4000", "heartbeat.interval.ms": "500"]
+        let slow = try KafkaConsumer(configuration: configuration, logger: kafka.logger)
+        // Read until the first message, then stop reading: the buffer fills and fetching pauses.
+        try await withDeadline(30, "first message") {
+            for await event in slow.events { if case .message = event { return } }
+        }
+
+        // A second member joins: everything is revoked from the slow one and split anew.
+        let other = try kafka.consumer(group: "g-backpressure", topics: [topic], protocol: .eager)
+        let seen = SeenOffsets()
+        let otherTask = Task {
+            for await message in other.messages { seen.add(message) }
+        }
+        let ownedAfterRebalance = try await withDeadline(60, "the slow member's share of the messages") { () -> Set<KafkaTopicPartition> in
+            var owned: Set<KafkaTopicPartition> = []
+            var revoked = false
+            for await event in slow.events {
+                switch event {
+                case .message(let message):
+                    seen.add(message)
+                    if revoked, owned.contains(message.topicPartition), seen.count(of: message.topicPartition) == 100 { return owned }
+                case .partitionsRevoked(let revocation):
+                    revoked = true
+                    owned.subtract(revocation.partitions)
+                    revocation.complete()
+                case .partitionsAssigned(let partitions):
+                    owned.formUnion(partitions)
+                case .offsetsCommitted, .error:
+                    break
+                }
+            }
+            return owned
+        }
+        #expect(ownedAfterRebalance.count == 1, "the slow member got one partition back and read it to the end")
+        otherTask.cancel()
+        await slow.close()
+        await other.close()
+    }
+
+    final class SeenOffsets: Sendable {
+        private let seen = Mutex<[KafkaTopicPartition: Set<Int64>]>([:])
+        func add(_ message: KafkaConsumerMessage) { seen.withLock { _ = $0[message.topicPartition, default: []].insert(message.offset) } }
+        func count(of partition: KafkaTopicPartition) -> Int { seen.withLock { $0[partition]?.count ?? 0 } }
+    }
 }

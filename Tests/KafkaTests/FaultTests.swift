@@ -77,7 +77,7 @@ struct FaultTests {
         let transactionalTopic = try kafka.topic(partitions: 1)
         let transactional = try kafka.producer(transactionalId: "txn-lost-ack", properties: properties)
         try await transactional.initTransactions()
-        try transactional.beginTransaction()
+        try await transactional.beginTransaction()
         try await transactional.send(KafkaProducerMessage(topic: transactionalTopic, key: nil, value: bytes("warm-up")))
         try kafka.cluster.pushRequestError(.produce, broker: 1, error: .noError, roundTripTime: .milliseconds(2500))
         let values = try await produceAndReadBack(50, producer: transactional, kafka: kafka, topic: transactionalTopic) {

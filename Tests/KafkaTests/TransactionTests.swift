@@ -15,7 +15,7 @@ struct TransactionTests {
         try await producer.initTransactions()
 
         // Committed: records and the consumer's offset go together.
-        try producer.beginTransaction()
+        try await producer.beginTransaction()
         for index in 0..<3 {
             try await producer.send(KafkaProducerMessage(topic: output, key: "k", value: "committed-\(index)"))
         }
@@ -24,14 +24,14 @@ struct TransactionTests {
         let afterCommit = try await consumer.committed([partition]).first?.offset
 
         // Aborted: neither should count.
-        try producer.beginTransaction()
+        try await producer.beginTransaction()
         try await producer.send(KafkaProducerMessage(topic: output, key: "k", value: "aborted"))
         try await producer.sendOffsetsToTransaction([KafkaTopicPartitionOffset(partition, offset: 9)], consumer: consumer)
         try await producer.abortTransaction()
         let afterAbort = try await consumer.committed([partition]).first?.offset
 
         // A transaction works again after an abort.
-        try producer.beginTransaction()
+        try await producer.beginTransaction()
         try await producer.send(KafkaProducerMessage(topic: output, key: "k", value: "committed-3"))
         try await producer.commitTransaction()
         await producer.close()
@@ -66,7 +66,7 @@ struct TransactionTests {
         let output = try kafka.topic(partitions: 1)
         let first = try kafka.producer(transactionalId: "txn-fenced")
         try await first.initTransactions()
-        try first.beginTransaction()
+        try await first.beginTransaction()
         try await first.send(KafkaProducerMessage(topic: output, key: "k", value: "from-first"))
 
         let second = try kafka.producer(transactionalId: "txn-fenced")
@@ -82,11 +82,11 @@ struct TransactionTests {
         #expect(error?.requiresAbort == false)
         // Once fenced, the instance refuses further work.
         await #expect(throws: KafkaError.self) {
-            try first.beginTransaction()
+            try await first.beginTransaction()
         }
 
         // The new instance works.
-        try second.beginTransaction()
+        try await second.beginTransaction()
         try await second.send(KafkaProducerMessage(topic: output, key: "k", value: "from-second"))
         try await second.commitTransaction()
         await first.close(timeout: .seconds(1))
@@ -99,7 +99,7 @@ struct TransactionTests {
         let output = try kafka.topic(partitions: 1)
         let producer = try kafka.producer(transactionalId: "txn-abortable")
         try await producer.initTransactions()
-        try producer.beginTransaction()
+        try await producer.beginTransaction()
         // The coordinator refuses to add the partition to the transaction: the transaction cannot
         // commit, the producer lives on.
         kafka.cluster.pushRequestErrors(.addPartitionsToTxn, [KafkaError.Code(rawValue: 29)])  // TOPIC_AUTHORIZATION_FAILED
@@ -114,7 +114,7 @@ struct TransactionTests {
         #expect(error?.requiresAbort == true, "\(String(describing: error))")
         try await producer.abortTransaction()
 
-        try producer.beginTransaction()
+        try await producer.beginTransaction()
         try await producer.send(KafkaProducerMessage(topic: output, key: "k", value: "fine"))
         try await producer.commitTransaction()
         await producer.close()

@@ -101,6 +101,8 @@ final class RDKafkaClient: Sendable {
     private struct Lifecycle {
         var started = false
         var finished = false
+        /// Calls into librdkafka under way through `withHandle`; destruction waits for them.
+        var inFlight = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -121,6 +123,31 @@ final class RDKafkaClient: Sendable {
 
     var isStopping: Bool { stopRequested.load(ordering: .acquiring) }
 
+    /// Runs `body` with the handle, refusing once the client is stopping: the handle is
+    /// destroyed only after every such call has returned.
+    func withHandle<T>(_ body: (RDKafkaHandle) throws(KafkaError) -> T) throws(KafkaError) -> T {
+        try lifecycle.withLock { state throws(KafkaError) in
+            if stopRequested.load(ordering: .acquiring) || state.finished {
+                throw KafkaError(code: .destroyed, message: "\(name) is closed")
+            }
+            state.inFlight += 1
+        }
+        defer { lifecycle.withLock { $0.inFlight -= 1 } }
+        return try body(handle)
+    }
+
+    /// `withHandle` on a Dispatch thread, for calls that block inside librdkafka.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable (RDKafkaHandle) throws(KafkaError) -> T) async throws(KafkaError) -> T {
+        try await runBlocking { () throws(KafkaError) -> T in try self.withHandle(body) }
+    }
+
+    /// On the poll thread, before destruction: lets calls that got in before `stop()` finish.
+    private func awaitCallsInFlight() {
+        while lifecycle.withLock({ $0.inFlight }) > 0 {
+            usleep(1000)
+        }
+    }
+
     /// Starts the poll thread: `poll` runs repeatedly until `stop()`, then `finish` runs once on the
     /// same thread, then the handle is destroyed.
     func start(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Void) {
@@ -129,6 +156,7 @@ final class RDKafkaClient: Sendable {
             while !self.isStopping {
                 poll(self.handle)
             }
+            self.awaitCallsInFlight()
             finish(self.handle)
             rd_kafka_destroy(self.handle.pointer)
             self.callbacks.statistics.finish()
@@ -145,7 +173,7 @@ final class RDKafkaClient: Sendable {
 
     /// Asks the poll thread to finish and waits until the handle is destroyed.
     func stop() async {
-        stopRequested.store(true, ordering: .releasing)
+        lifecycle.withLock { _ in stopRequested.store(true, ordering: .releasing) }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = lifecycle.withLock { state -> Bool in
                 if state.finished || !state.started { return true }
