@@ -85,4 +85,27 @@ struct RoundTripTests {
         await consumer.close()
         #expect(received.map { String(decoding: $0.value ?? [], as: UTF8.self) } == (0..<50).map { "v\($0)" })
     }
+
+    @Test("calls after close fail with an error instead of touching a destroyed client")
+    func callsAfterClose() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 1)
+        let producer = try kafka.producer()
+        let consumer = try kafka.consumer(group: "g-closed", topics: [topic])
+        await producer.close()
+        await consumer.close()
+
+        let sendError = await #expect(throws: KafkaError.self) {
+            try await producer.send(KafkaProducerMessage(topic: topic, key: nil, value: "late"))
+        }
+        #expect(sendError?.code == .destroyed)
+        #expect(throws: KafkaError.self) { try producer.enqueue(KafkaProducerMessage(topic: topic, key: nil, value: "late")) }
+        let commitError = await #expect(throws: KafkaError.self) {
+            try await consumer.commit([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: 1)])
+        }
+        #expect(commitError?.code == .destroyed)
+        // The event sequence has ended.
+        var events = consumer.events.makeAsyncIterator()
+        #expect(await events.next() == nil)
+    }
 }
