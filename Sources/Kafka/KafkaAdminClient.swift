@@ -18,7 +18,7 @@ public final class KafkaAdminClient: Sendable {
                 try await client.blocking { handle throws(KafkaError) in
             var errstr = [CChar](repeating: 0, count: 512)
             guard let topic = rd_kafka_NewTopic_new(name, Int32(partitions), Int32(replicationFactor), &errstr, errstr.count) else {
-                throw KafkaError.client("invalid topic \(name): \(String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+                throw KafkaError.client("invalid topic \(name): \(String(errorBuffer: errstr))")
             }
             defer { rd_kafka_NewTopic_destroy(topic) }
             let queue = rd_kafka_queue_new(handle.pointer)

@@ -64,7 +64,7 @@ final class RDKafkaCallbacks: Sendable {
             if error.code == .fatal, let rk {
                 var errstr = [CChar](repeating: 0, count: 512)
                 let underlying = rd_kafka_fatal_error(rk, &errstr, errstr.count)
-                let text = String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let text = String(errorBuffer: errstr)
                 error = KafkaError(code: KafkaError.Code(underlying), message: text, isFatal: true)
             }
             callbacks.logger.log(level: error.isFatal ? .error : .warning, "librdkafka error", metadata: ["error": "\(error)"])
@@ -113,7 +113,7 @@ final class RDKafkaClient: Sendable {
         let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
         guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
             rd_kafka_conf_destroy(conf)
-            let detail = String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = String(errorBuffer: errstr)
             throw KafkaError.client("cannot create Kafka client: \(detail)")
         }
         self.handle = RDKafkaHandle(pointer: rk)

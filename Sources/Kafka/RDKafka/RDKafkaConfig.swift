@@ -10,10 +10,17 @@ enum RDKafkaConfig {
             let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
-                let detail = String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let detail = String(errorBuffer: errstr)
                 throw KafkaError.client("invalid librdkafka property '\(key)': \(detail)")
             }
         }
         return conf
+    }
+}
+
+extension String {
+    /// Text from a NUL-terminated `errstr` buffer that librdkafka filled.
+    init(errorBuffer: [CChar]) {
+        self = String(decoding: errorBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
