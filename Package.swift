@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "provisioner", targets: ["provisioner"]),
         .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "ProvisioningContract", targets: ["ProvisioningContract"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -30,6 +31,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // The wire format of contract sections 2 to 5: commands, users, replies. No Kafka, no vendors.
+        .target(name: "ProvisioningContract"),
         .executableTarget(
             name: "provisioner",
             dependencies: [
@@ -54,6 +57,10 @@ let package = Package(
                 "Kafka",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "ProvisioningContractTests",
+            dependencies: ["ProvisioningContract"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,236 @@
+import Foundation
+
+/// Why a command failed (contract section 4); decides whether a person must look at it.
+public enum ErrorCategory: String, Sendable, Hashable, CaseIterable, Codable {
+    case invalidCommand = "invalid_command"
+    case unknownTarget = "unknown_target"
+    case unsupportedOperation = "unsupported_operation"
+    case expired
+    case validation
+    case conflict
+    case notFound = "not_found"
+    case unauthorized
+    case unavailable
+    case vendorError = "vendor_error"
+    case `internal`
+
+    /// Whether a failure of this category also goes to the dead-letter topic.
+    public var isDeadLettered: Bool {
+        switch self {
+        case .invalidCommand, .unknownTarget, .unauthorized, .unavailable, .vendorError, .internal: true
+        case .unsupportedOperation, .expired, .validation, .conflict, .notFound: false
+        }
+    }
+
+    /// `error.code` when the vendor gave none: the category in upper case.
+    public var defaultCode: String { rawValue.uppercased() }
+}
+
+/// The reply's `error` object.
+public struct ReplyError: Sendable, Hashable, Codable {
+    public var category: ErrorCategory
+    /// The vendor's own code where it gave one, otherwise the category in upper case.
+    public var code: String
+    public var message: String
+    public var retryable: Bool
+
+    public init(category: ErrorCategory, code: String? = nil, message: String, retryable: Bool = false) {
+        self.category = category
+        self.code = code ?? category.defaultCode
+        self.message = message
+        self.retryable = retryable
+    }
+}
+
+/// What the vendor said, whenever it answered.
+public struct VendorResponse: Sendable, Hashable, Codable {
+    public var httpStatus: Int?
+    public var code: String?
+    public var message: String?
+    /// The vendor's body, redacted, when it carries more than code and message.
+    public var body: JSONValue?
+
+    public init(httpStatus: Int? = nil, code: String? = nil, message: String? = nil, body: JSONValue? = nil) {
+        self.httpStatus = httpStatus
+        self.code = code
+        self.message = message
+        self.body = body
+    }
+}
+
+public enum ReplyStatus: String, Sendable, Hashable, Codable {
+    case succeeded, failed
+}
+
+/// One reply per command read (contract section 4).
+public struct ProvisioningReply: Sendable, Hashable, Codable {
+    public static let schema = "provisioning.reply/v1"
+
+    public var schema: String = ProvisioningReply.schema
+    public var commandId: String?
+    public var correlationId: String?
+    public var target: String?
+    public var vendor: String?
+    public var operation: String?
+    public var status: ReplyStatus
+    public var vendorUserId: String?
+    public var data: JSONValue?
+    /// Present exactly when `status` is `failed`.
+    public var error: ReplyError?
+    public var vendorResponse: VendorResponse?
+    public var attempts: Int
+    public var dryRun: Bool
+    public var receivedAt: Date
+    public var completedAt: Date
+    public var durationMs: Double
+    public var worker: String
+
+    public init(
+        commandId: String?, correlationId: String?, target: String?, vendor: String?, operation: String?,
+        status: ReplyStatus, vendorUserId: String? = nil, data: JSONValue? = nil, error: ReplyError? = nil,
+        vendorResponse: VendorResponse? = nil, attempts: Int, dryRun: Bool, receivedAt: Date, completedAt: Date, worker: String
+    ) {
+        self.commandId = commandId
+        self.correlationId = correlationId
+        self.target = target
+        self.vendor = vendor
+        self.operation = operation
+        self.status = status
+        self.vendorUserId = vendorUserId
+        self.data = data
+        self.error = error
+        self.vendorResponse = vendorResponse
+        self.attempts = attempts
+        self.dryRun = dryRun
+        self.receivedAt = receivedAt
+        self.completedAt = completedAt
+        self.durationMs = (completedAt.timeIntervalSince(receivedAt) * 1_000_000).rounded() / 1000
+        self.worker = worker
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case schema, commandId, correlationId, target, vendor, operation, status, vendorUserId, data, error
+        case vendorResponse, attempts, dryRun, receivedAt, completedAt, durationMs, worker
+    }
+
+    /// The contract's shape: `vendorUserId` and `data` as null when unknown, `error` and
+    /// `vendorResponse` only when there is one, times as RFC 3339 with milliseconds.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(schema, forKey: .schema)
+        try container.encode(commandId, forKey: .commandId)
+        try container.encodeIfPresent(correlationId, forKey: .correlationId)
+        try container.encode(target, forKey: .target)
+        try container.encode(vendor, forKey: .vendor)
+        try container.encode(operation, forKey: .operation)
+        try container.encode(status, forKey: .status)
+        try container.encode(vendorUserId, forKey: .vendorUserId)
+        try container.encode(data ?? .null, forKey: .data)
+        try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(vendorResponse, forKey: .vendorResponse)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(dryRun, forKey: .dryRun)
+        try container.encode(Timestamp.format(receivedAt), forKey: .receivedAt)
+        try container.encode(Timestamp.format(completedAt), forKey: .completedAt)
+        try container.encode(durationMs, forKey: .durationMs)
+        try container.encode(worker, forKey: .worker)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try container.decode(String.self, forKey: .schema)
+        commandId = try container.decodeIfPresent(String.self, forKey: .commandId)
+        correlationId = try container.decodeIfPresent(String.self, forKey: .correlationId)
+        target = try container.decodeIfPresent(String.self, forKey: .target)
+        vendor = try container.decodeIfPresent(String.self, forKey: .vendor)
+        operation = try container.decodeIfPresent(String.self, forKey: .operation)
+        status = try container.decode(ReplyStatus.self, forKey: .status)
+        vendorUserId = try container.decodeIfPresent(String.self, forKey: .vendorUserId)
+        data = try container.decodeIfPresent(JSONValue.self, forKey: .data).flatMap { $0 == .null ? nil : $0 }
+        error = try container.decodeIfPresent(ReplyError.self, forKey: .error)
+        vendorResponse = try container.decodeIfPresent(VendorResponse.self, forKey: .vendorResponse)
+        attempts = try container.decode(Int.self, forKey: .attempts)
+        dryRun = try container.decode(Bool.self, forKey: .dryRun)
+        receivedAt = try Timestamp.parse(try container.decode(String.self, forKey: .receivedAt))
+        completedAt = try Timestamp.parse(try container.decode(String.self, forKey: .completedAt))
+        durationMs = try container.decode(Double.self, forKey: .durationMs)
+        worker = try container.decode(String.self, forKey: .worker)
+    }
+
+    /// The reply's JSON, as published.
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+
+    /// Kafka headers of a reply: identification plus the CloudEvents Kafka binding, binary mode.
+    public func headers(eventId: String = UUID().uuidString) -> [(key: String, value: String)] {
+        var headers: [(key: String, value: String)] = []
+        if let commandId { headers.append(("commandId", commandId)) }
+        if let correlationId { headers.append(("correlationId", correlationId)) }
+        headers.append(("status", status.rawValue))
+        headers.append(("ce_specversion", "1.0"))
+        headers.append(("ce_id", eventId))
+        headers.append(("ce_source", "/provisioner/\(worker)"))
+        headers.append(("ce_type", "provisioning.reply.v1"))
+        headers.append(("ce_time", Timestamp.format(completedAt)))
+        headers.append(("content-type", "application/json"))
+        return headers
+    }
+}
+
+/// RFC 3339 times with milliseconds, UTC, as the contract writes them.
+public enum Timestamp {
+    public static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    public static func parse(_ text: String) throws -> Date {
+        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
+        return try Date(text, strategy: Date.ISO8601FormatStyle())
+    }
+}
+
+/// The headers a dead letter adds to the original record (contract section 5).
+public struct DeadLetterHeaders: Sendable, Hashable {
+    public var originalTopic: String
+    public var originalPartition: Int32
+    public var originalOffset: Int64
+    /// Milliseconds since the epoch, as Kafka timestamps the original record.
+    public var originalTimestamp: Int64?
+    public var consumerGroup: String
+    public var error: ReplyError
+    public var attempts: Int
+    public var failedAt: Date
+    public var worker: String
+
+    public init(originalTopic: String, originalPartition: Int32, originalOffset: Int64, originalTimestamp: Int64?, consumerGroup: String, error: ReplyError, attempts: Int, failedAt: Date, worker: String) {
+        self.originalTopic = originalTopic
+        self.originalPartition = originalPartition
+        self.originalOffset = originalOffset
+        self.originalTimestamp = originalTimestamp
+        self.consumerGroup = consumerGroup
+        self.error = error
+        self.attempts = attempts
+        self.failedAt = failedAt
+        self.worker = worker
+    }
+
+    /// All eleven headers as UTF-8 strings, in the contract's order.
+    public var all: [(key: String, value: String)] {
+        [
+            ("dlq.original.topic", originalTopic),
+            ("dlq.original.partition", String(originalPartition)),
+            ("dlq.original.offset", String(originalOffset)),
+            ("dlq.original.timestamp", originalTimestamp.map { Timestamp.format(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? ""),
+            ("dlq.consumer.group", consumerGroup),
+            ("dlq.error.category", error.category.rawValue),
+            ("dlq.error.code", error.code),
+            ("dlq.error.message", error.message),
+            ("dlq.attempts", String(attempts)),
+            ("dlq.failed.at", Timestamp.format(failedAt)),
+            ("dlq.worker", worker),
+        ]
+    }
+}
