@@ -33,6 +33,8 @@ let package = Package(
         ),
         // The wire format of contract sections 2 to 5: commands, users, replies. No Kafka, no vendors.
         .target(name: "ProvisioningContract"),
+        // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
+        .target(name: "Provisioning", dependencies: ["ProvisioningContract"]),
         .executableTarget(
             name: "provisioner",
             dependencies: [
@@ -61,6 +63,10 @@ let package = Package(
         .testTarget(
             name: "ProvisioningContractTests",
             dependencies: ["ProvisioningContract"]
+        ),
+        .testTarget(
+            name: "ProvisioningTests",
+            dependencies: ["Provisioning", "ProvisioningContract"]
         ),
     ],
     swiftLanguageModes: [.v6]
