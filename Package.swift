@@ -35,6 +35,15 @@ let package = Package(
         .target(name: "ProvisioningContract"),
         // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
         .target(name: "Provisioning", dependencies: ["ProvisioningContract"]),
+        // The worker: Kafka in, key-ordered concurrency, replies and dead letters out, commits.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Kafka", "Provisioning", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
         .executableTarget(
             name: "provisioner",
             dependencies: [
@@ -63,6 +72,13 @@ let package = Package(
         .testTarget(
             name: "ProvisioningContractTests",
             dependencies: ["ProvisioningContract"]
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "Kafka", "Provisioning", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ProvisioningTests",

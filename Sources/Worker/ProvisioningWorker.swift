@@ -1,0 +1,218 @@
+import Foundation
+import Kafka
+import Logging
+import Provisioning
+import ProvisioningContract
+import Synchronization
+
+/// How a worker runs, beyond its Kafka clients.
+public struct WorkerSettings: Sendable {
+    public var repliesTopic: String
+    public var deadLettersTopic: String
+    public var groupId: String
+    /// Commands running at once, across keys.
+    public var maxInFlight: Int = 256
+    /// Queued commands of one partition at which it is paused; it resumes at half.
+    public var maxQueuedPerPartition: Int = 1024
+    public var commitInterval: Duration = .seconds(1)
+    /// How long a revocation waits for the revoked partitions' running commands.
+    public var revokeGracePeriod: Duration = .seconds(10)
+    public var shutdownGracePeriod: Duration = .seconds(30)
+    /// `host/pid`, in replies and dead letters.
+    public var workerId: String
+
+    public init(repliesTopic: String, deadLettersTopic: String, groupId: String, workerId: String) {
+        self.repliesTopic = repliesTopic
+        self.deadLettersTopic = deadLettersTopic
+        self.groupId = groupId
+        self.workerId = workerId
+    }
+}
+
+/// The provisioning worker: reads commands, runs them with key-ordered concurrency, publishes
+/// each reply (and dead letter) and commits a command's offset only once they are acknowledged.
+public final class ProvisioningWorker: Sendable {
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let processor: CommandProcessor
+    private let settings: WorkerSettings
+    private let logger: Logger
+    private let scheduler: WorkScheduler
+    private let stopping = Atomic<Bool>(false)
+    private let eventLoop = Mutex<Task<Void, Never>?>(nil)
+
+    public init(consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
+        self.consumer = consumer
+        self.producer = producer
+        self.processor = processor
+        self.settings = settings
+        self.logger = logger
+        self.scheduler = WorkScheduler(maxInFlight: settings.maxInFlight, maxQueuedPerPartition: settings.maxQueuedPerPartition)
+    }
+
+    /// The most commands that ran at once so far.
+    public var maxConcurrency: Int {
+        get async { await scheduler.maxRunning }
+    }
+
+    /// Asks `run()` to stop reading, finish what runs, commit and return.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        // Wakes the event loop if it waits for the next record.
+        eventLoop.withLock { $0 }?.cancel()
+    }
+
+    /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
+    public func run() async {
+        let committer = Task { await commitPeriodically() }
+        let loop = Task { await readEvents() }
+        eventLoop.withLock { $0 = loop }
+        if stopping.load(ordering: .acquiring) { loop.cancel() }
+        await loop.value
+        committer.cancel()
+        await shutDown()
+    }
+
+    private func readEvents() async {
+        for await event in consumer.events {
+            if stopping.load(ordering: .acquiring) { break }
+            switch event {
+            case .message(let message):
+                let job = Job(message: message, key: Self.orderingKey(message), receivedAt: Date())
+                await carryOut(await scheduler.accept(job))
+            case .partitionsAssigned(let partitions):
+                logger.info("partitions assigned", metadata: ["count": "\(partitions.count)"])
+            case .partitionsRevoked(let revocation):
+                await handOver(revocation)
+            case .offsetsCommitted(let result):
+                if let error = result.error { logger.warning("commit failed", metadata: ["error": "\(error)"]) }
+            case .error(let error):
+                logger.error("consumer error", metadata: ["error": "\(error)"])
+            }
+            if stopping.load(ordering: .acquiring) { break }
+        }
+    }
+
+    // MARK: Steps
+
+    /// Records with a key are ordered by it; records without one by `<target>:<user>` from the body.
+    static func orderingKey(_ message: KafkaConsumerMessage) -> String {
+        let key: String
+        if let raw = message.key {
+            key = String(decoding: raw, as: UTF8.self)
+        } else if case .success(let command) = CommandDecoder.decode(message.value) {
+            key = command.derivedKey
+        } else {
+            key = "offset:\(message.offset)"
+        }
+        return "\(message.partition)|\(key)"
+    }
+
+    private func carryOut(_ decisions: WorkScheduler.Decisions) async {
+        for job in decisions.start {
+            Task { await self.execute(job) }
+        }
+        if !decisions.pause.isEmpty {
+            logger.debug("pausing partitions with too much queued work", metadata: ["partitions": "\(decisions.pause)"])
+            try? await consumer.pause(decisions.pause)
+        }
+        if !decisions.resume.isEmpty {
+            try? await consumer.resume(decisions.resume)
+        }
+    }
+
+    private func execute(_ job: Job) async {
+        let result = await processor.process(job.message.value, receivedAt: job.receivedAt)
+        await publish(result, for: job)
+        await carryOut(await scheduler.complete(job))
+    }
+
+    /// Publishes the reply and dead letter, retrying until Kafka acknowledges both: the offset
+    /// must not be committed before.
+    private func publish(_ result: CommandProcessor.Result, for job: Job) async {
+        var records: [KafkaProducerMessage] = []
+        let replyKey = job.message.key ?? result.command.map { Array($0.derivedKey.utf8) }
+        do {
+            records.append(KafkaProducerMessage(
+                topic: settings.repliesTopic, key: replyKey, value: try result.reply.encoded(),
+                headers: result.reply.headers().map { KafkaHeader(key: $0.key, value: $0.value) }
+            ))
+        } catch {
+            logger.error("cannot encode reply", metadata: ["commandId": "\(result.reply.commandId ?? "")", "error": "\(error)"])
+        }
+        if let error = result.deadLetter {
+            let headers = DeadLetterHeaders(
+                originalTopic: job.message.topic, originalPartition: job.message.partition, originalOffset: job.message.offset,
+                originalTimestamp: job.message.timestampMilliseconds, consumerGroup: settings.groupId, error: error,
+                attempts: result.reply.attempts, failedAt: result.reply.completedAt, worker: settings.workerId
+            )
+            records.append(KafkaProducerMessage(
+                topic: settings.deadLettersTopic, key: job.message.key, value: job.message.value,
+                headers: job.message.headers + headers.all.map { KafkaHeader(key: $0.key, value: $0.value) }
+            ))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for record in records {
+                group.addTask { await self.sendUntilAcknowledged(record, commandId: result.reply.commandId) }
+            }
+        }
+    }
+
+    private func sendUntilAcknowledged(_ record: KafkaProducerMessage, commandId: String?) async {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await producer.send(record)
+                return
+            } catch {
+                logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
+                if error.code == .destroyed { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Before partitions leave: start nothing new for them, let what runs finish within the
+    /// grace period, commit what is done, then let them go.
+    private func handOver(_ revocation: KafkaPartitionRevocation) async {
+        let partitions = Set(revocation.partitions)
+        await scheduler.dropQueued(partitions)
+        if !(await scheduler.drain(partitions, timeout: settings.revokeGracePeriod)) {
+            logger.warning("revoked partitions still had running commands after the grace period", metadata: ["partitions": "\(partitions.sorted())"])
+        }
+        if !revocation.isLost { await commit(partitions) }
+        await scheduler.forget(partitions)
+        revocation.complete()
+    }
+
+    private func shutDown() async {
+        let owned = consumer.assignment
+        await scheduler.dropQueued(owned)
+        if !(await scheduler.drain(nil, timeout: settings.shutdownGracePeriod)) {
+            logger.warning("commands still running after the shutdown grace period; they run again after restart")
+        }
+        await commit(nil)
+        await consumer.close()
+        await producer.close()
+    }
+
+    private func commitPeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: settings.commitInterval)
+            await commit(nil)
+        }
+    }
+
+    private func commit(_ partitions: Set<KafkaTopicPartition>?) async {
+        let offsets = await scheduler.takeCommits(partitions)
+        guard !offsets.isEmpty else { return }
+        do {
+            try await consumer.commit(offsets)
+        } catch {
+            // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).
+            logger.info("commit refused", metadata: ["error": "\(error)"])
+            await scheduler.commitFailed(offsets)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import DequeModule
+import Foundation
+import Kafka
+
+/// One command to run: a record and when it was received.
+struct Job: Sendable {
+    let message: KafkaConsumerMessage
+    /// Commands with the same key run one after another, in offset order.
+    let key: String
+    let receivedAt: Date
+    var partition: KafkaTopicPartition { message.topicPartition }
+}
+
+/// Decides what runs when: one job per key at a time, in offset order; at most `maxInFlight`
+/// jobs at once; partitions with too much queued work are paused until it drains. Also keeps
+/// each partition's `OffsetTracker`. It only decides: the worker carries the decisions out.
+actor WorkScheduler {
+    struct Decisions: Sendable {
+        var start: [Job] = []
+        var pause: [KafkaTopicPartition] = []
+        var resume: [KafkaTopicPartition] = []
+    }
+
+    private let maxInFlight: Int
+    private let maxQueuedPerPartition: Int
+    /// Per key, the jobs not yet finished; the first is running or waiting for capacity.
+    private var queues: [String: Deque<Job>] = [:]
+    /// Keys whose first job waits for capacity, in arrival order.
+    private var waiting = Deque<String>()
+    private var running = 0
+    private var runningByPartition: [KafkaTopicPartition: Int] = [:]
+    private var queuedByPartition: [KafkaTopicPartition: Int] = [:]
+    private var paused: Set<KafkaTopicPartition> = []
+    private var trackers: [KafkaTopicPartition: OffsetTracker] = [:]
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The most jobs that ever ran at once.
+    private(set) var maxRunning = 0
+
+    init(maxInFlight: Int, maxQueuedPerPartition: Int) {
+        self.maxInFlight = max(1, maxInFlight)
+        self.maxQueuedPerPartition = max(1, maxQueuedPerPartition)
+    }
+
+    func accept(_ job: Job) -> Decisions {
+        var decisions = Decisions()
+        trackers[job.partition, default: OffsetTracker()].received(job.message.offset)
+        queuedByPartition[job.partition, default: 0] += 1
+        let isNewKey = queues[job.key] == nil
+        queues[job.key, default: []].append(job)
+        if isNewKey { waiting.append(job.key) }
+        startWhatFits(&decisions)
+        if queuedByPartition[job.partition, default: 0] >= maxQueuedPerPartition, paused.insert(job.partition).inserted {
+            decisions.pause.append(job.partition)
+        }
+        return decisions
+    }
+
+    func complete(_ job: Job) -> Decisions {
+        var decisions = Decisions()
+        running -= 1
+        runningByPartition[job.partition, default: 1] -= 1
+        queuedByPartition[job.partition, default: 1] -= 1
+        trackers[job.partition]?.completed(job.message.offset)
+        if var queue = queues[job.key] {
+            queue.removeFirst()
+            if queue.isEmpty {
+                queues[job.key] = nil
+            } else {
+                queues[job.key] = queue
+                waiting.append(job.key)
+            }
+        }
+        startWhatFits(&decisions)
+        if paused.contains(job.partition), queuedByPartition[job.partition, default: 0] <= maxQueuedPerPartition / 2 {
+            paused.remove(job.partition)
+            decisions.resume.append(job.partition)
+        }
+        resumeIdleWaiters()
+        return decisions
+    }
+
+    private func startWhatFits(_ decisions: inout Decisions) {
+        while running < maxInFlight, let key = waiting.popFirst() {
+            guard let job = queues[key]?.first else { continue }
+            running += 1
+            runningByPartition[job.partition, default: 0] += 1
+            maxRunning = max(maxRunning, running)
+            decisions.start.append(job)
+        }
+    }
+
+    /// Forgets the jobs of `partitions` that have not started: their offsets stay uncommitted,
+    /// so whoever owns the partitions next runs them.
+    func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
+        for (key, queue) in queues {
+            guard let first = queue.first, partitions.contains(first.partition) else { continue }
+            let startedHead = !waiting.contains(key)
+            let kept: Deque<Job> = startedHead ? [first] : []
+            let dropped = queue.count - kept.count
+            queuedByPartition[first.partition, default: 0] -= dropped
+            queues[key] = kept.isEmpty ? nil : kept
+            if kept.isEmpty { waiting.removeAll { $0 == key } }
+        }
+    }
+
+    /// Waits until nothing runs on `partitions` (all partitions when nil), or `timeout` passes.
+    func drain(_ partitions: Set<KafkaTopicPartition>?, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        // Wake up at the deadline even if no job finishes.
+        let alarm = Task { [weak self] in
+            try? await Task.sleep(until: deadline)
+            await self?.notifyProgress()
+        }
+        defer { alarm.cancel() }
+        while isBusy(partitions) {
+            if ContinuousClock.now >= deadline { return false }
+            await withCheckedContinuation { idleWaiters.append($0) }
+        }
+        return true
+    }
+
+    /// Wakes drainers so they look again.
+    private func resumeIdleWaiters() {
+        let waiters = idleWaiters
+        idleWaiters = []
+        waiters.forEach { $0.resume() }
+    }
+
+    func notifyProgress() { resumeIdleWaiters() }
+
+    private func isBusy(_ partitions: Set<KafkaTopicPartition>?) -> Bool {
+        guard let partitions else { return running > 0 }
+        return partitions.contains { runningByPartition[$0, default: 0] > 0 }
+    }
+
+    /// Offsets to commit that moved since the last commit, marked as committed.
+    func takeCommits(_ partitions: Set<KafkaTopicPartition>? = nil) -> [KafkaTopicPartitionOffset] {
+        var offsets: [KafkaTopicPartitionOffset] = []
+        for (partition, var tracker) in trackers where partitions?.contains(partition) ?? true {
+            if let offset = tracker.pendingCommit {
+                offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
+                tracker.committed = offset
+                trackers[partition] = tracker
+            }
+        }
+        return offsets
+    }
+
+    /// Puts offsets back after a failed commit, so the next round tries again.
+    func commitFailed(_ offsets: [KafkaTopicPartitionOffset]) {
+        for offset in offsets where trackers[offset.topicPartition]?.committed == offset.offset {
+            trackers[offset.topicPartition]?.committed = nil
+        }
+    }
+
+    /// Drops all state of partitions this worker no longer owns.
+    func forget(_ partitions: Set<KafkaTopicPartition>) {
+        for partition in partitions {
+            trackers[partition] = nil
+            queuedByPartition[partition] = nil
+            runningByPartition[partition] = nil
+            paused.remove(partition)
+        }
+    }
+}

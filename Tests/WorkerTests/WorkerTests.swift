@@ -1,0 +1,154 @@
+import Foundation
+import Kafka
+import Logging
+import Provisioning
+import ProvisioningContract
+import Synchronization
+import Testing
+import Worker
+
+/// A vendor that takes a little time and records the order in which it saw commands.
+final class SlowVendor: VendorAdapter {
+    let kind: VendorKind = .tecs
+    let seen = Mutex<[String]>([])
+    let running = Mutex<(now: Int, max: Int)>((0, 0))
+
+    func plan(_ command: ProvisioningCommand, for target: ProvisioningTarget) -> Result<JSONValue, AdapterFailure> {
+        .success(.object(["url": .string(target.baseURL)]))
+    }
+
+    func perform(_ command: ProvisioningCommand, for target: ProvisioningTarget) async -> AdapterOutcome {
+        running.withLock { $0.now += 1; $0.max = max($0.max, $0.now) }
+        seen.withLock { $0.append(command.commandId) }
+        try? await Task.sleep(for: .milliseconds(20))  // the vendor's latency
+        running.withLock { $0.now -= 1 }
+        return .succeeded(vendorUserId: command.userId, data: nil, vendorResponse: VendorResponse(httpStatus: 200, code: "0", message: "OK"))
+    }
+}
+
+@Suite("The worker over the embedded cluster")
+struct WorkerTests {
+    @Test("N mixed commands get exactly N replies; one key runs in order while different keys overlap")
+    func mixedCommands() async throws {
+        var logger = Logger(label: "worker-test")
+        logger.logLevel = .critical
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 4) }
+        let bootstrap = cluster.bootstrapServers
+
+        // 20 keys x 10 valid commands, plus invalid ones and an unknown target.
+        var records: [KafkaProducerMessage] = []
+        for sequence in 0..<10 {
+            for key in 0..<20 {
+                let id = "k\(key)-\(sequence)"
+                records.append(KafkaProducerMessage(topic: "commands", key: "tecs-test:user\(key)",
+                    value: #"{"commandId":"\#(id)","target":"tecs-test","operation":"assignRoles","userId":"user\#(key)","roles":[{"name":"MP_CORPORATE"}]}"#))
+            }
+        }
+        records.append(KafkaProducerMessage(topic: "commands", key: "bad", value: "not json"))
+        records.append(KafkaProducerMessage(topic: "commands", key: "bad", value: #"{"commandId":"bad-1","target":"tecs-test","operation":"createUser"}"#))
+        records.append(KafkaProducerMessage(topic: "commands", key: nil, value: #"{"commandId":"nowhere-1","target":"nowhere","operation":"getUser","userId":"u"}"#))
+        records.append(KafkaProducerMessage(topic: "commands", key: "dry", value: #"{"commandId":"dry-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de"},"dryRun":true}"#))
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
+        for record in records { try producer.enqueue(record) }
+        try await producer.flush()
+        await producer.close()
+
+        let vendor = SlowVendor()
+        let processor = CommandProcessor(
+            targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1/tecs")],
+            adapters: [.tecs: vendor], worker: "test/1"
+        )
+        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "workers", topics: ["commands"])
+        consumerConfiguration.properties = ["session.timeout.ms": "4000"]
+        var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "workers", workerId: "test/1")
+        settings.maxInFlight = 8
+        settings.commitInterval = .milliseconds(200)
+        let worker = ProvisioningWorker(
+            consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
+            producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger),
+            processor: processor, settings: settings, logger: logger
+        )
+        let running = Task { await worker.run() }
+
+        // Read the replies and dead letters as an upstream system would.
+        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "reader", topics: ["replies", "dlq"])
+        readerConfiguration.properties = ["session.timeout.ms": "4000"]
+        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
+        let expected = records.count
+        let (replies, deadLetters) = try await withDeadline(120) { () -> ([KafkaConsumerMessage], [KafkaConsumerMessage]) in
+            var replies: [KafkaConsumerMessage] = []
+            var deadLetters: [KafkaConsumerMessage] = []
+            for await message in reader.messages {
+                if message.topic == "replies" { replies.append(message) } else { deadLetters.append(message) }
+                if replies.count == expected, deadLetters.count == 3 { break }
+            }
+            return (replies, deadLetters)
+        }
+        worker.stop()
+        await running.value
+        let maxConcurrency = await worker.maxConcurrency
+        await reader.close()
+
+        // Exactly one reply per command.
+        #expect(replies.count == records.count)
+        let decoded = try replies.map { try JSONDecoder().decode(ProvisioningReply.self, from: Data($0.value ?? [])) }
+        let ids = decoded.compactMap(\.commandId)
+        #expect(Set(ids).count == ids.count, "no duplicates")
+        #expect(Set(ids).isSuperset(of: (0..<20).flatMap { key in (0..<10).map { "k\(key)-\($0)" } }))
+        #expect(decoded.filter { $0.status == .succeeded }.count == 201)  // 200 + the dry run
+        #expect(decoded.first { $0.commandId == "nowhere-1" }?.error?.category == .unknownTarget)
+        #expect(decoded.first { $0.commandId == "bad-1" }?.error?.category == .invalidCommand)
+        #expect(decoded.contains { $0.commandId == nil && $0.error?.category == .invalidCommand })
+        #expect(decoded.first { $0.commandId == "dry-1" }?.data?["request"] != nil)
+
+        // Headers on every reply; the reply keeps the command's key.
+        for reply in replies {
+            let names = Set(reply.headers.map(\.key))
+            #expect(names.isSuperset(of: ["status", "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"]))
+            #expect(reply.headers.string("ce_type") == "provisioning.reply.v1")
+        }
+        #expect(replies.first { $0.headers.string("commandId") == "k3-0" }?.key == Array("tecs-test:user3".utf8))
+        #expect(replies.first { $0.headers.string("commandId") == "nowhere-1" }?.key == Array("nowhere:u".utf8))
+
+        // Dead letters: the original record plus all contract headers.
+        #expect(deadLetters.count == 3)
+        for letter in deadLetters {
+            let names = Set(letter.headers.map(\.key))
+            #expect(names.isSuperset(of: [
+                "dlq.original.topic", "dlq.original.partition", "dlq.original.offset", "dlq.original.timestamp", "dlq.consumer.group",
+                "dlq.error.category", "dlq.error.code", "dlq.error.message", "dlq.attempts", "dlq.failed.at", "dlq.worker",
+            ]))
+        }
+        #expect(deadLetters.contains { $0.value == Array("not json".utf8) })
+
+        // One key strictly in order; different keys at the same time, never more than maxInFlight.
+        let order = vendor.seen.withLock { $0 }
+        for key in 0..<20 {
+            let sequence = order.filter { $0.hasPrefix("k\(key)-") }
+            #expect(sequence == (0..<10).map { "k\(key)-\($0)" }, "key \(key) in order")
+        }
+        let vendorMax = vendor.running.withLock { $0.max }
+        #expect(vendorMax > 1, "different keys overlapped")
+        #expect(maxConcurrency <= 8)
+        print("max concurrency reached: vendor \(vendorMax), scheduler \(maxConcurrency)")
+
+        // Everything done was committed: a new member of the group has nothing left to read.
+        let checker = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        let committed = try await checker.committed((0..<4).map { KafkaTopicPartition(topic: "commands", partition: $0) })
+        await checker.close()
+        #expect(committed.map(\.offset).reduce(0, +) == Int64(records.count))
+        withExtendedLifetime(cluster) {}
+    }
+}
+
+/// Fails with a timeout instead of hanging when something never arrives.
+func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let work = Task { try await body() }
+    let alarm = Task {
+        try await Task.sleep(for: .seconds(seconds))
+        work.cancel()
+    }
+    defer { alarm.cancel() }
+    return try await work.value
+}
