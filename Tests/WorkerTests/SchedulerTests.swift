@@ -1,0 +1,66 @@
+import Foundation
+import Kafka
+import Testing
+@testable import Worker
+
+@Suite("Scheduling and offsets")
+struct SchedulerTests {
+    func job(_ offset: Int64, key: String, partition: Int32 = 0) -> Job {
+        Job(
+            message: KafkaConsumerMessage(topic: "commands", partition: partition, offset: offset, key: Array(key.utf8), value: [], headers: [], timestampMilliseconds: nil),
+            key: "\(partition)|\(key)", receivedAt: Date()
+        )
+    }
+
+    @Test("the commit offset never passes a command still running")
+    func contiguousCommits() {
+        var tracker = OffsetTracker()
+        for offset in Int64(10)...14 { tracker.received(offset) }
+        tracker.completed(12)
+        tracker.completed(13)
+        #expect(tracker.pendingCommit == nil, "10 and 11 still run")
+        tracker.completed(10)
+        #expect(tracker.pendingCommit == 11)
+        tracker.completed(11)
+        #expect(tracker.pendingCommit == 14, "10 to 13 done")
+        tracker.committed = 14
+        #expect(tracker.pendingCommit == nil)
+        tracker.completed(14)
+        #expect(tracker.pendingCommit == 15)
+    }
+
+    @Test("one key at a time, in order; other keys fill the remaining capacity")
+    func keyOrder() async {
+        let scheduler = WorkScheduler(maxInFlight: 2, maxQueuedPerPartition: 100)
+        let a0 = job(0, key: "a"), a1 = job(1, key: "a"), b2 = job(2, key: "b"), c3 = job(3, key: "c")
+        #expect(await scheduler.accept(a0).start.map(\.message.offset) == [0])
+        #expect(await scheduler.accept(a1).start.isEmpty, "a is busy")
+        #expect(await scheduler.accept(b2).start.map(\.message.offset) == [2])
+        #expect(await scheduler.accept(c3).start.isEmpty, "capacity reached")
+        // a0 finishes: c3's key has waited longest for a slot, a1 joins the line behind it.
+        #expect(await scheduler.complete(a0).start.map(\.message.offset) == [3])
+        #expect(await scheduler.complete(b2).start.map(\.message.offset) == [1])
+        #expect(await scheduler.maxRunning == 2)
+    }
+
+    @Test("a hot key's backlog pauses its partition and resumes it at half; other partitions keep going")
+    func hotKeyBackPressure() async {
+        let scheduler = WorkScheduler(maxInFlight: 4, maxQueuedPerPartition: 10)
+        var paused: [KafkaTopicPartition] = []
+        var jobs: [Job] = []
+        for offset in 0..<10 {
+            let hot = job(Int64(offset), key: "hot")
+            jobs.append(hot)
+            paused += await scheduler.accept(hot).pause
+        }
+        #expect(paused == [KafkaTopicPartition(topic: "commands", partition: 0)], "paused at 10 queued")
+        // Another partition is not held back by the hot key.
+        #expect(await scheduler.accept(job(0, key: "cold", partition: 1)).start.count == 1)
+        var resumed: [KafkaTopicPartition] = []
+        for hot in jobs.prefix(5) {
+            resumed += await scheduler.complete(hot).resume
+        }
+        #expect(resumed == [KafkaTopicPartition(topic: "commands", partition: 0)], "resumed at 5 queued")
+        #expect(await scheduler.takeCommits([KafkaTopicPartition(topic: "commands", partition: 0)]) == [KafkaTopicPartitionOffset(topic: "commands", partition: 0, offset: 5)])
+    }
+}
