@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -33,6 +34,11 @@ let package = Package(
         ),
         // The wire format of contract sections 2 to 5: commands, users, replies. No Kafka, no vendors.
         .target(name: "ProvisioningContract"),
+        // Contract section 7: YAML, environment overrides, secrets, validation.
+        .target(
+            name: "ProvisionerConfiguration",
+            dependencies: ["ProvisioningContract", .product(name: "Yams", package: "Yams")]
+        ),
         // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
         .target(name: "Provisioning", dependencies: ["ProvisioningContract"]),
         // The worker: Kafka in, key-ordered concurrency, replies and dead letters out, commits.
@@ -79,6 +85,10 @@ let package = Package(
                 "Worker", "Kafka", "Provisioning", "ProvisioningContract",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "ProvisionerConfigurationTests",
+            dependencies: ["ProvisionerConfiguration", "ProvisioningContract"]
         ),
         .testTarget(
             name: "ProvisioningTests",
