@@ -48,12 +48,14 @@ let package = Package(
                 "Kafka", "Provisioning", "ProvisioningContract",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "provisioner",
             dependencies: [
-                "Kafka",
+                "Kafka", "Worker", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -85,21 +85,23 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 
 extension ProvisionerConfiguration {
     /// Loads the file at `path`, applies `environment` overrides and resolves secrets.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> Self {
+    /// `includeTargets: false` reads only what Kafka tools (`send`, `replies`, `dlq`) need, so they
+    /// run without the vendors' secrets.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment, includeTargets: Bool = true) throws(ConfigurationError) -> Self {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError("", "cannot read configuration file \(path)")
         }
-        return try parse(yaml: text, environment: environment)
+        return try parse(yaml: text, environment: environment, includeTargets: includeTargets)
     }
 
-    public static func parse(yaml: String, environment: [String: String]) throws(ConfigurationError) -> Self {
+    public static func parse(yaml: String, environment: [String: String], includeTargets: Bool = true) throws(ConfigurationError) -> Self {
         var values = try Flattened(yaml: yaml)
         values.applyOverrides(environment)
         let reader = Reader(values: values, environment: environment)
-        return try reader.configuration()
+        return try reader.configuration(includeTargets: includeTargets)
     }
 }
 
@@ -232,7 +234,7 @@ struct Reader {
         Set(values.leaves.keys.filter { $0.count > path.count && Array($0.prefix(path.count)) == path }.map { $0[path.count] }).sorted()
     }
 
-    func configuration() throws(ConfigurationError) -> ProvisionerConfiguration {
+    func configuration(includeTargets: Bool) throws(ConfigurationError) -> ProvisionerConfiguration {
         var properties: [String: String] = [:]
         for (path, _) in values.leaves where path.count > 2 && path[0] == "kafka" && path[1] == "properties" {
             // librdkafka names contain dots: whatever follows `kafka.properties.` is the name.
@@ -260,7 +262,7 @@ struct Reader {
             logFormat: logFormat
         )
         var targets: [String: ProvisionerConfiguration.Target] = [:]
-        for name in children(["targets"]) {
+        for name in includeTargets ? children(["targets"]) : [] {
             targets[name] = try target(name)
         }
         return ProvisionerConfiguration(kafka: kafka, worker: worker, observability: observability, targets: targets)

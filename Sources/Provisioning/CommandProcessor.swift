@@ -44,22 +44,24 @@ public struct CommandProcessor: Sendable {
         let target = targets[command.target]
         let outcome: AdapterOutcome
         var attempts = 0
-        if let target, let adapter = adapters[target.vendor] {
+        if let target {
             if !target.vendor.supportedOperations.contains(command.operation) {
                 outcome = .failed(AdapterFailure(.unsupportedOperation, message: "\(target.vendor.rawValue) has no '\(command.operation.rawValue)'"))
             } else if let notAfter = command.notAfter, receivedAt > notAfter {
                 outcome = .failed(AdapterFailure(.expired, message: "picked up at \(Timestamp.format(receivedAt)), after notAfter \(Timestamp.format(notAfter))"))
-            } else if command.dryRun {
-                switch adapter.plan(command, for: target) {
-                case .success(let request): outcome = .succeeded(vendorUserId: command.userId, data: .object(["request": request]), vendorResponse: nil)
-                case .failure(let failure): outcome = .failed(failure)
+            } else if let adapter = adapters[target.vendor] {
+                if command.dryRun {
+                    switch adapter.plan(command, for: target) {
+                    case .success(let request): outcome = .succeeded(vendorUserId: command.userId, data: .object(["request": request]), vendorResponse: nil)
+                    case .failure(let failure): outcome = .failed(failure)
+                    }
+                } else {
+                    attempts = 1
+                    outcome = await adapter.perform(command, for: target)
                 }
             } else {
-                attempts = 1
-                outcome = await adapter.perform(command, for: target)
+                outcome = .failed(AdapterFailure(.internal, message: "no adapter for vendor \(target.vendor.rawValue)"))
             }
-        } else if target != nil {
-            outcome = .failed(AdapterFailure(.internal, message: "no adapter for vendor \(target!.vendor.rawValue)"))
         } else {
             outcome = .failed(AdapterFailure(.unknownTarget, message: "target '\(command.target)' is not configured"))
         }

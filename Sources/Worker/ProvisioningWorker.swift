@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Provisioning
 import ProvisioningContract
+import ServiceLifecycle
 import Synchronization
 
 /// How a worker runs, beyond its Kafka clients.
@@ -63,7 +64,7 @@ public final class ProvisioningWorker: Sendable {
     }
 
     /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
-    public func run() async {
+    public func runUntilStopped() async {
         let committer = Task { await commitPeriodically() }
         let loop = Task { await readEvents() }
         eventLoop.withLock { $0 = loop }
@@ -213,6 +214,17 @@ public final class ProvisioningWorker: Sendable {
             // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).
             logger.info("commit refused", metadata: ["error": "\(error)"])
             await scheduler.commitFailed(offsets)
+        }
+    }
+}
+
+/// In a `ServiceGroup`, SIGTERM or SIGINT start the graceful stop.
+extension ProvisioningWorker: Service {
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.runUntilStopped()
+        } onGracefulShutdown: {
+            self.stop()
         }
     }
 }

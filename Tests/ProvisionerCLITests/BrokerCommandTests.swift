@@ -9,7 +9,7 @@ struct BrokerCommandTests {
     @Test("prints the bootstrap list first, serves the contract topics to other clients, and exits 0 on SIGTERM")
     func brokerServesOtherProcesses() async throws {
         let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-\(UUID().uuidString).txt")
-        let broker = try BrokerProcess(arguments: ["broker", "--brokers", "2", "--partitions", "4", "--bootstrap-file", bootstrapFile.path])
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "2", "--partitions", "4", "--bootstrap-file", bootstrapFile.path])
         defer { broker.kill() }
         let bootstrap = try await broker.firstLine()
         #expect(bootstrap.split(separator: ",").count == 2)
@@ -43,7 +43,7 @@ struct BrokerCommandTests {
 
     @Test("kcat lists the topics and produces and consumes with a group", .enabled(if: Kcat.path != nil, "kcat is not installed"))
     func kcatInterop() async throws {
-        let broker = try BrokerProcess(arguments: ["broker", "--partitions", "3"])
+        let broker = try ProvisionerProcess(arguments: ["broker", "--partitions", "3"])
         defer { broker.kill() }
         let bootstrap = try await broker.firstLine()
 
@@ -90,16 +90,36 @@ enum Binary {
 }
 
 /// A `provisioner` subprocess whose standard output is read line by line.
-final class BrokerProcess: @unchecked Sendable {
+final class ProvisionerProcess: @unchecked Sendable {
     private let process = Process()
     private let output = Pipe()
+    private let errors = Pipe()
+    private let input = Pipe()
 
-    init(arguments: [String]) throws {
+    init(arguments: [String], environment: [String: String]? = nil) throws {
         process.executableURL = Binary.provisioner
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
+        process.standardInput = input
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         try process.run()
+    }
+
+    /// Writes `text` to standard input and closes it.
+    func send(_ text: String) throws {
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+    }
+
+    /// Everything on standard output and standard error once the process has ended.
+    func outputs() async -> (stdout: String, stderr: String) {
+        let (output, errors) = (self.output, self.errors)
+        return await Task.detached {
+            let out = output.fileHandleForReading.readDataToEndOfFile()
+            let err = errors.fileHandleForReading.readDataToEndOfFile()
+            return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        }.value
     }
 
     /// The first line of standard output (the contract puts the bootstrap list there).

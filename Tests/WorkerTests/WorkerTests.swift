@@ -69,7 +69,7 @@ struct WorkerTests {
             producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger),
             processor: processor, settings: settings, logger: logger
         )
-        let running = Task { await worker.run() }
+        let running = Task { await worker.runUntilStopped() }
 
         // Read the replies and dead letters as an upstream system would.
         var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "reader", topics: ["replies", "dlq"])

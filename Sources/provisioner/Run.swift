@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import Logging
+import Provisioning
+import ProvisionerConfiguration
+import ProvisioningContract
+import ServiceLifecycle
+import Worker
+
+/// `provisioner run`: the worker.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the provisioning worker until SIGTERM or SIGINT.")
+
+    @Option(help: "The configuration file.")
+    var config = "config/worker.yaml"
+
+    func run() async throws {
+        let logger = Logger(label: "provisioner.worker")
+        let settings = try ConfigurationLoader.load(config)
+        try await KafkaReachability.check(settings.kafka, logger: logger)
+
+        let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        var consumerConfiguration = KafkaConsumerConfiguration(
+            bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
+        )
+        consumerConfiguration.properties = settings.kafka.properties
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafka.bootstrapServers)
+        producerConfiguration.properties = settings.kafka.properties.filter { !Self.consumerOnly.contains($0.key) }
+
+        let targets = settings.targets.mapValues { target in
+            ProvisioningTarget(
+                name: target.name, vendor: target.vendor, baseURL: target.baseURL.absoluteString,
+                credentials: target.credentials, tenant: target.tenant, timeout: target.timeout
+            )
+        }
+        // The vendor adapters arrive with the adapters issue; until then every vendor call is
+        // answered `internal` ("no adapter"), while routing, validation and replies all work.
+        let processor = CommandProcessor(targets: targets, adapters: [:], worker: workerId)
+        var workerSettings = WorkerSettings(
+            repliesTopic: settings.kafka.repliesTopic, deadLettersTopic: settings.kafka.deadLettersTopic,
+            groupId: settings.kafka.groupId, workerId: workerId
+        )
+        workerSettings.maxInFlight = settings.worker.maxInFlight
+        workerSettings.shutdownGracePeriod = settings.worker.shutdownGracePeriod
+        let worker = ProvisioningWorker(
+            consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
+            producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
+            processor: processor, settings: workerSettings, logger: logger
+        )
+        logger.info("worker started", metadata: ["worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(targets.keys.sorted())"])
+        let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("worker stopped")
+    }
+
+    /// Consumer properties that a producer would reject or warn about.
+    static let consumerOnly: Set<String> = [
+        "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "group.id", "auto.offset.reset",
+        "enable.auto.commit", "partition.assignment.strategy", "isolation.level", "fetch.min.bytes", "fetch.wait.max.ms",
+    ]
+}
+
+/// Configuration errors exit 64 with the key named (contract section 8).
+enum ConfigurationLoader {
+    static func load(_ path: String, includeTargets: Bool = true) throws -> ProvisionerConfiguration {
+        do {
+            return try ProvisionerConfiguration.load(path: path, includeTargets: includeTargets)
+        } catch {
+            FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
+            throw ExitCode(64)
+        }
+    }
+}
+
+/// Kafka unreachable at start-up exits 69 (contract section 8).
+enum KafkaReachability {
+    static func check(_ kafka: ProvisionerConfiguration.Kafka, logger: Logger) async throws {
+        var quiet = logger
+        quiet.logLevel = .critical
+        do {
+            let admin = try KafkaAdminClient(bootstrapServers: kafka.bootstrapServers, logger: quiet)
+            defer { Task { await admin.close() } }
+            _ = try await admin.metadata(timeout: .seconds(10))
+        } catch {
+            FileHandle.standardError.write(Data("Kafka unreachable at \(kafka.bootstrapServers): \(error)\n".utf8))
+            throw ExitCode(69)
+        }
+    }
+}

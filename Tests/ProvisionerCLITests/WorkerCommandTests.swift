@@ -1,0 +1,102 @@
+import Foundation
+import Kafka
+import Logging
+import ProvisioningContract
+import Testing
+
+/// `provisioner run` and `provisioner send` as operators use them, against `provisioner broker`.
+@Suite("provisioner run and send")
+struct WorkerCommandTests {
+    func configFile(bootstrap: String, extra: String = "") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString).yaml").path
+        let yaml = """
+        kafka:
+          bootstrapServers: \(bootstrap)
+          groupId: cli-workers
+          properties: { session.timeout.ms: "4000" }
+        worker: { maxInFlight: 16, shutdownGracePeriod: 5s }
+        targets:
+          tecs-test:
+            vendor: tecs
+            baseURL: http://127.0.0.1:9/usermanagement-backofficews
+            credentials: { username: User1, password: env:CLI_TEST_TECS_PASSWORD }
+        \(extra)
+        """
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a worker subprocess answers every command sent with `provisioner send`, and SIGTERM stops it with exit 0")
+    func runAndSend() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "4"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try configFile(bootstrap: bootstrap)
+        let environment = ["CLI_TEST_TECS_PASSWORD": "Password1", "LOG_LEVEL": "warning"]
+
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: environment)
+        defer { worker.kill() }
+
+        // Answered without a vendor: unsupported, expired, unknown target, invalid.
+        var lines: [String] = []
+        for index in 0..<5 {
+            lines.append(#"{"commandId":"unsupported-\#(index)","target":"tecs-test","operation":"deleteUser","userId":"u\#(index)"}"#)
+            lines.append(#"{"commandId":"expired-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index)","roles":[{"name":"r"}],"notAfter":"2020-01-01T00:00:00Z"}"#)
+            lines.append(#"{"commandId":"unknown-\#(index)","target":"nowhere","operation":"getUser","userId":"u\#(index)"}"#)
+            lines.append(#"{"commandId":"invalid-\#(index)","target":"tecs-test","operation":"createUser"}"#)
+        }
+        lines.append("this is not json")
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "warning"])
+        try sender.send(lines.joined(separator: "\n") + "\n")
+        #expect(try await sender.exitCode() == 0)
+        #expect(await sender.outputs().stdout.contains("sent 21 commands to provisioning.commands"))
+
+        var logger = Logger(label: "cli-test")
+        logger.logLevel = .critical
+        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "cli-reader", topics: ["provisioning.replies"])
+        readerConfiguration.properties = ["session.timeout.ms": "4000"]
+        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
+        let replies = try await collect(21, from: reader)
+        await reader.close()
+
+        let decoded = try replies.map { try JSONDecoder().decode(ProvisioningReply.self, from: Data($0.value ?? [])) }
+        #expect(decoded.count == 21)
+        let categories = Dictionary(grouping: decoded.compactMap(\.error?.category), by: { $0 }).mapValues(\.count)
+        #expect(categories == [.unsupportedOperation: 5, .expired: 5, .unknownTarget: 5, .invalidCommand: 6])
+        #expect(Set(decoded.compactMap(\.commandId)).count == 20)
+        // The reply keeps the key `send` gave the command: `<target>:<user>`.
+        #expect(replies.first { $0.headers.string("commandId") == "unknown-2" }?.key == Array("nowhere:u2".utf8))
+
+        worker.terminate()
+        #expect(try await worker.exitCode() == 0)
+    }
+
+    @Test("a bad configuration exits 64 naming the key")
+    func badConfiguration() async throws {
+        let config = try configFile(bootstrap: "127.0.0.1:1").replacingOccurrences(of: ".yaml", with: "-bad.yaml")
+        try """
+        kafka: { bootstrapServers: 127.0.0.1:1, groupId: g }
+        worker: { maxInFlight: lots }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config])
+        #expect(try await worker.exitCode() == 64)
+        #expect(await worker.outputs().stderr.contains("worker.maxInFlight"))
+    }
+
+    private func collect(_ count: Int, from consumer: KafkaConsumer) async throws -> [KafkaConsumerMessage] {
+        let task = Task {
+            var messages: [KafkaConsumerMessage] = []
+            for await message in consumer.messages {
+                messages.append(message)
+                if messages.count == count { break }
+            }
+            return messages
+        }
+        let alarm = Task {
+            try await Task.sleep(for: .seconds(60))
+            task.cancel()
+        }
+        defer { alarm.cancel() }
+        return await task.value
+    }
+}
