@@ -109,6 +109,17 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// The low and high watermarks (first offset, offset after the last record) the partition's
+    /// leader reports now: how far a reader must get to have read everything written so far.
+    public func watermarks(_ partition: KafkaTopicPartition, timeout: Duration = .seconds(10)) async throws(KafkaError) -> (low: Int64, high: Int64) {
+        try await client.blocking { handle throws(KafkaError) in
+            var low: Int64 = 0
+            var high: Int64 = 0
+            try check(rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, timeout.milliseconds), "watermarks of \(partition)")
+            return (low, high)
+        }
+    }
+
     /// Stops fetching from these partitions until `resume`; already buffered messages still arrive.
     public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
         let core = self.core

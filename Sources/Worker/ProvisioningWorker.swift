@@ -70,7 +70,9 @@ public final class ProvisioningWorker: Sendable {
         eventLoop.withLock { $0 = loop }
         if stopping.load(ordering: .acquiring) { loop.cancel() }
         await loop.value
+        // A periodic commit still under way must land before the final one is taken.
         committer.cancel()
+        await committer.value
         await shutDown()
     }
 
@@ -187,11 +189,12 @@ public final class ProvisioningWorker: Sendable {
         revocation.complete()
     }
 
+    /// Reading has stopped. Everything already accepted runs to the end within the grace
+    /// period: dropping queued commands would leave gaps below commands of other keys that did
+    /// finish, and those would then run (and reply) twice after a restart.
     private func shutDown() async {
-        let owned = consumer.assignment
-        await scheduler.dropQueued(owned)
         if !(await scheduler.drain(nil, timeout: settings.shutdownGracePeriod)) {
-            logger.warning("commands still running after the shutdown grace period; they run again after restart")
+            logger.warning("commands still queued or running after the shutdown grace period; they run again after restart")
         }
         await commit(nil)
         await consumer.close()
@@ -200,7 +203,11 @@ public final class ProvisioningWorker: Sendable {
 
     private func commitPeriodically() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: settings.commitInterval)
+            do {
+                try await Task.sleep(for: settings.commitInterval)
+            } catch {
+                return
+            }
             await commit(nil)
         }
     }

@@ -103,7 +103,8 @@ actor WorkScheduler {
         }
     }
 
-    /// Waits until nothing runs on `partitions` (all partitions when nil), or `timeout` passes.
+    /// Waits until nothing runs on `partitions`, or, when nil, nothing runs or waits at all; or
+    /// until `timeout` passes.
     func drain(_ partitions: Set<KafkaTopicPartition>?, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         // Wake up at the deadline even if no job finishes.
@@ -129,7 +130,7 @@ actor WorkScheduler {
     func notifyProgress() { resumeIdleWaiters() }
 
     private func isBusy(_ partitions: Set<KafkaTopicPartition>?) -> Bool {
-        guard let partitions else { return running > 0 }
+        guard let partitions else { return running > 0 || !queues.isEmpty }
         return partitions.contains { runningByPartition[$0, default: 0] > 0 }
     }
 

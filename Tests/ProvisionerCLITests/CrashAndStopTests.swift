@@ -1,0 +1,169 @@
+import Foundation
+import Kafka
+import Logging
+import ProvisioningContract
+import Synchronization
+import Testing
+
+/// Workers killed or stopped mid-stream, as subprocesses of the built `provisioner`.
+@Suite("Worker crashes and graceful stops")
+struct CrashAndStopTests {
+    let total = 2000
+
+    /// A broker subprocess, a config for it, and `total` commands already sent.
+    struct Setup {
+        let broker: ProvisionerProcess
+        let bootstrap: String
+        let config: String
+    }
+
+    func setUp(group: String) async throws -> Setup {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "6"])
+        let bootstrap = try await broker.firstLine()
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString).yaml").path
+        try """
+        kafka:
+          bootstrapServers: \(bootstrap)
+          groupId: \(group)
+          properties: { session.timeout.ms: "4000" }
+        worker: { maxInFlight: 64, shutdownGracePeriod: 10s }
+        targets:
+          tecs-test: { vendor: tecs, baseURL: "http://127.0.0.1:9/x", credentials: { username: u, password: p } }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        // Answered without a vendor (unsupported operation), each under its own key.
+        let lines = (0..<total).map { #"{"commandId":"c-\#($0)","target":"tecs-test","operation":"deleteUser","userId":"user-\#($0 % 200)"}"# }
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try sender.send(lines.joined(separator: "\n") + "\n")
+        #expect(try await sender.exitCode() == 0)
+        return Setup(broker: broker, bootstrap: bootstrap, config: config)
+    }
+
+    func worker(_ setup: Setup) throws -> ProvisionerProcess {
+        try ProvisionerProcess(arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error"])
+    }
+
+    @Test("SIGKILL mid-stream, then a restart: every command ends with at least one reply")
+    func killAndRestart() async throws {
+        let setup = try await setUp(group: "kill-workers")
+        defer { setup.broker.kill() }
+        let replies = try ReplyReader(bootstrap: setup.bootstrap)
+
+        let first = try worker(setup)
+        try await replies.wait("the first 200 replies") { $0.count >= 200 }
+        first.kill()
+        let answeredBeforeKill = Set(replies.commandIds)
+        #expect(answeredBeforeKill.count < total, "killed mid-stream")
+
+        let second = try worker(setup)
+        defer { second.kill() }
+        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
+        let duplicates = replies.commandIds.count - Set(replies.commandIds).count
+        print("kill -9 mid-stream: \(answeredBeforeKill.count) answered before the kill, \(duplicates) duplicate replies after restart")
+        second.terminate()
+        #expect(try await second.exitCode() == 0)
+        await replies.close()
+    }
+
+    @Test("SIGTERM with work in flight: exit 0, offsets committed, and a restart sends no duplicate reply")
+    func stopAndRestart() async throws {
+        let setup = try await setUp(group: "stop-workers")
+        defer { setup.broker.kill() }
+        let replies = try ReplyReader(bootstrap: setup.bootstrap)
+
+        let first = try worker(setup)
+        try await replies.wait("the first 200 replies") { $0.count >= 200 }
+        first.terminate()
+        #expect(try await first.exitCode() == 0)
+
+        let second = try worker(setup)
+        defer { second.kill() }
+        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
+        second.terminate()
+        #expect(try await second.exitCode() == 0)
+        // Anything still coming would be a duplicate: read the topic to its end first.
+        try await replies.drain(partitions: 6)
+        let all = replies.all
+        let counts = Dictionary(grouping: all, by: { $0.commandId ?? "" })
+        let doubled = counts.filter { $0.value.count > 1 }.map { "\($0.key): \($0.value.map(\.worker))" }
+        #expect(replies.commandIds.count == total, "no command answered twice: \(doubled.prefix(5))")
+        await replies.close()
+    }
+}
+
+/// Reads the replies topic in the background and lets a test wait for a condition on them.
+final class ReplyReader: Sendable {
+    private struct State {
+        var replies: [ProvisioningReply] = []
+        var waiter: (condition: @Sendable ([ProvisioningReply]) -> Bool, continuation: CheckedContinuation<Void, Never>)?
+    }
+
+    private let consumer: KafkaConsumer
+    private let state = Mutex(State())
+    private let positions = Mutex<[Int32: Int64]>([:])
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(bootstrap: String) throws {
+        var logger = Logger(label: "replies")
+        logger.logLevel = .critical
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
+        configuration.properties = ["session.timeout.ms": "4000"]
+        consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        let reading = Task { [self] in
+            for await message in consumer.messages {
+                positions.withLock { $0[message.partition] = message.offset + 1 }
+                guard let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(message.value ?? [])) else { continue }
+                let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
+                    state.replies.append(reply)
+                    guard let waiter = state.waiter, waiter.condition(state.replies) else { return nil }
+                    state.waiter = nil
+                    return waiter.continuation
+                }
+                ready?.resume()
+            }
+        }
+        task.withLock { $0 = reading }
+    }
+
+    var commandIds: [String] { state.withLock { $0.replies.compactMap(\.commandId) } }
+    var all: [ProvisioningReply] { state.withLock { $0.replies } }
+
+    /// Waits until `condition` holds; fails after `seconds`.
+    func wait(_ what: String, seconds: Double = 120, _ condition: @escaping @Sendable ([ProvisioningReply]) -> Bool) async throws {
+        let alarm = Task { [self] in
+            try await Task.sleep(for: .seconds(seconds))
+            state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter?.continuation
+            }?.resume()
+        }
+        defer { alarm.cancel() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let met = state.withLock { state -> Bool in
+                if condition(state.replies) { return true }
+                state.waiter = (condition, continuation)
+                return false
+            }
+            if met { continuation.resume() }
+        }
+        guard state.withLock({ condition($0.replies) }) else { throw CLIError("timed out waiting for \(what)") }
+    }
+
+    /// Waits until everything written to the replies topic so far has been read.
+    func drain(partitions: Int32) async throws {
+        var ends: [Int32: Int64] = [:]
+        for partition in 0..<partitions {
+            ends[partition] = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition)).high
+        }
+        let target = ends
+        try await wait("the end of the replies topic") { [self] _ in self.hasRead(target) }
+    }
+
+    private func hasRead(_ ends: [Int32: Int64]) -> Bool {
+        positions.withLock { read in ends.allSatisfy { read[$0.key, default: 0] >= $0.value } }
+    }
+
+    func close() async {
+        task.withLock { $0 }?.cancel()
+        await consumer.close()
+    }
+}
