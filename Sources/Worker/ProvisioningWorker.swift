@@ -176,7 +176,7 @@ public final class ProvisioningWorker: Sendable {
         }
     }
 
-    /// Before partitions leave: start nothing new for them, let what runs finish within the
+    /// Before partitions leave: start nothing that need not run, let the rest finish within the
     /// grace period, commit what is done, then let them go.
     private func handOver(_ revocation: KafkaPartitionRevocation) async {
         let partitions = Set(revocation.partitions)
@@ -189,10 +189,10 @@ public final class ProvisioningWorker: Sendable {
         revocation.complete()
     }
 
-    /// Reading has stopped. Everything already accepted runs to the end within the grace
-    /// period: dropping queued commands would leave gaps below commands of other keys that did
-    /// finish, and those would then run (and reply) twice after a restart.
+    /// Reading has stopped. Queued commands that need not run are dropped; the rest (running, or
+    /// below one that ran) finish within the grace period, so the commit covers all that ran.
     private func shutDown() async {
+        await scheduler.dropQueued(consumer.assignment)
         if !(await scheduler.drain(nil, timeout: settings.shutdownGracePeriod)) {
             logger.warning("commands still queued or running after the shutdown grace period; they run again after restart")
         }

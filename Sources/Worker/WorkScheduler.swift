@@ -32,6 +32,9 @@ actor WorkScheduler {
     private var queuedByPartition: [KafkaTopicPartition: Int] = [:]
     private var paused: Set<KafkaTopicPartition> = []
     private var trackers: [KafkaTopicPartition: OffsetTracker] = [:]
+    /// The highest offset started per partition: queued commands below it must still run, or
+    /// the commit could never pass it.
+    private var highestStarted: [KafkaTopicPartition: Int64] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// The most jobs that ever ran at once.
     private(set) var maxRunning = 0
@@ -84,27 +87,36 @@ actor WorkScheduler {
             guard let job = queues[key]?.first else { continue }
             running += 1
             runningByPartition[job.partition, default: 0] += 1
+            highestStarted[job.partition] = max(highestStarted[job.partition] ?? job.message.offset, job.message.offset)
             maxRunning = max(maxRunning, running)
             decisions.start.append(job)
         }
     }
 
-    /// Forgets the jobs of `partitions` that have not started: their offsets stay uncommitted,
-    /// so whoever owns the partitions next runs them.
+    /// Forgets the jobs of `partitions` that have not started and need not: those above every
+    /// started offset of their partition. Their offsets stay uncommitted, so whoever owns the
+    /// partition next runs them. Jobs below a started one stay, so that finishing them lets the
+    /// commit reach everything that ran, and nothing that ran is run again elsewhere.
     func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
         for (key, queue) in queues {
             guard let first = queue.first, partitions.contains(first.partition) else { continue }
-            let startedHead = !waiting.contains(key)
-            let kept: Deque<Job> = startedHead ? [first] : []
-            let dropped = queue.count - kept.count
-            queuedByPartition[first.partition, default: 0] -= dropped
-            queues[key] = kept.isEmpty ? nil : kept
-            if kept.isEmpty { waiting.removeAll { $0 == key } }
+            let headStarted = !waiting.contains(key)
+            let limit = highestStarted[first.partition] ?? Int64.min
+            var kept = Deque<Job>()
+            for (index, job) in queue.enumerated() where (index == 0 && headStarted) || job.message.offset < limit {
+                kept.append(job)
+            }
+            queuedByPartition[first.partition, default: 0] -= queue.count - kept.count
+            if kept.isEmpty {
+                queues[key] = nil
+                waiting.removeAll { $0 == key }
+            } else {
+                queues[key] = kept
+            }
         }
     }
 
-    /// Waits until nothing runs on `partitions`, or, when nil, nothing runs or waits at all; or
-    /// until `timeout` passes.
+    /// Waits until nothing of `partitions` (everything, when nil) runs or waits, or `timeout` passes.
     func drain(_ partitions: Set<KafkaTopicPartition>?, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         // Wake up at the deadline even if no job finishes.
@@ -131,7 +143,7 @@ actor WorkScheduler {
 
     private func isBusy(_ partitions: Set<KafkaTopicPartition>?) -> Bool {
         guard let partitions else { return running > 0 || !queues.isEmpty }
-        return partitions.contains { runningByPartition[$0, default: 0] > 0 }
+        return partitions.contains { queuedByPartition[$0, default: 0] > 0 }
     }
 
     /// Offsets to commit that moved since the last commit, marked as committed.
@@ -160,6 +172,7 @@ actor WorkScheduler {
             trackers[partition] = nil
             queuedByPartition[partition] = nil
             runningByPartition[partition] = nil
+            highestStarted[partition] = nil
             paused.remove(partition)
         }
     }

@@ -88,6 +88,27 @@ struct CrashAndStopTests {
         #expect(replies.commandIds.count == total, "no command answered twice: \(doubled.prefix(5))")
         await replies.close()
     }
+
+    @Test("three workers in one group share the partitions and answer every command exactly once")
+    func threeWorkers() async throws {
+        let setup = try await setUp(group: "three-workers")
+        defer { setup.broker.kill() }
+        let replies = try ReplyReader(bootstrap: setup.bootstrap)
+        let workers = try (0..<3).map { _ in try worker(setup) }
+        defer { workers.forEach { $0.kill() } }
+
+        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
+        for worker in workers { worker.terminate() }
+        for worker in workers { #expect(try await worker.exitCode() == 0) }
+        try await replies.drain(partitions: 6)
+
+        let all = replies.all
+        let byWorker = Dictionary(grouping: all, by: \.worker).mapValues(\.count)
+        print("three workers: replies per worker \(byWorker.values.sorted())")
+        #expect(all.count == total, "exactly once: \(all.count - Set(all.compactMap(\.commandId)).count) duplicates")
+        #expect(byWorker.count >= 2, "the work was shared: \(byWorker)")
+        await replies.close()
+    }
 }
 
 /// Reads the replies topic in the background and lets a test wait for a condition on them.
