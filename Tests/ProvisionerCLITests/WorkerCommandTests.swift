@@ -71,6 +71,58 @@ struct WorkerCommandTests {
         #expect(try await worker.exitCode() == 0)
     }
 
+    @Test("`replies` summarises what the workers answered; `dlq list` and `dlq replay` find and re-drive dead letters by filter")
+    func repliesAndDeadLetters() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try configFile(bootstrap: bootstrap)
+        let environment = ["CLI_TEST_TECS_PASSWORD": "Password1", "LOG_LEVEL": "error"]
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: environment)
+        defer { worker.kill() }
+        let replies = try ReplyReader(bootstrap: bootstrap)
+
+        let lines = (0..<3).map { #"{"commandId":"lost-\#($0)","target":"nowhere","operation":"getUser","userId":"u\#($0)"}"# }
+            + (0..<2).map { #"{"commandId":"unsupported-\#($0)","target":"tecs-test","operation":"deleteUser","userId":"u\#($0)"}"# }
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: environment)
+        try sender.send(lines.joined(separator: "\n") + "\n")
+        #expect(try await sender.exitCode() == 0)
+        try await replies.wait("five replies") { $0.count == 5 }
+
+        let table = try await run(["replies", "--config", config])
+        #expect(table.contains("5 replies, 0 duplicates"))
+        #expect(table.contains("unknown_target 3"))
+        #expect(table.contains("unsupported_operation 2"))
+        #expect(table.contains("latency ms:  p50"))
+        let json = try await run(["replies", "--config", config, "--format", "json"])
+        let summary = try JSONDecoder().decode(JSONValue.self, from: Data((json.split(separator: "\n").last ?? "").utf8))
+        #expect(summary["summary"]?["total"] == .integer(5))
+
+        let listed = try await run(["dlq", "list", "--config", config, "--category", "unknown_target"])
+        #expect(listed.contains("3 dead letters"))
+        #expect(listed.contains("lost-1"))
+        #expect(try await run(["dlq", "list", "--config", config, "--target", "tecs-test"]).contains("0 dead letters"))
+
+        let replayed = try await run(["dlq", "replay", "--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"])
+        #expect(replayed.contains("replayed 3 dead letters"))
+        try await replies.wait("the replayed commands' replies") { $0.count == 8 }
+        #expect(try await run(["replies", "--config", config]).contains("8 replies, 3 duplicates"))
+
+        worker.terminate()
+        #expect(try await worker.exitCode() == 0)
+        await replies.close()
+    }
+
+    /// Runs a `provisioner` command to its end and returns its standard output.
+    private func run(_ arguments: [String]) async throws -> String {
+        let process = try ProvisionerProcess(arguments: arguments, environment: ["LOG_LEVEL": "error"])
+        try process.send("")
+        let code = try await process.exitCode()
+        let (stdout, stderr) = await process.outputs()
+        #expect(code == 0, "\(arguments): \(stderr)")
+        return stdout
+    }
+
     @Test("a bad configuration exits 64 naming the key")
     func badConfiguration() async throws {
         let config = try configFile(bootstrap: "127.0.0.1:1").replacingOccurrences(of: ".yaml", with: "-bad.yaml")
