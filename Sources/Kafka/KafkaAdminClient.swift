@@ -10,7 +10,7 @@ public final class KafkaAdminClient: Sendable {
         all.merge(properties) { _, override in override }
         let (_, statistics) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         client = try RDKafkaClient(kind: .producer, properties: all, callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics))
-        client.start(poll: { rd_kafka_poll($0.pointer, 100) }, finish: { _ in })
+        client.start(poll: { rd_kafka_poll($0.pointer, 100) }, finish: { _ in true })
     }
 
     /// Creates a topic. An existing topic is an error (`topicAlreadyExists`).

@@ -163,6 +163,8 @@ final class ConsumerCore: Sendable {
     let channel: KafkaEventChannel
     let partitions = Mutex(Partitions())
     let closing = Atomic<Bool>(false)
+    /// Whether an assignment callback ever ran (see `finish`).
+    let everAssigned = Atomic<Bool>(false)
     /// The revocation the poll thread is waiting on, so that `close()` can release it.
     private let pendingRevocation = Mutex<KafkaPartitionRevocation?>(nil)
     private let logger: Logger
@@ -222,7 +224,8 @@ final class ConsumerCore: Sendable {
         }
     }
 
-    func finish(_ rk: RDKafkaHandle) {
+    /// Closes the consumer on the poll thread; false when the handle must not be destroyed.
+    func finish(_ rk: RDKafkaHandle) -> Bool {
         closing.store(true, ordering: .releasing)
         let err = rd_kafka_consumer_close(rk.pointer)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -232,6 +235,13 @@ final class ConsumerCore: Sendable {
             rd_kafka_queue_destroy(queue.pointer)
         }
         channel.finish()
+        // librdkafka 2.0.2 asserts (and aborts the process) when a cooperative-sticky consumer
+        // that never got an assignment is destroyed: leave that closed handle to process exit.
+        let unsafeToDestroy = rebalanceProtocol == .cooperative && !everAssigned.load(ordering: .acquiring)
+        if unsafeToDestroy {
+            logger.notice("cooperative consumer closed before its first assignment: handle left undestroyed (librdkafka 2.0.2)")
+        }
+        return !unsafeToDestroy
     }
 
     /// Pauses everything while the caller lags `capacity` messages behind; resumes at half.
@@ -267,6 +277,7 @@ final class ConsumerCore: Sendable {
                 channel.push(.error(error))
                 return
             }
+            everAssigned.store(true, ordering: .releasing)
             partitions.withLock { state in
                 state.assigned.formUnion(changed)
                 // librdkafka keeps a partition's pause across unassign and reassign: state it anew.

@@ -25,7 +25,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public enum RebalanceProtocol: String, Sendable {
         /// `cooperative-sticky`: only the partitions that change owner are revoked, so the rest of
         /// the group keeps working while a member joins or leaves. The default: scaling out a
-        /// worker group should not stop every worker.
+        /// worker group should not stop every worker. (librdkafka 2.0.2 aborts when such a
+        /// consumer is destroyed before its first assignment; `KafkaConsumer` then leaves the
+        /// closed handle undestroyed instead.)
         case cooperative = "cooperative-sticky"
         /// `range`: every rebalance revokes every partition from every member first.
         case eager = "range"

@@ -33,7 +33,7 @@ public final class KafkaProducer: Sendable {
         self.statistics = statistics
         client.start(
             poll: { rd_kafka_poll($0.pointer, 100) },
-            finish: { core.finish($0) }
+            finish: { core.finish($0); return true }
         )
     }
 

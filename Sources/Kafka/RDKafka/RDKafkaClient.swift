@@ -149,16 +149,20 @@ final class RDKafkaClient: Sendable {
     }
 
     /// Starts the poll thread: `poll` runs repeatedly until `stop()`, then `finish` runs once on the
-    /// same thread, then the handle is destroyed.
-    func start(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Void) {
+    /// same thread, then the handle is destroyed (unless `finish` returns false).
+    func start(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Bool) {
         lifecycle.withLock { $0.started = true }
         let thread = Thread { [self] in
             while !self.isStopping {
                 poll(self.handle)
             }
             self.awaitCallsInFlight()
-            finish(self.handle)
-            rd_kafka_destroy(self.handle.pointer)
+            if finish(self.handle) {
+                rd_kafka_destroy(self.handle.pointer)
+            } else {
+                // librdkafka's threads live on and may still call back: keep the callbacks alive.
+                _ = Unmanaged.passRetained(self)
+            }
             self.callbacks.statistics.finish()
             let waiters = self.lifecycle.withLock { state in
                 state.finished = true
