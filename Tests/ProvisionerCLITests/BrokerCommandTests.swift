@@ -123,7 +123,10 @@ final class ProvisionerProcess: @unchecked Sendable {
     }
 
     /// The first line of standard output (the contract puts the bootstrap list there).
-    func firstLine() async throws -> String {
+    func firstLine() async throws -> String { try await nextLine() }
+
+    /// The next line of standard output.
+    func nextLine() async throws -> String {
         let handle = output.fileHandleForReading
         return try await Task.detached {
             var bytes: [UInt8] = []
@@ -138,6 +141,8 @@ final class ProvisionerProcess: @unchecked Sendable {
     }
 
     func terminate() { process.terminate() }
+
+    func interrupt() { process.interrupt() }
 
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }

@@ -103,6 +103,18 @@ struct WorkerCommandTests {
         #expect(listed.contains("lost-1"))
         #expect(try await run(["dlq", "list", "--config", config, "--target", "tecs-test"]).contains("0 dead letters"))
 
+        // --follow shows replies as they come and the summary at Ctrl-C.
+        let follower = try ProvisionerProcess(arguments: ["replies", "--config", config, "--follow"], environment: ["LOG_LEVEL": "error"])
+        defer { follower.kill() }
+        #expect(try await follower.nextLine().hasPrefix("commandId"))
+        var shown = 0
+        while shown < 5 {
+            if try await follower.nextLine().contains("failed") { shown += 1 }
+        }
+        follower.interrupt()
+        #expect(try await follower.exitCode() == 0)
+        #expect(await follower.outputs().stdout.contains("5 replies, 0 duplicates"))
+
         let replayed = try await run(["dlq", "replay", "--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"])
         #expect(replayed.contains("replayed 3 dead letters"))
         try await replies.wait("the replayed commands' replies") { $0.count == 8 }
@@ -121,6 +133,14 @@ struct WorkerCommandTests {
         let (stdout, stderr) = await process.outputs()
         #expect(code == 0, "\(arguments): \(stderr)")
         return stdout
+    }
+
+    @Test("Kafka unreachable at start-up exits 69")
+    func kafkaUnreachable() async throws {
+        let config = try configFile(bootstrap: "127.0.0.1:1")
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["CLI_TEST_TECS_PASSWORD": "p", "LOG_LEVEL": "error"])
+        #expect(try await worker.exitCode() == 69)
+        #expect(await worker.outputs().stderr.contains("Kafka unreachable"))
     }
 
     @Test("a bad configuration exits 64 naming the key")
