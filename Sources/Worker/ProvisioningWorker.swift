@@ -56,6 +56,11 @@ public final class ProvisioningWorker: Sendable {
         get async { await scheduler.maxRunning }
     }
 
+    /// How often a partition was paused because too much of its work was queued.
+    public var partitionPauses: Int {
+        get async { await scheduler.pauses }
+    }
+
     /// Asks `run()` to stop reading, finish what runs, commit and return.
     public func stop() {
         stopping.store(true, ordering: .releasing)

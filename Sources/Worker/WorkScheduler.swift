@@ -38,6 +38,8 @@ actor WorkScheduler {
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// The most jobs that ever ran at once.
     private(set) var maxRunning = 0
+    /// How often a partition was paused for too much queued work.
+    private(set) var pauses = 0
 
     init(maxInFlight: Int, maxQueuedPerPartition: Int) {
         self.maxInFlight = max(1, maxInFlight)
@@ -53,6 +55,7 @@ actor WorkScheduler {
         if isNewKey { waiting.append(job.key) }
         startWhatFits(&decisions)
         if queuedByPartition[job.partition, default: 0] >= maxQueuedPerPartition, paused.insert(job.partition).inserted {
+            pauses += 1
             decisions.pause.append(job.partition)
         }
         return decisions

@@ -142,6 +142,70 @@ struct WorkerTests {
     }
 }
 
+@Suite("Back-pressure with a hot key")
+struct HotKeyTests {
+    @Test("a hot key's partition is paused while its backlog is deep; other keys finish long before it")
+    func hotKey() async throws {
+        var logger = Logger(label: "hot-key-test")
+        logger.logLevel = .critical
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 4) }
+        let bootstrap = cluster.bootstrapServers
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
+        // 200 commands of one user, then 100 spread over 50 users.
+        for index in 0..<200 {
+            try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:hot",
+                value: #"{"commandId":"hot-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"hot","roles":[{"name":"r"}]}"#))
+        }
+        for index in 0..<100 {
+            try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:cold\(index % 50)",
+                value: #"{"commandId":"cold-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"cold\#(index % 50)","roles":[{"name":"r"}]}"#))
+        }
+        try await producer.flush()
+        await producer.close()
+
+        let vendor = SlowVendor()
+        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "hot", topics: ["commands"])
+        consumerConfiguration.properties = ["session.timeout.ms": "4000"]
+        var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "hot", workerId: "test/hot")
+        settings.maxInFlight = 16
+        settings.maxQueuedPerPartition = 40
+        let worker = ProvisioningWorker(
+            consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
+            producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger),
+            processor: CommandProcessor(targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1/x")], adapters: [.tecs: vendor], worker: "test/hot"),
+            settings: settings, logger: logger
+        )
+        let running = Task { await worker.runUntilStopped() }
+        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "hot-reader", topics: ["replies"])
+        readerConfiguration.properties = ["session.timeout.ms": "4000"]
+        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
+        let replies = try await withDeadline(120) { () -> Int in
+            var count = 0
+            for await _ in reader.messages {
+                count += 1
+                if count == 300 { break }
+            }
+            return count
+        }
+        worker.stop()
+        await running.value
+        await reader.close()
+        let pauses = await worker.partitionPauses
+
+        #expect(replies == 300)
+        #expect(pauses >= 1, "the hot key's partition was paused")
+        let order = vendor.seen.withLock { $0 }
+        let lastCold = try #require(order.lastIndex { $0.hasPrefix("cold-") })
+        let hotOrder = order.filter { $0.hasPrefix("hot-") }
+        #expect(hotOrder == (0..<200).map { "hot-\($0)" }, "the hot key in order")
+        // The hot key runs one at a time (20 ms each, about 4 s); the cold keys run 16 at a time.
+        #expect(lastCold < order.count / 2, "cold keys done in the first half of all vendor calls (last at \(lastCold) of \(order.count))")
+        print("hot key: \(pauses) partition pause(s); last cold command was vendor call \(lastCold + 1) of \(order.count)")
+        withExtendedLifetime(cluster) {}
+    }
+}
+
 /// Fails with a timeout instead of hanging when something never arrives.
 func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let work = Task { try await body() }
