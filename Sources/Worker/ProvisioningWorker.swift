@@ -173,8 +173,14 @@ public final class ProvisioningWorker: Sendable {
                 try await producer.send(record)
                 return
             } catch {
-                logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
                 if error.code == .destroyed { return }
+                guard error.isRetriable else {
+                    // Retrying cannot help (e.g. a record over the broker's size limit); holding the
+                    // partition forever would stop every other key on it.
+                    logger.critical("publish failed for good; the command's reply or dead letter is lost", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
+                    return
+                }
+                logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

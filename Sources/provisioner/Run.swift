@@ -26,7 +26,10 @@ struct Run: AsyncParsableCommand {
         )
         consumerConfiguration.properties = settings.kafka.properties
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafka.bootstrapServers)
-        producerConfiguration.properties = settings.kafka.properties.filter { !Self.consumerOnly.contains($0.key) }
+        // Large enough to dead-letter any command the commands topic accepted (the contract
+        // refuses commands over 1 MiB, and their dead letter carries them byte for byte).
+        producerConfiguration.properties = ["message.max.bytes": "16777216"]
+            .merging(settings.kafka.properties.filter { !Self.consumerOnly.contains($0.key) }) { _, configured in configured }
 
         let targets = settings.targets.mapValues { target in
             ProvisioningTarget(

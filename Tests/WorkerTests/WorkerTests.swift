@@ -45,11 +45,28 @@ struct WorkerTests {
                     value: #"{"commandId":"\#(id)","target":"tecs-test","operation":"assignRoles","userId":"user\#(key)","roles":[{"name":"MP_CORPORATE"}]}"#))
             }
         }
-        records.append(KafkaProducerMessage(topic: "commands", key: "bad", value: "not json"))
-        records.append(KafkaProducerMessage(topic: "commands", key: "bad", value: #"{"commandId":"bad-1","target":"tecs-test","operation":"createUser"}"#))
+        // Malformed inputs, answered and dead-lettered, while the worker keeps going.
+        let malformed: [[UInt8]?] = [
+            Array("not json".utf8), Array(#"[{"commandId":"x"}]"#.utf8), nil, [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x7D],
+            Array(("{\"commandId\":\"big\",\"pad\":\"" + String(repeating: "x", count: 2 << 20) + "\"}").utf8),
+            Array(#"{"target":"tecs-test","operation":"getUser","userId":"u"}"#.utf8),
+            Array("{\"commandId\":\"\(String(repeating: "a", count: 129))\",\"target\":\"tecs-test\",\"operation\":\"getUser\",\"userId\":\"u\"}".utf8),
+            Array(#"{"commandId":"bad-op","target":"tecs-test","operation":"eraseEverything","userId":"u"}"#.utf8),
+            Array(#"{"commandId":"bad-type","target":"tecs-test","operation":"getUser","userId":"u","dryRun":"yes"}"#.utf8),
+            Array(#"{"commandId":"bad-1","target":"tecs-test","operation":"createUser"}"#.utf8),
+            Array(#"{"commandId":"bad-email","target":"tecs-test","operation":"createUser","user":{"email":"john.example.com"}}"#.utf8),
+            Array(#"{"schema":"provisioning.command/v2","commandId":"bad-schema","target":"tecs-test","operation":"getUser","userId":"u"}"#.utf8),
+            Array(#"{"commandId":"bad-roles","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"scope":"x"}]}"#.utf8),
+            Array(#"{"commandId":"bad-status","target":"tecs-test","operation":"setUserStatus","userId":"u","status":"asleep"}"#.utf8),
+            Array(#"{"commandId":"bad-time","target":"tecs-test","operation":"getUser","userId":"u","notAfter":"tomorrow"}"#.utf8),
+        ]
+        for value in malformed {
+            records.append(KafkaProducerMessage(topic: "commands", key: Array("bad".utf8), value: value))
+        }
         records.append(KafkaProducerMessage(topic: "commands", key: nil, value: #"{"commandId":"nowhere-1","target":"nowhere","operation":"getUser","userId":"u"}"#))
         records.append(KafkaProducerMessage(topic: "commands", key: "dry", value: #"{"commandId":"dry-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de"},"dryRun":true}"#))
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
+        let large = KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["message.max.bytes": "16777216"])
+        let producer = try KafkaProducer(configuration: large, logger: logger)
         for record in records { try producer.enqueue(record) }
         try await producer.flush()
         await producer.close()
@@ -66,7 +83,7 @@ struct WorkerTests {
         settings.commitInterval = .milliseconds(200)
         let worker = ProvisioningWorker(
             consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
-            producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger),
+            producer: try KafkaProducer(configuration: large, logger: logger),
             processor: processor, settings: settings, logger: logger
         )
         let running = Task { await worker.runUntilStopped() }
@@ -81,7 +98,7 @@ struct WorkerTests {
             var deadLetters: [KafkaConsumerMessage] = []
             for await message in reader.messages {
                 if message.topic == "replies" { replies.append(message) } else { deadLetters.append(message) }
-                if replies.count == expected, deadLetters.count == 3 { break }
+                if replies.count == expected, deadLetters.count == 16 { break }
             }
             return (replies, deadLetters)
         }
@@ -97,6 +114,7 @@ struct WorkerTests {
         #expect(Set(ids).count == ids.count, "no duplicates")
         #expect(Set(ids).isSuperset(of: (0..<20).flatMap { key in (0..<10).map { "k\(key)-\($0)" } }))
         #expect(decoded.filter { $0.status == .succeeded }.count == 201)  // 200 + the dry run
+        #expect(decoded.filter { $0.error?.category == .invalidCommand }.count == 15)
         #expect(decoded.first { $0.commandId == "nowhere-1" }?.error?.category == .unknownTarget)
         #expect(decoded.first { $0.commandId == "bad-1" }?.error?.category == .invalidCommand)
         #expect(decoded.contains { $0.commandId == nil && $0.error?.category == .invalidCommand })
@@ -112,7 +130,7 @@ struct WorkerTests {
         #expect(replies.first { $0.headers.string("commandId") == "nowhere-1" }?.key == Array("nowhere:u".utf8))
 
         // Dead letters: the original record plus all contract headers.
-        #expect(deadLetters.count == 3)
+        #expect(deadLetters.count == 16)
         for letter in deadLetters {
             let names = Set(letter.headers.map(\.key))
             #expect(names.isSuperset(of: [
