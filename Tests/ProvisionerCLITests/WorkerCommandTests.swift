@@ -102,6 +102,8 @@ struct WorkerCommandTests {
         #expect(listed.contains("3 dead letters"))
         #expect(listed.contains("lost-1"))
         #expect(try await run(["dlq", "list", "--config", config, "--target", "tecs-test"]).contains("0 dead letters"))
+        #expect(try await run(["dlq", "list", "--config", config, "--since", "2020-01-01T00:00:00Z"]).contains("3 dead letters"))
+        #expect(try await run(["dlq", "list", "--config", config, "--until", "2020-01-01T00:00:00Z"]).contains("0 dead letters"))
 
         // --follow shows replies as they come and the summary at Ctrl-C.
         let follower = try ProvisionerProcess(arguments: ["replies", "--config", config, "--follow"], environment: ["LOG_LEVEL": "error"])
