@@ -52,6 +52,7 @@ struct CrashAndStopTests {
         let setup = try await setUp(group: "kill-workers")
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
+        try await replies.ready()
 
         let first = try worker(setup)
         try await replies.wait("the first 200 replies") { $0.count >= 200 }
@@ -63,6 +64,9 @@ struct CrashAndStopTests {
         defer { second.kill() }
         try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
         let duplicates = replies.commandIds.count - Set(replies.commandIds).count
+        // Make sure the second is at work (and so handles SIGTERM) before stopping it.
+        try await sendCommands(setup, ids: ["after-restart"])
+        try await replies.wait("the second worker's reply") { $0.contains { $0.commandId == "after-restart" } }
         print("kill -9 mid-stream: \(answeredBeforeKill.count) answered before the kill, \(duplicates) duplicate replies after restart")
         second.terminate()
         #expect(try await second.exitCode() == 0)
@@ -74,6 +78,7 @@ struct CrashAndStopTests {
         let setup = try await setUp(group: "stop-workers")
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
+        try await replies.ready()
 
         let first = try worker(setup)
         try await replies.wait("the first 200 replies") { $0.count >= 200 }
@@ -142,6 +147,7 @@ final class ReplyReader: Sendable {
     private let consumer: KafkaConsumer
     private let state = Mutex(State())
     private let positions = Mutex<[Int32: Int64]>([:])
+    private let assigned = Mutex(false)
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(bootstrap: String) throws {
@@ -151,7 +157,23 @@ final class ReplyReader: Sendable {
         configuration.properties = ["session.timeout.ms": "4000"]
         consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         let reading = Task { [self] in
-            for await message in consumer.messages {
+            for await event in consumer.events {
+                let message: KafkaConsumerMessage
+                switch event {
+                case .message(let received): message = received
+                case .partitionsAssigned:
+                    assigned.withLock { $0 = true }
+                    state.withLock { state in
+                        defer { state.waiter = nil }
+                        return state.waiter?.continuation
+                    }?.resume()
+                    continue
+                case .partitionsRevoked(let revocation):
+                    revocation.complete()
+                    continue
+                case .offsetsCommitted, .error:
+                    continue
+                }
                 positions.withLock { $0[message.partition] = message.offset + 1 }
                 guard let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(message.value ?? [])) else { continue }
                 let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
@@ -167,6 +189,11 @@ final class ReplyReader: Sendable {
     }
 
     var commandIds: [String] { state.withLock { $0.replies.compactMap(\.commandId) } }
+
+    /// Waits until the reader owns the topic's partitions, so that it sees replies as they come.
+    func ready() async throws {
+        try await wait("the reader's assignment") { [self] _ in assigned.withLock { $0 } }
+    }
     var all: [ProvisioningReply] { state.withLock { $0.replies } }
 
     /// Waits until `condition` holds; fails after `seconds`.
