@@ -196,25 +196,31 @@ final class ReplyReader: Sendable {
     }
     var all: [ProvisioningReply] { state.withLock { $0.replies } }
 
-    /// Waits until `condition` holds; fails after `seconds`.
+    /// Waits until `condition` holds; fails after `seconds`. Re-checked whenever a reply (or the
+    /// assignment) arrives.
     func wait(_ what: String, seconds: Double = 120, _ condition: @escaping @Sendable ([ProvisioningReply]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let expired = Mutex(false)
         let alarm = Task { [self] in
-            try await Task.sleep(for: .seconds(seconds))
+            try await Task.sleep(until: deadline)
+            expired.withLock { $0 = true }
             state.withLock { state in
                 defer { state.waiter = nil }
                 return state.waiter?.continuation
             }?.resume()
         }
         defer { alarm.cancel() }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let met = state.withLock { state -> Bool in
-                if condition(state.replies) { return true }
-                state.waiter = (condition, continuation)
-                return false
+        while !state.withLock({ condition($0.replies) }) {
+            guard !expired.withLock({ $0 }) else { throw CLIError("timed out waiting for \(what)") }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let met = state.withLock { state -> Bool in
+                    if condition(state.replies) { return true }
+                    state.waiter = (condition, continuation)
+                    return false
+                }
+                if met { continuation.resume() }
             }
-            if met { continuation.resume() }
         }
-        guard state.withLock({ condition($0.replies) }) else { throw CLIError("timed out waiting for \(what)") }
     }
 
     /// Waits until everything written to the replies topic so far has been read.
