@@ -90,9 +90,7 @@ struct DeadLetters: AsyncParsableCommand {
             let (settings, letters) = try await filters.read()
             var logger = Logger(label: "provisioner.dlq")
             logger.logLevel = .error
-            var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafka.bootstrapServers)
-            producerConfiguration.properties = settings.kafka.properties.filter { !Run.consumerOnly.contains($0.key) }
-            let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+            let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
             for letter in letters {
                 let original = letter.headers.filter { !$0.key.hasPrefix("dlq.") }
                 try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: letter.key, value: letter.value, headers: original))

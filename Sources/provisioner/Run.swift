@@ -25,11 +25,10 @@ struct Run: AsyncParsableCommand {
             bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
         )
         consumerConfiguration.properties = settings.kafka.properties
-        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafka.bootstrapServers)
+        var producerConfiguration = settings.kafka.producerConfiguration
         // Large enough to dead-letter any command the commands topic accepted (the contract
         // refuses commands over 1 MiB, and their dead letter carries them byte for byte).
-        producerConfiguration.properties = ["message.max.bytes": "16777216"]
-            .merging(settings.kafka.properties.filter { !Self.consumerOnly.contains($0.key) }) { _, configured in configured }
+        producerConfiguration.properties = ["message.max.bytes": "16777216"].merging(producerConfiguration.properties) { _, configured in configured }
 
         let targets = settings.targets.mapValues { target in
             ProvisioningTarget(
@@ -57,11 +56,18 @@ struct Run: AsyncParsableCommand {
         logger.info("worker stopped")
     }
 
-    /// Consumer properties that a producer would reject or warn about.
-    static let consumerOnly: Set<String> = [
-        "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "group.id", "auto.offset.reset",
-        "enable.auto.commit", "partition.assignment.strategy", "isolation.level", "fetch.min.bytes", "fetch.wait.max.ms",
-    ]
+}
+
+extension ProvisionerConfiguration.Kafka {
+    /// A producer for these settings: `kafka.properties` without the consumer-only ones, which a
+    /// producer would reject or warn about.
+    var producerConfiguration: KafkaProducerConfiguration {
+        let consumerOnly: Set<String> = [
+            "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "group.id", "auto.offset.reset",
+            "enable.auto.commit", "partition.assignment.strategy", "isolation.level", "fetch.min.bytes", "fetch.wait.max.ms",
+        ]
+        return KafkaProducerConfiguration(bootstrapServers: bootstrapServers, properties: properties.filter { !consumerOnly.contains($0.key) })
+    }
 }
 
 /// Configuration errors exit 64 with the key named (contract section 8).

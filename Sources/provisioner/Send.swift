@@ -28,9 +28,7 @@ struct Send: AsyncParsableCommand {
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }
-        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafka.bootstrapServers)
-        producerConfiguration.properties = settings.kafka.properties.filter { !Run.consumerOnly.contains($0.key) }
-        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
         var sent = 0
         for line in data.split(separator: UInt8(ascii: "\n")) {
             let value = Array(line)

@@ -30,11 +30,8 @@ final class SlowVendor: VendorAdapter {
 struct WorkerTests {
     @Test("N mixed commands get exactly N replies; one key runs in order while different keys overlap")
     func mixedCommands() async throws {
-        var logger = Logger(label: "worker-test")
-        logger.logLevel = .critical
-        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 4) }
-        let bootstrap = cluster.bootstrapServers
+        let kafka = try WorkerKafka()
+        let (logger, cluster, bootstrap) = (kafka.logger, kafka.cluster, kafka.cluster.bootstrapServers)
 
         // 20 keys x 10 valid commands, plus invalid ones and an unknown target.
         var records: [KafkaProducerMessage] = []
@@ -76,8 +73,7 @@ struct WorkerTests {
             targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1/tecs")],
             adapters: [.tecs: vendor], worker: "test/1"
         )
-        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "workers", topics: ["commands"])
-        consumerConfiguration.properties = ["session.timeout.ms": "4000"]
+        let consumerConfiguration = kafka.consumer(group: "workers", topics: ["commands"])
         var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "workers", workerId: "test/1")
         settings.maxInFlight = 8
         settings.commitInterval = .milliseconds(200)
@@ -89,9 +85,7 @@ struct WorkerTests {
         let running = Task { await worker.runUntilStopped() }
 
         // Read the replies and dead letters as an upstream system would.
-        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "reader", topics: ["replies", "dlq"])
-        readerConfiguration.properties = ["session.timeout.ms": "4000"]
-        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
+        let reader = try KafkaConsumer(configuration: kafka.consumer(group: "reader", topics: ["replies", "dlq"]), logger: logger)
         let expected = records.count
         let (replies, deadLetters) = try await withDeadline(120) { () -> ([KafkaConsumerMessage], [KafkaConsumerMessage]) in
             var replies: [KafkaConsumerMessage] = []
@@ -164,11 +158,8 @@ struct WorkerTests {
 struct HotKeyTests {
     @Test("a hot key's partition is paused while its backlog is deep; other keys finish long before it")
     func hotKey() async throws {
-        var logger = Logger(label: "hot-key-test")
-        logger.logLevel = .critical
-        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 4) }
-        let bootstrap = cluster.bootstrapServers
+        let kafka = try WorkerKafka()
+        let (logger, cluster, bootstrap) = (kafka.logger, kafka.cluster, kafka.cluster.bootstrapServers)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
         // 200 commands of one user, then 100 spread over 50 users.
         for index in 0..<200 {
@@ -183,8 +174,7 @@ struct HotKeyTests {
         await producer.close()
 
         let vendor = SlowVendor()
-        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "hot", topics: ["commands"])
-        consumerConfiguration.properties = ["session.timeout.ms": "4000"]
+        let consumerConfiguration = kafka.consumer(group: "hot", topics: ["commands"])
         var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "hot", workerId: "test/hot")
         settings.maxInFlight = 16
         settings.maxQueuedPerPartition = 40
@@ -195,9 +185,7 @@ struct HotKeyTests {
             settings: settings, logger: logger
         )
         let running = Task { await worker.runUntilStopped() }
-        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "hot-reader", topics: ["replies"])
-        readerConfiguration.properties = ["session.timeout.ms": "4000"]
-        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
+        let reader = try KafkaConsumer(configuration: kafka.consumer(group: "hot-reader", topics: ["replies"]), logger: logger)
         let replies = try await withDeadline(120) { () -> Int in
             var count = 0
             for await _ in reader.messages {
@@ -221,6 +209,25 @@ struct HotKeyTests {
         #expect(lastCold < order.count / 2, "cold keys done in the first half of all vendor calls (last at \(lastCold) of \(order.count))")
         print("hot key: \(pauses) partition pause(s); last cold command was vendor call \(lastCold + 1) of \(order.count)")
         withExtendedLifetime(cluster) {}
+    }
+}
+
+/// An embedded cluster with the worker's three topics, and quiet logs.
+struct WorkerKafka {
+    let logger: Logger
+    let cluster: EmbeddedKafkaCluster
+
+    init() throws {
+        var logger = Logger(label: "worker-test")
+        logger.logLevel = .critical
+        self.logger = logger
+        cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 4) }
+    }
+
+    /// The mock cluster needs a session timeout of at least 4 s.
+    func consumer(group: String, topics: [String]) -> KafkaConsumerConfiguration {
+        KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: group, topics: topics, properties: ["session.timeout.ms": "4000"])
     }
 }
 
