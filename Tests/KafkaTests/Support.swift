@@ -84,7 +84,7 @@ final class FirstResult<T: Sendable>: Sendable {
 }
 
 /// Reads messages until `count` have arrived.
-func read(_ count: Int, from consumer: KafkaConsumer, seconds: Double = 20) async throws -> [KafkaConsumerMessage] {
+func read(_ count: Int, from consumer: KafkaConsumer, seconds: Double = 60) async throws -> [KafkaConsumerMessage] {
     try await withDeadline(seconds, "\(count) messages") {
         var result: [KafkaConsumerMessage] = []
         for await message in consumer.messages {
