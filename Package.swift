@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -41,6 +44,25 @@ let package = Package(
         ),
         // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
         .target(name: "Provisioning", dependencies: ["ProvisioningContract"]),
+        // One adapter per vendor kind (a folder each) over one shared HTTP client. No Kafka.
+        .target(
+            name: "VendorAdapters",
+            dependencies: [
+                "Provisioning", "ProvisioningContract",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `provisioner simulate`: the four vendor APIs in memory, on one port, with fault controls.
+        .target(
+            name: "VendorSimulators",
+            dependencies: [
+                "ProvisioningContract",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The worker: Kafka in, key-ordered concurrency, replies and dead letters out, commits.
         .target(
             name: "Worker",
@@ -55,6 +77,8 @@ let package = Package(
             name: "provisioner",
             dependencies: [
                 "Kafka", "Worker", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
+                "VendorAdapters", "VendorSimulators",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,13 +108,30 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "Kafka", "Provisioning", "ProvisioningContract",
+                "Worker", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters", "VendorSimulators",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "ProvisionerConfigurationTests",
             dependencies: ["ProvisionerConfiguration", "ProvisioningContract"]
+        ),
+        // The adapters against the simulators over HTTP: seed examples, every error code, tokens.
+        .testTarget(
+            name: "VendorAdapterTests",
+            dependencies: [
+                "VendorAdapters", "VendorSimulators", "Provisioning", "ProvisioningContract",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // The simulators over HTTP as a vendor client would see them: shapes, rules, controls.
+        .testTarget(
+            name: "VendorSimulatorTests",
+            dependencies: [
+                "VendorSimulators", "ProvisioningContract",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
         .testTarget(
             name: "ProvisioningTests",

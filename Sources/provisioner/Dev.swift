@@ -1,31 +1,191 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
+import ProvisionerConfiguration
+import ProvisioningContract
 import UnixSignals
+import VendorSimulators
+import Worker
 
-/// `provisioner dev`: everything at once with no set-up. Today it starts the embedded cluster;
-/// the simulators, the worker and the sample commands join as they land.
+/// `provisioner dev`: everything at once with no set-up: the embedded cluster, the four vendor
+/// simulators and a worker in one process; sends the sample commands and shows their replies.
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run embedded Kafka, the vendor simulators and a worker in one process, send the samples and show their replies."
     )
 
+    @Option(help: "The worker configuration; its Kafka servers and simulator URLs are replaced by the embedded ones.")
+    var config = "config/worker.yaml"
+
+    @Option(help: "Sample commands, one JSON object a line.")
+    var samples = "config/samples.jsonl"
+
+    @Option(help: "Default simulator credentials for the `env:` values the environment does not set.")
+    var credentials = "config/simulator.env"
+
     @Flag(help: "Keep running after the samples, until SIGINT or SIGTERM.")
     var keepRunning = false
 
     func run() async throws {
-        let logger = Logger(label: "provisioner.dev")
+        var logger = Logger(label: "provisioner.dev")
+        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let cluster = try EmbeddedCluster.start(brokers: 3, partitions: 12, logger: logger)
-        Console.line("embedded Kafka:  \(cluster.bootstrapServers) (topics: \(EmbeddedCluster.contractTopics.joined(separator: ", ")))")
-        Console.line("simulators:      coming soon")
-        Console.line("worker:          coming soon")
-        Console.line("sample commands: coming soon")
-        if keepRunning {
-            Console.line("running; press Ctrl-C to stop")
-                for await _ in signals { break }
+        guard let commands = FileManager.default.contents(atPath: samples) else {
+            FileHandle.standardError.write(Data("cannot read \(samples)\n".utf8))
+            throw ExitCode(64)
         }
+        try DevEnvironment.setDefaults(from: credentials)
+
+        let cluster = try EmbeddedCluster.start(brokers: 3, partitions: 12, logger: logger)
+        let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: logger)
+        var settings = try ConfigurationLoader.load(config)
+        settings.kafka.bootstrapServers = cluster.bootstrapServers
+        settings.kafka.properties["session.timeout.ms"] = "6000"
+        DevEnvironment.pointTargets(&settings, at: simulator.port)
+        Console.line("embedded Kafka:  \(cluster.bootstrapServers) (topics: \(EmbeddedCluster.contractTopics.joined(separator: ", ")))")
+        Console.line("simulators:      \(simulator.baseURL) (tecs, urac, servicemobility, asms)")
+
+        let http = VendorHTTP.makeClient()
+        let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let worker: ProvisioningWorkerHandle
+        do {
+            worker = ProvisioningWorkerHandle(try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger))
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        Console.line("worker:          \(workerId), targets \(settings.targets.keys.sorted().joined(separator: ", "))")
+
+        // Blocks of samples, separated by blank lines, run one after another: a block's
+        // commands may need users that an earlier block created (under another key).
+        let blocks = CommandLines.blocks(commands)
+        Console.line("sample commands: \(blocks.map(\.count).reduce(0, +)) in \(blocks.count) blocks from \(samples)")
+        Console.line("")
+        let reader = try DevEnvironment.replyReader(settings: settings, logger: logger)
+        var summary = ReplySummary()
+        var missing: [String] = []
+        Console.line(ReplySummary.header)
+        for block in blocks {
+            let sent = try await DevEnvironment.send(block, settings: settings, logger: logger)
+            let replies = await DevEnvironment.replies(for: Set(sent), from: reader)
+            for reply in replies {
+                Console.line(ReplySummary.row(reply, duplicate: summary.add(reply)))
+            }
+            missing += Set(sent).subtracting(replies.compactMap(\.commandId)).sorted()
+        }
+        await reader.close()
+        Console.line(summary.table)
+        if !missing.isEmpty { Console.line("no reply within a minute for: \(missing.joined(separator: ", "))") }
+
+        if keepRunning {
+            Console.line("")
+            Console.line("running; `provisioner send --config <a config with kafka.bootstrapServers: \(cluster.bootstrapServers)>` adds commands; Ctrl-C stops")
+            for await _ in signals { break }
+        }
+        await worker.stop()
+        await simulator.stop()
+        try? await http.shutdown()
         withExtendedLifetime(cluster) {}
+        if !missing.isEmpty { throw ExitCode(70) }
+    }
+}
+
+/// Runs a worker in the background of `dev` and stops it.
+struct ProvisioningWorkerHandle: Sendable {
+    let worker: ProvisioningWorker
+    let task: Task<Void, Never>
+
+    init(_ worker: ProvisioningWorker) {
+        self.worker = worker
+        self.task = Task { await worker.runUntilStopped() }
+    }
+
+    func stop() async {
+        worker.stop()
+        await task.value
+    }
+}
+
+
+enum DevEnvironment {
+    /// `NAME=value` lines: sets each variable the environment does not already have.
+    static func setDefaults(from path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
+            let name = String(trimmed[..<equals]), value = String(trimmed[trimmed.index(after: equals)...])
+            setenv(name, value, 0)
+        }
+    }
+
+    /// Targets configured at the simulator's default address move to the running simulator.
+    static func pointTargets(_ settings: inout ProvisionerConfiguration, at port: Int) {
+        for (name, target) in settings.targets {
+            guard var components = URLComponents(url: target.baseURL, resolvingAgainstBaseURL: false),
+                  ["127.0.0.1", "localhost"].contains(components.host ?? ""), components.port == 8080 else { continue }
+            components.port = port
+            if let url = components.url { settings.targets[name]?.baseURL = url }
+        }
+    }
+
+    /// Publishes each command keyed `<target>:<user>`, as `send` does; returns the commandIds.
+    static func send(_ block: [[UInt8]], settings: ProvisionerConfiguration, logger: Logger) async throws -> [String] {
+        let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
+        var ids: [String] = []
+        for value in block {
+            let key: [UInt8]?
+            switch CommandDecoder.decode(value) {
+            case .success(let command):
+                key = Array(command.derivedKey.utf8)
+                ids.append(command.commandId)
+            case .failure(let rejection):
+                key = nil
+                if let id = rejection.commandId { ids.append(id) }
+            }
+            try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value))
+        }
+        await producer.close()
+        return ids
+    }
+
+    static func replyReader(settings: ProvisionerConfiguration, logger: Logger) throws -> KafkaConsumer {
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: settings.kafka.bootstrapServers, groupId: "provisioner-dev-\(UUID().uuidString)", topics: [settings.kafka.repliesTopic]
+        )
+        configuration.properties = ["enable.auto.commit": "false", "session.timeout.ms": "6000"]
+        configuration.rebalanceProtocol = .eager
+        return try KafkaConsumer(configuration: configuration, logger: logger)
+    }
+
+    /// Replies to `ids`, in arrival order, waiting up to a minute for all of them.
+    static func replies(for ids: Set<String>, from consumer: KafkaConsumer) async -> [ProvisioningReply] {
+        let collected = await withTaskGroup(of: [ProvisioningReply]?.self) { group in
+            group.addTask {
+                var replies: [ProvisioningReply] = []
+                var remaining = ids
+                // Ends when every id is answered, or when the deadline cancels it.
+                for await message in consumer.messages {
+                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { continue }
+                    replies.append(reply)
+                    if let id = reply.commandId { remaining.remove(id) }
+                    if remaining.isEmpty { break }
+                }
+                return replies
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return nil
+            }
+            var replies: [ProvisioningReply] = []
+            while let finished = await group.next() {
+                if let finished { replies = finished }
+                group.cancelAll()
+            }
+            return replies
+        }
+        return collected
     }
 }

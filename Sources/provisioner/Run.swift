@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
@@ -6,6 +7,7 @@ import Provisioning
 import ProvisionerConfiguration
 import ProvisioningContract
 import ServiceLifecycle
+import VendorAdapters
 import Worker
 
 /// `provisioner run`: the worker.
@@ -21,6 +23,25 @@ struct Run: AsyncParsableCommand {
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let http = VendorHTTP.makeClient()
+        do {
+            let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
+            logger.info("worker started", metadata: ["worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())"])
+            let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try? await http.shutdown()
+        logger.info("worker stopped")
+    }
+
+}
+
+/// The worker as `run` and `dev` build it from a configuration.
+enum WorkerAssembly {
+    static func worker(settings: ProvisionerConfiguration, workerId: String, http: HTTPClient, logger: Logger) throws -> ProvisioningWorker {
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
         )
@@ -36,26 +57,32 @@ struct Run: AsyncParsableCommand {
                 credentials: target.credentials, tenant: target.tenant, timeout: target.timeout
             )
         }
-        // The vendor adapters arrive with the adapters issue; until then every vendor call is
-        // answered `internal` ("no adapter"), while routing, validation and replies all work.
-        let processor = CommandProcessor(targets: targets, adapters: [:], worker: workerId)
+        let adapters = Adapters.all(http: VendorHTTPClient(client: http, logger: Logger(label: "provisioner.vendor")))
+        let processor = CommandProcessor(targets: targets, adapters: adapters, worker: workerId)
         var workerSettings = WorkerSettings(
             repliesTopic: settings.kafka.repliesTopic, deadLettersTopic: settings.kafka.deadLettersTopic,
             groupId: settings.kafka.groupId, workerId: workerId
         )
         workerSettings.maxInFlight = settings.worker.maxInFlight
         workerSettings.shutdownGracePeriod = settings.worker.shutdownGracePeriod
-        let worker = ProvisioningWorker(
+        return ProvisioningWorker(
             consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
             producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
             processor: processor, settings: workerSettings, logger: logger
         )
-        logger.info("worker started", metadata: ["worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(targets.keys.sorted())"])
-        let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        logger.info("worker stopped")
     }
+}
 
+/// The one HTTP client of a process: pooled keep-alive connections to every vendor, TLS
+/// certificate verification on (AsyncHTTPClient's default), no redirects followed.
+enum VendorHTTP {
+    static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.httpVersion = .automatic
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
 }
 
 extension ProvisionerConfiguration.Kafka {

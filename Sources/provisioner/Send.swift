@@ -30,9 +30,7 @@ struct Send: AsyncParsableCommand {
         }
         let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
         var sent = 0
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            let value = Array(line)
-            guard value.contains(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0D) }) else { continue }
+        for value in CommandLines.blocks(data).joined() {
             // Upstream systems key commands `<target>:<user identity>`; so does this tool.
             let key: [UInt8]? = switch CommandDecoder.decode(value) {
             case .success(let command): Array(command.derivedKey.utf8)
@@ -44,4 +42,23 @@ struct Send: AsyncParsableCommand {
         await producer.close()
         Console.line("sent \(sent) command\(sent == 1 ? "" : "s") to \(settings.kafka.commandsTopic)")
     }
+}
+
+/// Files of commands: one JSON object a line; `#` lines are comments; blank lines separate
+/// blocks (which `dev` runs one after another).
+enum CommandLines {
+    /// Runs of command lines between blank lines.
+    static func blocks(_ data: Data) -> [[[UInt8]]] {
+        var blocks: [[[UInt8]]] = [[]]
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            let value = Array(line)
+            guard let first = value.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
+                if !(blocks.last?.isEmpty ?? true) { blocks.append([]) }
+                continue
+            }
+            if first != UInt8(ascii: "#") { blocks[blocks.count - 1].append(value) }
+        }
+        return blocks.filter { !$0.isEmpty }
+    }
+
 }

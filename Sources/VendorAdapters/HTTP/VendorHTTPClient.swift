@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import Provisioning
+import ProvisioningContract
+
+/// One HTTP request to a vendor, relative to the target's `baseURL`. Kept as data so that a dry
+/// run can show it (redacted) without sending it.
+struct VendorRequest: Sendable {
+    enum Method: String, Sendable { case GET, POST, PUT, DELETE }
+
+    var method: Method
+    var path: String
+    var query: [(String, String)] = []
+    /// Header values that are credentials (`Authorization`, tokens) are marked secret so that a
+    /// dry run shows them redacted.
+    var headers: [(String, HeaderValue)] = []
+    var body: JSONValue?
+
+    enum HeaderValue: Sendable {
+        case plain(String)
+        case secret(Secret)
+    }
+
+    init(_ method: Method, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.body = body
+    }
+
+    func url(base: String) -> String {
+        var url = base.hasSuffix("/") ? String(base.dropLast()) : base
+        url += path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? String(segment)
+        }.joined(separator: "/")
+        if !query.isEmpty {
+            url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        }
+        return url
+    }
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", "_", ".", "~"])) ?? text
+    }
+
+    /// What a dry run shows: method, URL, headers and body with every credential and secret
+    /// redacted.
+    func planned(base: String, querySecrets: Set<String> = []) -> JSONValue {
+        var redactedQuery = self
+        redactedQuery.query = query.map { querySecrets.contains($0.0) ? ($0.0, Redaction.marker) : $0 }
+        var object: [String: JSONValue] = [
+            "method": .string(method.rawValue),
+            "url": .string(redactedQuery.url(base: base)),
+        ]
+        if !headers.isEmpty {
+            object["headers"] = .object(Dictionary(headers.map { name, value in
+                switch value {
+                case .plain(let text): (name, JSONValue.string(text))
+                case .secret: (name, JSONValue.string(Redaction.marker))
+                }
+            }, uniquingKeysWith: { $1 }))
+        }
+        if let body { object["body"] = Redaction.redacted(body) }
+        return .object(object)
+    }
+}
+
+/// A vendor's answer: status and body, the body parsed when it is JSON.
+struct VendorHTTPResponse: Sendable {
+    var status: Int
+    var headers: [(String, String)]
+    var bytes: [UInt8]
+    var json: JSONValue?
+
+    var isSuccess: Bool { (200..<300).contains(status) }
+}
+
+/// The one HTTP client every adapter shares: pooled connections, TLS verification on (AsyncHTTPClient's
+/// default), the target's timeout on every call, and no body ever logged.
+public struct VendorHTTPClient: Sendable {
+    let client: HTTPClient
+    let logger: Logger
+    /// The largest vendor answer read; vendors answer one user at a time.
+    static let maximumBodySize = 4 << 20
+
+    public init(client: HTTPClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Sends the request; transport failures and timeouts become retryable `unavailable`.
+    func send(_ request: VendorRequest, to target: ProvisioningTarget) async throws(AdapterFailure) -> VendorHTTPResponse {
+        var http = HTTPClientRequest(url: request.url(base: target.baseURL))
+        http.method = .init(rawValue: request.method.rawValue)
+        http.headers.add(name: "Accept", value: "application/json")
+        for (name, value) in request.headers {
+            switch value {
+            case .plain(let text): http.headers.add(name: name, value: text)
+            case .secret(let secret): http.headers.add(name: name, value: secret.revealed)
+            }
+        }
+        if let body = request.body {
+            http.headers.add(name: "Content-Type", value: "application/json")
+            http.body = .bytes(ByteBuffer(bytes: VendorJSON.encode(body)))
+        }
+        let started = ContinuousClock.now
+        let timeout = TimeAmount.milliseconds(target.timeout.milliseconds)
+        do {
+            let response = try await client.execute(http, timeout: timeout, logger: logger)
+            let body = try await response.body.collect(upTo: Self.maximumBodySize)
+            let bytes = Array(buffer: body)
+            logger.debug("vendor call", metadata: [
+                "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)",
+                "status": "\(response.status.code)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+            return VendorHTTPResponse(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                bytes: bytes, json: VendorJSON.decode(bytes)
+            )
+        } catch {
+            let message = Self.describe(error, timeout: target.timeout)
+            logger.debug("vendor call failed", metadata: [
+                "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)", "error": "\(message)",
+            ])
+            throw AdapterFailure(.unavailable, message: "\(request.method.rawValue) \(request.path): \(message)", retryable: true)
+        }
+    }
+
+    /// A transport error in words, without URLs (a query may carry an access token).
+    static func describe(_ error: any Error, timeout: Duration) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
+                return "no answer within \(timeout)"
+            case .remoteConnectionClosed: return "the vendor closed the connection"
+            default: return "HTTP client error \(error.shortDescription)"
+            }
+        }
+        if error is CancellationError { return "cancelled" }
+        if error is NIOTooManyBytesError { return "the answer is larger than \(maximumBodySize) bytes" }
+        // NIO's connection errors name the address and errno, never a URL or a header.
+        return String(String(describing: error).prefix(200))
+    }
+}
+
+private extension HTTPClientError {
+    var shortDescription: String { String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "") }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// JSON in and out of vendor calls, deterministic (sorted keys) so requests and tests are stable.
+enum VendorJSON {
+    static func encode(_ value: JSONValue) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data("null".utf8))
+    }
+
+    static func decode(_ bytes: [UInt8]) -> JSONValue? {
+        guard !bytes.isEmpty else { return nil }
+        return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+}
+
+/// Credentials and personal data never leave an adapter in a dry run, a reply or a log.
+enum Redaction {
+    static let marker = "<redacted>"
+    static let sensitiveKeys: Set<String> = [
+        "password", "confirmation", "token", "renewtoken", "access_token", "accesstoken", "pin",
+        "identificationnumber", "passportnumber", "driverlicencenumber", "documentnumber", "authorization",
+    ]
+
+    static func redacted(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let object):
+            return .object(Dictionary(uniqueKeysWithValues: object.map { key, value in
+                sensitiveKeys.contains(key.lowercased()) && value != .null ? (key, .string(marker)) : (key, redacted(value))
+            }))
+        case .array(let items):
+            return .array(items.map(redacted))
+        default:
+            return value
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import ProvisioningContract
+
+/// A request as the vendor handlers see it: decoded path segments, query, headers and the raw body.
+/// Kept free of Hummingbird so the vendor code is plain, synchronous and easy to read.
+struct SimRequest: Sendable {
+    var method: String
+    /// The path below the vendor's prefix, percent-decoded, empty segments dropped.
+    var segments: [String]
+    var query: [String: String]
+    /// Header names lower-cased.
+    var headers: [String: String]
+    var body: [UInt8]
+    var contentType: String { headers["content-type"]?.lowercased() ?? "" }
+
+    func header(_ name: String) -> String? { headers[name.lowercased()] }
+
+    /// The body as JSON, or nil when it is not JSON.
+    var json: JSONValue? {
+        guard !body.isEmpty else { return nil }
+        return try? JSONDecoder().decode(JSONValue.self, from: Data(body))
+    }
+
+    /// The body as a JSON object; nil when it is empty or not an object.
+    var jsonObject: [String: JSONValue]? {
+        if case .object(let object) = json { return object }
+        return nil
+    }
+
+    var isBodyEmpty: Bool { body.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } }
+}
+
+/// An answer before it becomes a Hummingbird `Response`.
+struct SimResponse: Sendable {
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: String = ""
+
+    static func json(_ status: Int, _ value: JSONValue) -> SimResponse {
+        SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: JSONWriter.write(value))
+    }
+
+    static func text(_ status: Int, _ text: String) -> SimResponse {
+        SimResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: text)
+    }
+
+    static func empty(_ status: Int = 200) -> SimResponse { SimResponse(status: status) }
+}
+
+/// Writes JSON with a stable key order: the keys vendors put first in their examples
+/// (`result`, `responseCode`, `id`, ...) lead, the rest follow alphabetically.
+enum JSONWriter {
+    private static let leading = [
+        "result", "status", "responseCode", "responseMessage", "consumerId", "id", "_id", "token", "renewToken",
+        "code", "detail", "message", "params", "dataPath", "data", "errors", "codes", "details", "users",
+    ]
+    private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: leading.enumerated().map { ($1, $0) })
+
+    static func write(_ value: JSONValue) -> String {
+        var out = ""
+        write(value, into: &out)
+        return out
+    }
+
+    private static func write(_ value: JSONValue, into out: inout String) {
+        switch value {
+        case .null: out += "null"
+        case .bool(let flag): out += flag ? "true" : "false"
+        case .integer(let number): out += String(number)
+        case .number(let number):
+            if number.isFinite, number == number.rounded(), abs(number) < 1e15 {
+                out += String(Int64(number))
+            } else if number.isFinite {
+                out += "\(number)"
+            } else {
+                out += "null"
+            }
+        case .string(let text): writeString(text, into: &out)
+        case .array(let items):
+            out += "["
+            for (index, item) in items.enumerated() {
+                if index > 0 { out += "," }
+                write(item, into: &out)
+            }
+            out += "]"
+        case .object(let object):
+            out += "{"
+            let keys = object.keys.sorted { lhs, rhs in
+                let left = rank[lhs] ?? Int.max, right = rank[rhs] ?? Int.max
+                return left != right ? left < right : lhs < rhs
+            }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { out += "," }
+                writeString(key, into: &out)
+                out += ":"
+                write(object[key]!, into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u" + String(format: "%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
+
+/// `application/x-www-form-urlencoded` and query strings.
+enum FormDecoding {
+    static func decode(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+
+    /// Pairs in order, names and values decoded.
+    static func pairs(_ text: String) -> [(String, String)] {
+        text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            if let equals = pair.firstIndex(of: "=") {
+                return (decode(pair[..<equals]), decode(pair[pair.index(after: equals)...]))
+            }
+            return (decode(pair), "")
+        }
+    }
+
+    /// The first value of each name.
+    static func query(_ text: String?) -> [String: String] {
+        var result: [String: String] = [:]
+        for (name, value) in pairs(text ?? "") where result[name] == nil { result[name] = value }
+        return result
+    }
+
+    /// A form body as a JSON object: names repeated (or ending in `[]`) in `arrayNames` become arrays,
+    /// `a[b]=c` becomes a nested object; every value is a string.
+    static func object(_ text: String, arrayNames: Set<String>) -> [String: JSONValue] {
+        var result: [String: JSONValue] = [:]
+        for (rawName, value) in pairs(text) {
+            var name = rawName
+            if name.hasSuffix("[]") { name.removeLast(2) }
+            if let open = name.firstIndex(of: "["), name.hasSuffix("]") {
+                let outer = String(name[..<open])
+                let inner = String(name[name.index(after: open)..<name.index(before: name.endIndex)])
+                var nested: [String: JSONValue] = [:]
+                if case .object(let existing) = result[outer] { nested = existing }
+                nested[inner] = .string(value)
+                result[outer] = .object(nested)
+            } else if arrayNames.contains(name) {
+                var items: [JSONValue] = []
+                if case .array(let existing) = result[name] { items = existing }
+                items.append(.string(value))
+                result[name] = .array(items)
+            } else {
+                result[name] = .string(value)
+            }
+        }
+        return result
+    }
+}
+
+extension JSONValue {
+    var objectValue: [String: JSONValue]? {
+        if case .object(let object) = self { return object }
+        return nil
+    }
+
+    var arrayValue: [JSONValue]? {
+        if case .array(let array) = self { return array }
+        return nil
+    }
+
+    var boolValue: Bool? {
+        if case .bool(let flag) = self { return flag }
+        return nil
+    }
+
+    /// An integer, also from a whole floating-point number.
+    var intValue: Int? {
+        switch self {
+        case .integer(let number): return Int(exactly: number)
+        case .number(let number): return number == number.rounded() && abs(number) < 1e15 ? Int(number) : nil
+        default: return nil
+        }
+    }
+}
+
+/// FNV-1a 64-bit: deterministic ids that survive a reset.
+func fnv1a64(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01b3
+    }
+    return hash
+}
+
+func hex(_ value: UInt64, digits: Int) -> String {
+    let text = String(value, radix: 16)
+    let padded = String(repeating: "0", count: max(0, 16 - text.count)) + text
+    return String(padded.suffix(digits))
+}
+
+/// A random token, unique enough for a simulator.
+func randomToken(_ prefix: String) -> String {
+    prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+}
