@@ -6,7 +6,7 @@ import VendorSimulators
 @Suite("URAC simulator")
 struct URACSimulatorTests {
     static let john: [String: JSONValue] = [
-        "username": "john", "firstName": "John", "lastName": "Doe", "email": "johndoe@domain.com",
+        "username": .string("john"), "firstName": .string("John"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"),
     ]
 
     func code(_ reply: Reply) -> Int? { reply["errors"]?["codes"]?.array?.first?.int }
@@ -64,12 +64,12 @@ struct URACSimulatorTests {
             #expect(duplicate.status == 200)
             #expect(duplicate.body == #"{"result":false,"errors":{"codes":[402],"details":[{"code":402,"message":"User account already exists."}]}}"#)
             var sameEmail = Self.john
-            sameEmail["username"] = "johnny"
+            sameEmail["username"] = .string("johnny")
             #expect(code(try await h.uracAdd(sameEmail)) == 402)
 
             var fresh = Self.john
-            fresh["username"] = "mary"
-            fresh["email"] = "mary@domain.com"
+            fresh["username"] = .string("mary")
+            fresh["email"] = .string("mary@domain.com")
             let badTenant = try await h.urac("POST", "addUser", query: "tId=000000000000000000000000&tCode=DBTN", body: Harness.json(.object(fresh)))
             #expect(code(badTenant) == 611)
 
@@ -78,21 +78,21 @@ struct URACSimulatorTests {
             #expect(code(try await h.uracAdd(group)) == 415)
 
             var mismatch = fresh
-            mismatch["password"] = "one-password"
-            mismatch["confirmation"] = "two-password"
+            mismatch["password"] = .string("one-password")
+            mismatch["confirmation"] = .string("two-password")
             #expect(code(try await h.uracAdd(mismatch)) == 408)
 
             var pendingWithPassword = fresh
-            pendingWithPassword["password"] = "one-password"
-            pendingWithPassword["confirmation"] = "one-password"
-            pendingWithPassword["status"] = "pendingNew"
+            pendingWithPassword["password"] = .string("one-password")
+            pendingWithPassword["confirmation"] = .string("one-password")
+            pendingWithPassword["status"] = .string("pendingNew")
             #expect(code(try await h.uracAdd(pendingWithPassword)) == 424)
             var activeWithout = fresh
-            activeWithout["status"] = "active"
+            activeWithout["status"] = .string("active")
             #expect(code(try await h.uracAdd(activeWithout)) == 424)
 
             var objectProfile = fresh
-            objectProfile["profile"] = .object(["age": 30])
+            objectProfile["profile"] = .object(["age": .integer(30)])
             #expect(code(try await h.uracAdd(objectProfile)) == 413)
 
             var noEmail = fresh
@@ -108,10 +108,10 @@ struct URACSimulatorTests {
             var first = Self.john
             first["groups"] = .array([.string("owner"), .string("guest")])
             let id = try #require(try await h.uracAdd(first)["data"]?["id"]?.stringValue)
-            let other: [String: JSONValue] = ["username": "mary", "firstName": "Mary", "lastName": "Roe", "email": "mary@domain.com"]
+            let other: [String: JSONValue] = ["username": .string("mary"), "firstName": .string("Mary"), "lastName": .string("Roe"), "email": .string("mary@domain.com")]
             _ = try await h.uracAdd(other)
 
-            let edit: [String: JSONValue] = ["username": "john", "firstName": "Johnny", "lastName": "Doe", "email": "johndoe@domain.com", "status": "inactive"]
+            let edit: [String: JSONValue] = ["username": .string("john"), "firstName": .string("Johnny"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"), "status": .string("inactive")]
             let edited = try await h.urac("POST", "editUser", query: "uId=\(id)", body: Harness.json(.object(edit)))
             #expect(edited.body == #"{"result":true,"data":true}"#)
             let user = try #require(try await h.urac("GET", "getUser", query: "uId=\(id)")["data"])
@@ -123,10 +123,10 @@ struct URACSimulatorTests {
             missing["status"] = nil
             #expect(code(try await h.urac("POST", "editUser", query: "uId=\(id)", body: Harness.json(.object(missing)))) == 172)
             var taken = edit
-            taken["username"] = "mary"
+            taken["username"] = .string("mary")
             #expect(code(try await h.urac("POST", "editUser", query: "uId=\(id)", body: Harness.json(.object(taken)))) == 410)
             var email = edit
-            email["email"] = "mary@domain.com"
+            email["email"] = .string("mary@domain.com")
             #expect(code(try await h.urac("POST", "editUser", query: "uId=\(id)", body: Harness.json(.object(email)))) == 412)
             #expect(code(try await h.urac("POST", "editUser", query: "uId=123", body: Harness.json(.object(edit)))) == 411)
             #expect(code(try await h.urac("GET", "getUser", query: "uId=aaaaaaaaaaaaaaaaaaaaaaaa")) == 405)
