@@ -118,6 +118,48 @@ struct VendorEndToEndTests {
     }
 }
 
+extension VendorEndToEndTests {
+    @Test("the whole error table through Kafka: each code in its reply, the dead-lettered categories in the DLQ")
+    func wholeErrorTable() async throws {
+        try await Pipeline.with { pipeline in
+            // One key per vendor, so each vendor's commands run in order and meet their queued
+            // errors in order. A 401 comes twice: the adapter renews its token once.
+            var commands: [String] = []
+            var rules: [String: VendorErrorRule] = [:]
+            for (index, rule) in VendorErrorTable.rules.enumerated() {
+                let id = "walk-\(index)"
+                rules[id] = rule
+                let target = "\(rule.vendor.rawValue)-test"
+                let json = switch (rule.vendor, rule.operation) {
+                case (_, .createUser?): #"{"commandId":"\#(id)","target":"\#(target)","operation":"createUser","user":{"userName":"walk","email":"walk@example.com","givenName":"W","familyName":"K"}}"#
+                case (.tecs, _): #"{"commandId":"\#(id)","target":"\#(target)","operation":"assignRoles","userId":"walk","roles":[{"name":"MP_CORPORATE"}]}"#
+                default: #"{"commandId":"\#(id)","target":"\#(target)","operation":"getUser","userId":"walk"}"#
+                }
+                commands.append(json)
+                let simulated = SimulatedVendor(rawValue: rule.vendor.rawValue)!
+                let twice = rule.vendor == .servicemobility && rule.code == "401" || rule.vendor == .asms && ["InvalidToken", "InvalidCredentials"].contains(rule.code)
+                pipeline.simulator.queueError(simulated, code: rule.code, count: twice ? 2 : 1)
+            }
+            let replies = try await pipeline.run(commands)
+            for (id, rule) in rules {
+                let reply = try #require(replies[id])
+                #expect(reply.error?.category == rule.category, "\(rule.vendor) \(rule.code)")
+                #expect(reply.error?.code == rule.code, "\(rule.vendor) \(rule.code)")
+                #expect(reply.error?.retryable == rule.retryable, "\(rule.vendor) \(rule.code)")
+                #expect(reply.vendorResponse?.code == rule.code, "\(rule.vendor) \(rule.code)")
+            }
+            let expected = rules.filter { $0.value.category.isDeadLettered }
+            let deadLetters = try await pipeline.deadLetters(count: expected.count)
+            var lettered: [String: String] = [:]
+            for letter in deadLetters {
+                let command = try CommandDecoder.decode(letter.value).get()
+                lettered[command.commandId] = letter.headers.string("dlq.error.code")
+            }
+            #expect(lettered == expected.mapValues(\.code))
+        }
+    }
+}
+
 /// The worker with real adapters between the embedded cluster and a simulator.
 final class Pipeline: Sendable {
     let kafka: WorkerKafka
