@@ -39,7 +39,9 @@ struct Dev: AsyncParsableCommand {
         try DevEnvironment.setDefaults(from: credentials)
 
         let cluster = try EmbeddedCluster.start(brokers: 3, partitions: 12, logger: logger)
-        let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: logger)
+        var quiet = logger
+        quiet.logLevel = .critical  // the HTTP server reports its own shutdown as an error
+        let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: quiet)
         var settings = try ConfigurationLoader.load(config)
         settings.kafka.bootstrapServers = cluster.bootstrapServers
         settings.kafka.properties["session.timeout.ms"] = "6000"

@@ -79,7 +79,9 @@ struct Harness {
 
     /// A URAC call with the default key and access token; `query` without the token.
     func urac(
-        _ method: String, _ route: String, query: String = "", body: String? = nil, headers: [String: String] = Harness.uracKey, timeout: TimeAmount = .seconds(10)) async throws -> Reply {
+        _ method: String, _ route: String, query: String = "", body: String? = nil,
+        headers: [String: String] = Harness.uracKey, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Reply {
         let separator = query.isEmpty ? "" : "&"
         return try await call(method, "/urac/admin/\(route)?\(query)\(separator)access_token=urac-simulator-token", headers: headers, body: body, timeout: timeout)
     }
