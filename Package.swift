@@ -61,6 +61,7 @@ let package = Package(
                 "ProvisioningContract",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The worker: Kafka in, key-ordered concurrency, replies and dead letters out, commits.
@@ -131,6 +132,8 @@ let package = Package(
             dependencies: [
                 "VendorSimulators", "ProvisioningContract",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -40,7 +40,7 @@ struct Dev: AsyncParsableCommand {
 
         let cluster = try EmbeddedCluster.start(brokers: 3, partitions: 12, logger: logger)
         var quiet = logger
-        quiet.logLevel = .critical  // the HTTP server reports its own shutdown as an error
+        quiet.logLevel = .critical  // the simulators stay out of the replies table
         let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: quiet)
         var settings = try ConfigurationLoader.load(config)
         settings.kafka.bootstrapServers = cluster.bootstrapServers

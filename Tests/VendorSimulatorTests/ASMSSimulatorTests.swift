@@ -38,7 +38,7 @@ struct ASMSSimulatorTests {
             let token = try await h.asmsToken()
             let created = try await h.asms("POST", "user", token: token, body: Self.seed)
             #expect(created.status == 200)
-            #expect(created.json == .object(["id": .integer(4848), "result": .bool(true)]))
+            #expect(created.body == #"{"id":4848,"result":true}"#)
             #expect(try await h.asms("POST", "user", token: token, body: Self.body())["id"] == .integer(4849))
 
             let got = try await h.asms("GET", "user?id=4848", token: token)

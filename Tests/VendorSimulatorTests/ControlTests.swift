@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import ProvisioningContract
 import Testing
 import VendorSimulators
@@ -73,9 +74,9 @@ struct ControlTests {
     @Test("stall: a call stalls past a short client timeout; latency delays without failing")
     func stallAndLatency() async throws {
         try await Harness.run { h in
-            h.simulator.setFaults(SimulatorFaults(stallMs: 5_000), for: .urac)
+            h.simulator.setFaults(SimulatorFaults(stallMs: 600), for: .urac)
             await #expect(throws: HTTPClientError.self) {
-                try await h.urac("GET", "getUser", query: "uId=x", timeout: .milliseconds(200))
+                try await h.urac("GET", "getUser", query: "uId=x", timeout: .milliseconds(150))
             }
             h.simulator.setFaults(SimulatorFaults(latencyMs: 150), for: .tecs)
             let start = ContinuousClock.now
@@ -138,7 +139,7 @@ struct ControlTests {
         }
     }
 
-    @Test("start-up faults come back after a reset; a stopped server refuses connections")
+    @Test("start-up faults come back after a reset; a stopped server refuses calls and frees its port")
     func startupFaultsAndStop() async throws {
         let simulator = VendorSimulator(faultsByVendor: [.tecs: SimulatorFaults(down: true)])
         var logger = Logger(label: "simulator-tests")
@@ -153,9 +154,11 @@ struct ControlTests {
         #expect(try await h.tecs("listOfUsers", "{}").status == 503)
         await server.stop()
         await #expect(throws: (any Error).self) {
-            try await h.call("GET", "/_sim/stats", timeout: .seconds(2))
+            try await h.call("GET", "/_sim/stats", timeout: .milliseconds(300))
         }
+        // The port is free again: a new server can listen on it.
+        let again = try await SimulatorServer.start(VendorSimulator(), port: server.port, logger: logger)
+        #expect(again.port == server.port)
+        await again.stop()
     }
 }
-
-import Logging

@@ -1,3 +1,4 @@
+import Foundation
 import ProvisioningContract
 import Testing
 import VendorSimulators
@@ -112,5 +113,3 @@ struct TECSSimulatorTests {
         }
     }
 }
-
-import Foundation

@@ -15,11 +15,6 @@ public struct ASMSAdapter: VendorAdapter {
         self.tokens = TokenCache()
     }
 
-    /// How many tokens this adapter has fetched (renewals included).
-    public var tokenFetches: Int {
-        get async { await tokens.fetches }
-    }
-
     public func plan(_ command: ProvisioningCommand, for target: ProvisioningTarget) -> Result<JSONValue, AdapterFailure> {
         planning { () throws(AdapterFailure) in
             var request: VendorRequest

@@ -6,7 +6,6 @@ import ProvisioningContract
 /// never reach a log or a reply.
 actor TokenCache {
     private var tokens: [String: Task<Secret, any Error>] = [:]
-    private(set) var fetches = 0
 
     /// The cached token for `key`, or the one `fetch` gets (shared by concurrent callers).
     func token(_ key: String, fetch: @escaping @Sendable () async throws(AdapterFailure) -> Secret) async throws(AdapterFailure) -> Secret {
@@ -16,7 +15,6 @@ actor TokenCache {
         } else {
             task = Task { try await fetch() }
             tokens[key] = task
-            fetches += 1
         }
         do {
             return try await task.value

@@ -15,11 +15,6 @@ public struct ServiceMobilityAdapter: VendorAdapter {
         self.tokens = TokenCache()
     }
 
-    /// How many tokens this adapter has fetched (renewals included).
-    public var tokenFetches: Int {
-        get async { await tokens.fetches }
-    }
-
     public func plan(_ command: ProvisioningCommand, for target: ProvisioningTarget) -> Result<JSONValue, AdapterFailure> {
         planning { () throws(AdapterFailure) in
             let userId = try Self.userId(command)

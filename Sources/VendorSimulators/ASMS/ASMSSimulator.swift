@@ -206,7 +206,7 @@ enum ASMS {
         store.nextId += 1
         user["id"] = .integer(Int64(id))
         store.users[id] = user
-        return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]))
+        return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]), topLevelOrder: ["id", "result"])
     }
 
     /// Replaces the record with the fields sent; the password is kept when none is sent.
@@ -225,6 +225,6 @@ enum ASMS {
         if user["password"] == nil { user["password"] = existing["password"] }
         user["id"] = .integer(Int64(id))
         store.users[id] = user
-        return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]))
+        return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]), topLevelOrder: ["id", "result"])
     }
 }

@@ -36,8 +36,12 @@ struct SimResponse: Sendable {
     var headers: [(String, String)] = []
     var body: String = ""
 
-    static func json(_ status: Int, _ value: JSONValue) -> SimResponse {
-        SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: JSONWriter.write(value))
+    /// `topLevelOrder` puts these keys first at the top level, e.g. ASMS's `{"id":4848,"result":true}`.
+    static func json(_ status: Int, _ value: JSONValue, topLevelOrder: [String] = []) -> SimResponse {
+        SimResponse(
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")],
+            body: JSONWriter.write(value, topLevelOrder: topLevelOrder)
+        )
     }
 
     static func text(_ status: Int, _ text: String) -> SimResponse {
@@ -56,13 +60,13 @@ enum JSONWriter {
     ]
     private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: leading.enumerated().map { ($1, $0) })
 
-    static func write(_ value: JSONValue) -> String {
+    static func write(_ value: JSONValue, topLevelOrder: [String] = []) -> String {
         var out = ""
-        write(value, into: &out)
+        write(value, into: &out, first: topLevelOrder)
         return out
     }
 
-    private static func write(_ value: JSONValue, into out: inout String) {
+    private static func write(_ value: JSONValue, into out: inout String, first: [String] = []) {
         switch value {
         case .null: out += "null"
         case .bool(let flag): out += flag ? "true" : "false"
@@ -86,7 +90,8 @@ enum JSONWriter {
         case .object(let object):
             out += "{"
             let keys = object.keys.sorted { lhs, rhs in
-                let left = rank[lhs] ?? Int.max, right = rank[rhs] ?? Int.max
+                let left = first.firstIndex(of: lhs).map { $0 - first.count } ?? rank[lhs] ?? Int.max
+                let right = first.firstIndex(of: rhs).map { $0 - first.count } ?? rank[rhs] ?? Int.max
                 return left != right ? left < right : lhs < rhs
             }
             for (index, key) in keys.enumerated() {

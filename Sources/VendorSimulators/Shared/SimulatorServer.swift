@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// A running simulator HTTP server, for `provisioner simulate` and for tests (port 0 = any free port).
 /// All four vendors and the `/_sim/` controls share its one port.
@@ -9,6 +10,7 @@ public struct SimulatorServer: Sendable {
     public let port: Int
     /// The host the server was bound to.
     public let host: String
+    private let group: ServiceGroup
     private let task: Task<Void, Never>
 
     /// `http://<host>:<port>`; the vendors live under their prefixes (`/usermanagement-backofficews`, ...).
@@ -27,9 +29,13 @@ public struct SimulatorServer: Sendable {
             },
             logger: logger
         )
+        var configuration = ServiceGroupConfiguration(services: [app], logger: logger)
+        // In-flight calls get this long to finish on stop; stalled ones are then cancelled.
+        configuration.maximumGracefulShutdownDuration = .seconds(1)
+        let group = ServiceGroup(configuration: configuration)
         let task = Task {
             do {
-                try await app.run()
+                try await group.run()
             } catch {
                 continuation.yield(.failure(error))
             }
@@ -37,17 +43,17 @@ public struct SimulatorServer: Sendable {
         }
         for await event in events {
             switch event {
-            case .success(let bound): return SimulatorServer(port: bound, host: host, task: task)
+            case .success(let bound): return SimulatorServer(port: bound, host: host, group: group, task: task)
             case .failure(let error): throw error
             }
         }
-        task.cancel()
         throw SimulatorServerError.notStarted
     }
 
-    /// Stops listening and ends in-flight calls (stalled ones included); returns once the server is down.
+    /// Stops listening, lets in-flight calls finish (stalled ones are cut after a second) and
+    /// returns once the server is down.
     public func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         await task.value
     }
 }

@@ -66,9 +66,6 @@ public struct SimulatorFaults: Sendable, Codable, Hashable {
         if stallMs < 0 { return "stallMs must be 0 or more" }
         return nil
     }
-
-    /// True when no fault is set.
-    public var isNone: Bool { !down && latencyMs == 0 && stallMs == 0 && failureRate == 0 }
 }
 
 /// What a vendor has seen since the last reset, for tests and the `/_sim/stats` control.
