@@ -50,7 +50,7 @@ struct Vendors: Sendable {
         await server.stop()
     }
 
-    func target(_ vendor: VendorKind, timeout: Duration = .seconds(5), baseURL: String? = nil) -> ProvisioningTarget {
+    func target(_ vendor: VendorKind, timeout: Duration = .seconds(30), baseURL: String? = nil) -> ProvisioningTarget {
         ProvisioningTarget(
             name: "\(vendor.rawValue)-test", vendor: vendor, baseURL: baseURL ?? server.baseURL + Self.prefixes[vendor]!,
             credentials: Self.credentials[vendor]!,

@@ -206,7 +206,7 @@ final class Pipeline: Sendable {
             let name = "\(vendor.rawValue)-test"
             targets[name] = ProvisioningTarget(
                 name: name, vendor: vendor, baseURL: server.baseURL + prefixes[vendor]!, credentials: credentials[vendor]!,
-                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: .seconds(5)
+                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: .seconds(30)
             )
         }
         let processor = CommandProcessor(
