@@ -111,16 +111,25 @@ struct CrashAndStopTests {
         let workers = try (0..<3).map { _ in try worker(setup) }
         defer { workers.forEach { $0.kill() } }
 
-        // Probes until all three answer: then every worker owns partitions and the group is
-        // stable. (Rebalances while commands flow may repeat some, which is not this test's topic.)
+        // Probes until all three answer and two rounds in a row see the same worker behind each
+        // key: then the cooperative rebalances are over and the group is stable. (Rebalances
+        // while commands flow may repeat some, which is not this test's topic.)
         var round = 0
-        while Set(replies.all.filter { $0.commandId?.hasPrefix("probe-") == true }.map(\.worker)).count < 3 {
+        var previous: [String: String] = [:]
+        while true {
             round += 1
-            #expect(round <= 30, "all three workers answer probes")
+            #expect(round <= 30, "the group settles with all three workers answering")
             if round > 30 { return }
             let probes = (0..<24).map { "probe-\(round)-\($0)" }
             try await sendCommands(setup, ids: probes)
             try await replies.wait("probe round \(round)") { all in Set(probes).isSubset(of: Set(all.compactMap(\.commandId))) }
+            var owners: [String: String] = [:]
+            for reply in replies.all {
+                guard let id = reply.commandId, id.hasPrefix("probe-\(round)-") else { continue }
+                owners[String(id.split(separator: "-").last!)] = reply.worker
+            }
+            if Set(owners.values).count == 3, owners == previous { break }
+            previous = owners
         }
         try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" })
         try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId).filter { $0.hasPrefix("c-") }).count == total }
