@@ -8,13 +8,16 @@ public struct CommandProcessor: Sendable {
     public let targets: [String: ProvisioningTarget]
     public let adapters: [VendorKind: any VendorAdapter]
     public let worker: String
+    /// Breakers, rate limits and concurrency limits of the targets.
+    public let guards: TargetGuards
     /// The clock, replaceable in tests.
     public var now: @Sendable () -> Date = { Date() }
 
-    public init(targets: [String: ProvisioningTarget], adapters: [VendorKind: any VendorAdapter], worker: String) {
+    public init(targets: [String: ProvisioningTarget], adapters: [VendorKind: any VendorAdapter], worker: String, guards: TargetGuards = TargetGuards()) {
         self.targets = targets
         self.adapters = adapters
         self.worker = worker
+        self.guards = guards
     }
 
     /// The outcome of one record: its reply, and the error to dead-letter it with, if any.
@@ -25,47 +28,127 @@ public struct CommandProcessor: Sendable {
         public var deadLetter: ReplyError?
     }
 
+    /// Where a command stands between attempts: decoded, routed, and how far into its budget.
+    public struct Progress: Sendable {
+        public var command: ProvisioningCommand
+        public var attempts: Int
+        var target: ProvisioningTarget
+        var lastFailure: AdapterFailure?
+        /// Waiting for the target (breaker, rate, concurrency) must end by then.
+        var waitDeadline: ContinuousClock.Instant
+    }
+
+    /// What to do next with a command.
+    public enum Step: Sendable {
+        case finished(Result)
+        /// Try again after the pause: a backoff, or the target is not taking calls now. The
+        /// command keeps its key; nothing else needs to wait for it.
+        case retry(after: Duration, Progress)
+    }
+
+    /// Runs a record to its end, sleeping through its retries (for callers without a scheduler).
     public func process(_ value: [UInt8]?, receivedAt: Date) async -> Result {
-        switch CommandDecoder.decode(value) {
-        case .failure(let rejection):
-            let error = ReplyError(category: .invalidCommand, message: rejection.message)
-            let reply = ProvisioningReply(
-                commandId: rejection.commandId, correlationId: rejection.correlationId, target: rejection.target,
-                vendor: rejection.target.flatMap { targets[$0]?.vendor.rawValue }, operation: rejection.operation,
-                status: .failed, error: error, attempts: 0, dryRun: false, receivedAt: receivedAt, completedAt: now(), worker: worker
-            )
-            return Result(reply: reply, command: nil, deadLetter: error)
-        case .success(let command):
-            return await process(command, receivedAt: receivedAt)
+        var progress: Progress?
+        while true {
+            switch await step(value, receivedAt: receivedAt, progress: progress) {
+            case .finished(let result): return result
+            case .retry(let delay, let next):
+                try? await Task.sleep(for: delay)
+                progress = next
+            }
         }
     }
 
-    public func process(_ command: ProvisioningCommand, receivedAt: Date) async -> Result {
-        let target = targets[command.target]
-        let outcome: AdapterOutcome
-        var attempts = 0
-        if let target {
-            if !target.vendor.supportedOperations.contains(command.operation) {
-                outcome = .failed(AdapterFailure(.unsupportedOperation, message: "\(target.vendor.rawValue) has no '\(command.operation.rawValue)'"))
-            } else if let notAfter = command.notAfter, receivedAt > notAfter {
-                outcome = .failed(AdapterFailure(.expired, message: "picked up at \(Timestamp.format(receivedAt)), after notAfter \(Timestamp.format(notAfter))"))
-            } else if let adapter = adapters[target.vendor] {
-                if command.dryRun {
-                    switch adapter.plan(command, for: target) {
-                    case .success(let request): outcome = .succeeded(vendorUserId: command.userId, data: .object(["request": request]), vendorResponse: nil)
-                    case .failure(let failure): outcome = .failed(failure)
-                    }
-                } else {
-                    attempts = 1
-                    outcome = await adapter.perform(command, for: target)
+    /// One step: the first decodes and routes; each later one is an attempt at the vendor, or
+    /// the verdict that the target is not ready yet.
+    public func step(_ value: [UInt8]?, receivedAt: Date, progress: Progress?) async -> Step {
+        var progress = progress
+        if progress == nil {
+            switch CommandDecoder.decode(value) {
+            case .failure(let rejection):
+                let error = ReplyError(category: .invalidCommand, message: rejection.message)
+                let reply = ProvisioningReply(
+                    commandId: rejection.commandId, correlationId: rejection.correlationId, target: rejection.target,
+                    vendor: rejection.target.flatMap { targets[$0]?.vendor.rawValue }, operation: rejection.operation,
+                    status: .failed, error: error, attempts: 0, dryRun: false, receivedAt: receivedAt, completedAt: now(), worker: worker
+                )
+                return .finished(Result(reply: reply, command: nil, deadLetter: error))
+            case .success(let command):
+                switch route(command, receivedAt: receivedAt) {
+                case .left(let outcome):
+                    return .finished(result(command, outcome: outcome, attempts: 0, receivedAt: receivedAt))
+                case .right(let target):
+                    progress = Progress(command: command, attempts: 0, target: target, waitDeadline: ContinuousClock.now + target.policy.retry.budget)
                 }
-            } else {
-                outcome = .failed(AdapterFailure(.internal, message: "no adapter for vendor \(target.vendor.rawValue)"))
             }
-        } else {
-            outcome = .failed(AdapterFailure(.unknownTarget, message: "target '\(command.target)' is not configured"))
         }
+        guard var progress else { preconditionFailure("a routed command always has its progress") }
+        guard let adapter = adapters[progress.target.vendor] else {
+            return .finished(result(progress.command, outcome: .failed(AdapterFailure(.internal, message: "no adapter")), attempts: 0, receivedAt: receivedAt))
+        }
+        let target = progress.target
+        switch guards.admit(target) {
+        case .wait(let delay, let reason):
+            guard ContinuousClock.now + delay <= progress.waitDeadline else {
+                let failure = progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts) }
+                    ?? AdapterFailure(.unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(target.policy.retry.budget)", retryable: true)
+                return .finished(result(progress.command, outcome: .failed(failure), attempts: progress.attempts, receivedAt: receivedAt))
+            }
+            return .retry(after: delay, progress)
+        case .go:
+            progress.attempts += 1
+            let outcome = await adapter.perform(progress.command, for: target)
+            let failure: AdapterFailure? = if case .failed(let failure) = outcome { failure } else { nil }
+            guards.finished(target, transientFailure: failure.map { $0.error.retryable } ?? false)
+            guard let failure, failure.error.retryable else {
+                return .finished(result(progress.command, outcome: outcome, attempts: progress.attempts, receivedAt: receivedAt))
+            }
+            guard progress.attempts < target.policy.retry.maxAttempts else {
+                return .finished(result(progress.command, outcome: .failed(Self.exhausted(failure, attempts: progress.attempts)), attempts: progress.attempts, receivedAt: receivedAt))
+            }
+            progress.lastFailure = failure
+            return .retry(after: target.policy.retry.backoff(after: progress.attempts, retryAfter: failure.retryAfter), progress)
+        }
+    }
 
+    /// A transient failure that outlasted the retry budget: `unavailable`, dead-lettered.
+    static func exhausted(_ failure: AdapterFailure, attempts: Int) -> AdapterFailure {
+        var final = failure
+        final.error.category = .unavailable
+        final.error.message = "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(failure.error.message)"
+        return final
+    }
+
+    /// What the router answers itself (`left`), or the target to call (`right`).
+    private func route(_ command: ProvisioningCommand, receivedAt: Date) -> Either<AdapterOutcome, ProvisioningTarget> {
+        guard let target = targets[command.target] else {
+            return .left(.failed(AdapterFailure(.unknownTarget, message: "target '\(command.target)' is not configured")))
+        }
+        if !target.vendor.supportedOperations.contains(command.operation) {
+            return .left(.failed(AdapterFailure(.unsupportedOperation, message: "\(target.vendor.rawValue) has no '\(command.operation.rawValue)'")))
+        }
+        if let notAfter = command.notAfter, receivedAt > notAfter {
+            return .left(.failed(AdapterFailure(.expired, message: "picked up at \(Timestamp.format(receivedAt)), after notAfter \(Timestamp.format(notAfter))")))
+        }
+        guard let adapter = adapters[target.vendor] else {
+            return .left(.failed(AdapterFailure(.internal, message: "no adapter for vendor \(target.vendor.rawValue)")))
+        }
+        if command.dryRun {
+            switch adapter.plan(command, for: target) {
+            case .success(let request): return .left(.succeeded(vendorUserId: command.userId, data: .object(["request": request]), vendorResponse: nil))
+            case .failure(let failure): return .left(.failed(failure))
+            }
+        }
+        return .right(target)
+    }
+
+    private enum Either<Left, Right> {
+        case left(Left)
+        case right(Right)
+    }
+
+    private func result(_ command: ProvisioningCommand, outcome: AdapterOutcome, attempts: Int, receivedAt: Date) -> Result {
+        let target = targets[command.target]
         var reply = ProvisioningReply(
             commandId: command.commandId, correlationId: command.correlationId, target: command.target,
             vendor: target?.vendor.rawValue, operation: command.operation.rawValue, status: .succeeded,

@@ -26,14 +26,19 @@ public struct ProvisioningTarget: Sendable, Hashable {
     /// URAC's tenant `id` and `code`.
     public var tenant: [String: String]
     public var timeout: Duration
+    public var policy: TargetPolicy
 
-    public init(name: String, vendor: VendorKind, baseURL: String, credentials: [String: Secret] = [:], tenant: [String: String] = [:], timeout: Duration = .seconds(10)) {
+    public init(
+        name: String, vendor: VendorKind, baseURL: String, credentials: [String: Secret] = [:], tenant: [String: String] = [:],
+        timeout: Duration = .seconds(10), policy: TargetPolicy = TargetPolicy()
+    ) {
         self.name = name
         self.vendor = vendor
         self.baseURL = baseURL
         self.credentials = credentials
         self.tenant = tenant
         self.timeout = timeout
+        self.policy = policy
     }
 }
 
@@ -47,10 +52,13 @@ public struct AdapterFailure: Error, Sendable, Hashable {
     public var error: ReplyError
     public var vendorResponse: VendorResponse?
     public var vendorUserId: String?
+    /// The vendor's `Retry-After`, when it asked for a pause.
+    public var retryAfter: Duration?
 
-    public init(_ category: ErrorCategory, code: String? = nil, message: String, retryable: Bool = false, vendorResponse: VendorResponse? = nil, vendorUserId: String? = nil) {
+    public init(_ category: ErrorCategory, code: String? = nil, message: String, retryable: Bool = false, vendorResponse: VendorResponse? = nil, vendorUserId: String? = nil, retryAfter: Duration? = nil) {
         self.error = ReplyError(category: category, code: code, message: message, retryable: retryable)
         self.vendorResponse = vendorResponse
         self.vendorUserId = vendorUserId
+        self.retryAfter = retryAfter
     }
 }

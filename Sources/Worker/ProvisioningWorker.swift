@@ -130,9 +130,20 @@ public final class ProvisioningWorker: Sendable {
     }
 
     private func execute(_ job: Job) async {
-        let result = await processor.process(job.message.value, receivedAt: job.receivedAt)
-        await publish(result, for: job)
-        await carryOut(await scheduler.complete(job))
+        switch await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress) {
+        case .finished(let result):
+            await publish(result, for: job)
+            await carryOut(await scheduler.complete(job))
+        case .retry(let delay, let progress):
+            // The command waits without a slot; only its own key waits with it.
+            var next = job
+            next.progress = progress
+            await carryOut(await scheduler.park(next))
+            Task {
+                try? await Task.sleep(for: delay)
+                await self.carryOut(await self.scheduler.wake(next))
+            }
+        }
     }
 
     /// Publishes the reply and dead letter, retrying until Kafka acknowledges both: the offset

@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import Kafka
+import Provisioning
 
 /// One command to run: a record and when it was received.
 struct Job: Sendable {
@@ -8,6 +9,8 @@ struct Job: Sendable {
     /// Commands with the same key run one after another, in offset order.
     let key: String
     let receivedAt: Date
+    /// Set once the command has been routed; carries its attempts across retries.
+    var progress: CommandProcessor.Progress?
     var partition: KafkaTopicPartition { message.topicPartition }
 }
 
@@ -27,6 +30,8 @@ actor WorkScheduler {
     private var queues: [String: Deque<Job>] = [:]
     /// Keys whose first job waits for capacity, in arrival order.
     private var waiting = Deque<String>()
+    /// Keys whose first job waits for a retry: it holds its key, not a slot.
+    private var parked: Set<String> = []
     private var running = 0
     private var runningByPartition: [KafkaTopicPartition: Int] = [:]
     private var queuedByPartition: [KafkaTopicPartition: Int] = [:]
@@ -85,6 +90,34 @@ actor WorkScheduler {
         return decisions
     }
 
+    /// The job waits before its next attempt: its slot goes to other keys, its key stays blocked.
+    func park(_ job: Job) -> Decisions {
+        var decisions = Decisions()
+        running -= 1
+        runningByPartition[job.partition, default: 1] -= 1
+        if var queue = queues[job.key], !queue.isEmpty {
+            queue[0] = job
+            queues[job.key] = queue
+            parked.insert(job.key)
+        }
+        startWhatFits(&decisions)
+        resumeIdleWaiters()
+        return decisions
+    }
+
+    /// The wait is over: the job is next in line for a slot (unless its partition left meanwhile).
+    func wake(_ job: Job) -> Decisions {
+        var decisions = Decisions()
+        guard parked.contains(job.key), let head = queues[job.key]?.first, head.message.offset == job.message.offset else { return decisions }
+        parked.remove(job.key)
+        waiting.prepend(job.key)
+        startWhatFits(&decisions)
+        return decisions
+    }
+
+    /// Commands waiting for a retry now.
+    var parkedCount: Int { parked.count }
+
     private func startWhatFits(_ decisions: inout Decisions) {
         while running < maxInFlight, let key = waiting.popFirst() {
             guard let job = queues[key]?.first else { continue }
@@ -99,10 +132,16 @@ actor WorkScheduler {
     /// Forgets the jobs of `partitions` that have not started and need not: those above every
     /// started offset of their partition. Their offsets stay uncommitted, so whoever owns the
     /// partition next runs them. Jobs below a started one stay, so that finishing them lets the
-    /// commit reach everything that ran, and nothing that ran is run again elsewhere.
+    /// commit reach everything that ran, and nothing that ran is run again elsewhere. A job
+    /// waiting for a retry is given up too (with its key's queue): the next owner tries again.
     func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
         for (key, queue) in queues {
             guard let first = queue.first, partitions.contains(first.partition) else { continue }
+            if parked.remove(key) != nil {
+                queuedByPartition[first.partition, default: 0] -= queue.count
+                queues[key] = nil
+                continue
+            }
             let headStarted = !waiting.contains(key)
             let limit = highestStarted[first.partition] ?? Int64.min
             var kept = Deque<Job>()

@@ -54,7 +54,12 @@ enum WorkerAssembly {
         let targets = settings.targets.mapValues { target in
             ProvisioningTarget(
                 name: target.name, vendor: target.vendor, baseURL: target.baseURL.absoluteString,
-                credentials: target.credentials, tenant: target.tenant, timeout: target.timeout
+                credentials: target.credentials, tenant: target.tenant, timeout: target.timeout,
+                policy: TargetPolicy(
+                    retry: RetryPolicy(maxAttempts: target.retry.maxAttempts, initialBackoff: target.retry.initialBackoff, maxBackoff: target.retry.maxBackoff),
+                    rateLimit: target.rateLimit.map { RateLimit(perSecond: $0.perSecond, burst: $0.burst) },
+                    maxConcurrency: target.maxConcurrency
+                )
             )
         }
         let adapters = Adapters.all(http: VendorHTTPClient(client: http, logger: Logger(label: "provisioner.vendor")))

@@ -82,7 +82,7 @@ struct VendorEndToEndTests {
             // One command per vendor and round, so each queued error meets the command meant for it.
             pipeline.simulator.queueError(.tecs, code: "25003")
             pipeline.simulator.queueError(.servicemobility, code: "409")
-            pipeline.simulator.queueError(.asms, code: "FailureAddUser")
+            pipeline.simulator.queueError(.asms, code: "FailureAddUser", count: 3)  // retryable: every attempt
             var replies = try await pipeline.run([
                 #"{"commandId":"tecs-25003","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"name":"MP_CORPORATE"}]}"#,
                 #"{"commandId":"urac-415","target":"urac-test","operation":"createUser","user":{"userName":"max","email":"max@example.com","givenName":"Max","familyName":"M","password":"s3cret-Pa55","groups":["astronaut"]}}"#,
@@ -121,9 +121,13 @@ struct VendorEndToEndTests {
 extension VendorEndToEndTests {
     @Test("the whole error table through Kafka: each code in its reply, the dead-lettered categories in the DLQ")
     func wholeErrorTable() async throws {
-        try await Pipeline.with { pipeline in
+        // No breaker here: the walk fails on purpose, many times in a row.
+        var policy = Pipeline.testPolicy
+        policy.breaker = BreakerPolicy(window: 1000, minimumCalls: 1000)
+        try await Pipeline.with(policy: policy) { pipeline in
             // One key per vendor, so each vendor's commands run in order and meet their queued
-            // errors in order. A 401 comes twice: the adapter renews its token once.
+            // errors in order. A 401 comes twice (the adapter renews its token once), a retryable
+            // code once per attempt.
             var commands: [String] = []
             var rules: [String: VendorErrorRule] = [:]
             for (index, rule) in VendorErrorTable.rules.enumerated() {
@@ -138,7 +142,7 @@ extension VendorEndToEndTests {
                 commands.append(json)
                 let simulated = SimulatedVendor(rawValue: rule.vendor.rawValue)!
                 let twice = rule.vendor == .servicemobility && rule.code == "401" || rule.vendor == .asms && ["InvalidToken", "InvalidCredentials"].contains(rule.code)
-                pipeline.simulator.queueError(simulated, code: rule.code, count: twice ? 2 : 1)
+                pipeline.simulator.queueError(simulated, code: rule.code, count: twice ? 2 : rule.retryable ? policy.retry.maxAttempts : 1)
             }
             let replies = try await pipeline.run(commands)
             for (id, rule) in rules {
@@ -147,6 +151,7 @@ extension VendorEndToEndTests {
                 #expect(reply.error?.code == rule.code, "\(rule.vendor) \(rule.code)")
                 #expect(reply.error?.retryable == rule.retryable, "\(rule.vendor) \(rule.code)")
                 #expect(reply.vendorResponse?.code == rule.code, "\(rule.vendor) \(rule.code)")
+                #expect(reply.attempts == (rule.retryable ? policy.retry.maxAttempts : 1), "\(rule.vendor) \(rule.code)")
             }
             let expected = rules.filter { $0.value.category.isDeadLettered }
             let deadLetters = try await pipeline.deadLetters(count: expected.count)
@@ -178,8 +183,11 @@ final class Pipeline: Sendable {
         var deadLetters: [KafkaConsumerMessage] = []
     }
 
-    static func with(_ body: (Pipeline) async throws -> Void) async throws {
-        let pipeline = try await Pipeline()
+    /// Fast retries for tests: three attempts, 10 to 50 ms apart.
+    static let testPolicy = TargetPolicy(retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50)))
+
+    static func with(policy: TargetPolicy = testPolicy, _ body: (Pipeline) async throws -> Void) async throws {
+        let pipeline = try await Pipeline(policy: policy)
         do {
             try await body(pipeline)
         } catch {
@@ -189,7 +197,7 @@ final class Pipeline: Sendable {
         await pipeline.shutdown()
     }
 
-    private init() async throws {
+    private init(policy: TargetPolicy) async throws {
         kafka = try WorkerKafka()
         simulator = VendorSimulator()
         server = try await SimulatorServer.start(simulator, port: 0, logger: kafka.logger)
@@ -206,7 +214,7 @@ final class Pipeline: Sendable {
             let name = "\(vendor.rawValue)-test"
             targets[name] = ProvisioningTarget(
                 name: name, vendor: vendor, baseURL: server.baseURL + prefixes[vendor]!, credentials: credentials[vendor]!,
-                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: .seconds(30)
+                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: .seconds(30), policy: policy
             )
         }
         let processor = CommandProcessor(

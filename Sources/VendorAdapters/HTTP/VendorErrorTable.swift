@@ -46,11 +46,11 @@ public enum VendorErrorTable {
         )
         let text = message ?? "HTTP \(response.status)"
         if let code, let rule = rule(vendor, code: code, operation: operation) {
-            return AdapterFailure(rule.category, code: code, message: text, retryable: rule.retryable, vendorResponse: vendorResponse)
+            return AdapterFailure(rule.category, code: code, message: text, retryable: rule.retryable, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
         }
         if let code {
             let transient = response.status >= 500
-            return AdapterFailure(transient ? .unavailable : .vendorError, code: code, message: text, retryable: transient, vendorResponse: vendorResponse)
+            return AdapterFailure(transient ? .unavailable : .vendorError, code: code, message: text, retryable: transient, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
         }
         return statusFailure(response, message: message, vendorResponse: vendorResponse)
     }
@@ -63,7 +63,7 @@ public enum VendorErrorTable {
         let text = message ?? "HTTP \(response.status)" + (Self.snippet(response.bytes).map { ": \($0)" } ?? "")
         switch response.status {
         case 429, 500...599:
-            return AdapterFailure(.unavailable, message: text, retryable: true, vendorResponse: vendorResponse)
+            return AdapterFailure(.unavailable, message: text, retryable: true, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
         case 401, 403:
             return AdapterFailure(.unauthorized, message: text, vendorResponse: vendorResponse)
         default:
@@ -76,5 +76,14 @@ public enum VendorErrorTable {
         guard !bytes.isEmpty, let text = String(validating: bytes.prefix(200), as: UTF8.self) else { return nil }
         let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         return line.isEmpty ? nil : line
+    }
+}
+
+extension VendorHTTPResponse {
+    /// `Retry-After` in seconds (429, 503), capped at five minutes; HTTP dates are not honoured.
+    var retryAfter: Duration? {
+        guard let value = headers.first(where: { $0.0.caseInsensitiveCompare("Retry-After") == .orderedSame })?.1,
+              let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
+        return .seconds(min(seconds, 300))
     }
 }
