@@ -78,7 +78,7 @@ public struct CommandProcessor: Sendable {
                 case .left(let outcome):
                     return .finished(result(command, outcome: outcome, attempts: 0, receivedAt: receivedAt))
                 case .right(let target):
-                    progress = Progress(command: command, attempts: 0, target: target, waitDeadline: ContinuousClock.now + target.policy.retry.budget)
+                    progress = Progress(command: command, attempts: 0, target: target, waitDeadline: ContinuousClock.now + Self.waitBudget(target.policy))
                 }
             }
         }
@@ -90,8 +90,8 @@ public struct CommandProcessor: Sendable {
         switch guards.admit(target) {
         case .wait(let delay, let reason):
             guard ContinuousClock.now + delay <= progress.waitDeadline else {
-                let failure = progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts) }
-                    ?? AdapterFailure(.unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(target.policy.retry.budget)", retryable: true)
+                let failure = progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
+                    ?? AdapterFailure(.unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
                 return .finished(result(progress.command, outcome: .failed(failure), attempts: progress.attempts, receivedAt: receivedAt))
             }
             return .retry(after: delay, progress)
@@ -111,11 +111,17 @@ public struct CommandProcessor: Sendable {
         }
     }
 
+    /// How long a command may wait for its target without using attempts: its backoffs, plus
+    /// two openings of the breaker, so that one outage shorter than that costs no command.
+    public static func waitBudget(_ policy: TargetPolicy) -> Duration {
+        policy.retry.budget + policy.breaker.openDuration * 2
+    }
+
     /// A transient failure that outlasted the retry budget: `unavailable`, dead-lettered.
-    static func exhausted(_ failure: AdapterFailure, attempts: Int) -> AdapterFailure {
+    static func exhausted(_ failure: AdapterFailure, attempts: Int, waiting reason: String? = nil) -> AdapterFailure {
         var final = failure
         final.error.category = .unavailable
-        final.error.message = "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(failure.error.message)"
+        final.error.message = "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s")\(reason.map { " (\($0))" } ?? ""): \(failure.error.message)"
         return final
     }
 

@@ -64,8 +64,11 @@ public struct RateLimit: Sendable, Hashable {
     }
 }
 
-/// When a target's breaker opens: enough calls in the window and too many of them failed
-/// transiently. Validation, conflicts and the like are answers, not failures of the target.
+/// When a target's breaker opens: enough calls in the window and most of them failed
+/// transiently. Validation, conflicts and the like are answers, not failures of the target. The
+/// breaker is for outages; flakiness is what retries are for, so the default ratio is high
+/// (a vendor failing 35% of calls keeps its breaker closed; one that is down trips it within
+/// `minimumCalls` calls).
 public struct BreakerPolicy: Sendable, Hashable {
     /// The last this many calls are judged.
     public var window: Int
@@ -75,7 +78,7 @@ public struct BreakerPolicy: Sendable, Hashable {
     /// How long the breaker stays open before one probe may go through.
     public var openDuration: Duration
 
-    public init(window: Int = 20, minimumCalls: Int = 10, failureRatio: Double = 0.5, openDuration: Duration = .seconds(5)) {
+    public init(window: Int = 40, minimumCalls: Int = 20, failureRatio: Double = 0.8, openDuration: Duration = .seconds(5)) {
         self.window = max(1, window)
         self.minimumCalls = max(1, min(minimumCalls, window))
         self.failureRatio = failureRatio

@@ -34,6 +34,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .customLong("stall"), help: ArgumentHelp("Stall before answering every vendor call.", valueName: "ms"))
     var stallMs: Int = 0
 
+    @Option(name: .customLong("stall-rate"), help: ArgumentHelp("Fraction (0 to 1) of vendor calls that stall.", valueName: "fraction"))
+    var stallRate: Double = 1
+
     @Option(name: .customLong("down"), help: ArgumentHelp("A vendor that answers every call 503 (repeatable).", valueName: "vendor"))
     var down: [String] = []
 
@@ -47,6 +50,7 @@ struct Simulate: AsyncParsableCommand {
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be between 0 and 1") }
         guard (400...599).contains(failureStatus) else { throw ValidationError("--failure-status must be an HTTP error status (400 to 599)") }
         guard stallMs >= 0 else { throw ValidationError("--stall must be 0 or more milliseconds") }
+        guard (0...1).contains(stallRate) else { throw ValidationError("--stall-rate must be between 0 and 1") }
         for name in down where SimulatedVendor(rawValue: name.lowercased()) == nil {
             throw ValidationError("--down: unknown vendor '\(name)' (tecs, urac, servicemobility, asms)")
         }
@@ -58,7 +62,7 @@ struct Simulate: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "provisioner.simulate")
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let faults = SimulatorFaults(latencyMs: latencyMs, failureRate: failureRate, failureStatus: failureStatus, stallMs: stallMs)
+        let faults = SimulatorFaults(latencyMs: latencyMs, failureRate: failureRate, failureStatus: failureStatus, stallMs: stallMs, stallRate: stallRate)
         let downVendors = Set(down.compactMap { SimulatedVendor(rawValue: $0.lowercased()) })
         var byVendor: [SimulatedVendor: SimulatorFaults] = [:]
         for vendor in SimulatedVendor.allCases {

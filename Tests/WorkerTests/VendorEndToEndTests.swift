@@ -175,9 +175,10 @@ final class Pipeline: Sendable {
     let running: Task<Void, Never>
     let reader: KafkaConsumer
     let producer: KafkaProducer
+    let guards = TargetGuards()
     private let collected = Collected()
 
-    private final class Collected: @unchecked Sendable {
+    final class Collected: @unchecked Sendable {
         let lock = NSLock()
         var replies: [String: ProvisioningReply] = [:]
         var deadLetters: [KafkaConsumerMessage] = []
@@ -186,8 +187,8 @@ final class Pipeline: Sendable {
     /// Fast retries for tests: three attempts, 10 to 50 ms apart.
     static let testPolicy = TargetPolicy(retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50)))
 
-    static func with(policy: TargetPolicy = testPolicy, _ body: (Pipeline) async throws -> Void) async throws {
-        let pipeline = try await Pipeline(policy: policy)
+    static func with(policy: TargetPolicy = testPolicy, timeout: Duration = .seconds(30), _ body: (Pipeline) async throws -> Void) async throws {
+        let pipeline = try await Pipeline(policy: policy, timeout: timeout)
         do {
             try await body(pipeline)
         } catch {
@@ -197,7 +198,7 @@ final class Pipeline: Sendable {
         await pipeline.shutdown()
     }
 
-    private init(policy: TargetPolicy) async throws {
+    private init(policy: TargetPolicy, timeout: Duration) async throws {
         kafka = try WorkerKafka()
         simulator = VendorSimulator()
         server = try await SimulatorServer.start(simulator, port: 0, logger: kafka.logger)
@@ -214,11 +215,11 @@ final class Pipeline: Sendable {
             let name = "\(vendor.rawValue)-test"
             targets[name] = ProvisioningTarget(
                 name: name, vendor: vendor, baseURL: server.baseURL + prefixes[vendor]!, credentials: credentials[vendor]!,
-                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: .seconds(30), policy: policy
+                tenant: vendor == .urac ? ["id": "5551aca9e179c39b760f7a1a", "code": "DBTN"] : [:], timeout: timeout, policy: policy
             )
         }
         let processor = CommandProcessor(
-            targets: targets, adapters: Adapters.all(http: VendorHTTPClient(client: http, logger: kafka.logger)), worker: "test/1"
+            targets: targets, adapters: Adapters.all(http: VendorHTTPClient(client: http, logger: kafka.logger)), worker: "test/1", guards: guards
         )
         var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "workers", workerId: "test/1")
         settings.commitInterval = .milliseconds(200)
@@ -232,6 +233,16 @@ final class Pipeline: Sendable {
         reader = try KafkaConsumer(configuration: kafka.consumer(group: "reader", topics: ["replies", "dlq"]), logger: kafka.logger)
         producer = try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger)
     }
+
+    /// Re-publishes the dead letters to the commands topic as `provisioner dlq replay` does.
+    func replay(_ letters: [KafkaConsumerMessage]) async throws {
+        for letter in letters {
+            try await producer.send(KafkaProducerMessage(topic: "commands", key: letter.key, value: letter.value, headers: letter.headers.filter { !$0.key.hasPrefix("dlq.") }))
+        }
+    }
+
+    /// Replies seen so far, by commandId (the latest one for each).
+    var replies: [String: ProvisioningReply] { collected.lock.withLock { collected.replies } }
 
     /// Publishes the commands keyed as `provisioner send` keys them and returns their replies by commandId.
     func run(_ commands: [String]) async throws -> [String: ProvisioningReply] {
@@ -254,7 +265,7 @@ final class Pipeline: Sendable {
     var deadLetters: [KafkaConsumerMessage] { collected.lock.withLock { collected.deadLetters } }
 
     /// Reads replies and dead letters until `done` holds (a minute at most).
-    private func read(until done: @escaping @Sendable (Collected) -> Bool) async throws {
+    func read(until done: @escaping @Sendable (Collected) -> Bool) async throws {
         let (reader, collected) = (self.reader, self.collected)
         if collected.lock.withLock({ done(collected) }) { return }
         try await withDeadline(60) {

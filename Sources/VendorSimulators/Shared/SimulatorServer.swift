@@ -154,7 +154,8 @@ struct SimulatorResponder: HTTPResponder {
             answer.headers += retryAfter
             return answer
         }
-        let delay = faults.stallMs + faults.latencyMs
+        let stalls = faults.stallMs > 0 && (faults.stallRate >= 1 || Double.random(in: 0..<1) < faults.stallRate)
+        let delay = (stalls ? faults.stallMs : 0) + faults.latencyMs
         if delay > 0 {
             do {
                 try await Task.sleep(for: .milliseconds(delay))

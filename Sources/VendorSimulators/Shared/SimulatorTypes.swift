@@ -28,23 +28,26 @@ public struct SimulatorFaults: Sendable, Codable, Hashable {
     public var retryAfterSeconds: Int = 1
     /// A stall before the call is handled: set it past the client's timeout.
     public var stallMs: Int = 0
+    /// The fraction (0...1) of business calls that stall `stallMs` (all of them by default).
+    public var stallRate: Double = 1
     /// The vendor answers every business call 503 "vendor down".
     public var down: Bool = false
 
     public init(
         latencyMs: Int = 0, failureRate: Double = 0, failureStatus: Int = 503, retryAfterSeconds: Int = 1,
-        stallMs: Int = 0, down: Bool = false
+        stallMs: Int = 0, stallRate: Double = 1, down: Bool = false
     ) {
         self.latencyMs = latencyMs
         self.failureRate = failureRate
         self.failureStatus = failureStatus
         self.retryAfterSeconds = retryAfterSeconds
         self.stallMs = stallMs
+        self.stallRate = stallRate
         self.down = down
     }
 
     enum CodingKeys: String, CodingKey {
-        case latencyMs, failureRate, failureStatus, retryAfterSeconds, stallMs, down
+        case latencyMs, failureRate, failureStatus, retryAfterSeconds, stallMs, stallRate, down
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +57,7 @@ public struct SimulatorFaults: Sendable, Codable, Hashable {
         failureStatus = try container.decodeIfPresent(Int.self, forKey: .failureStatus) ?? 503
         retryAfterSeconds = try container.decodeIfPresent(Int.self, forKey: .retryAfterSeconds) ?? 1
         stallMs = try container.decodeIfPresent(Int.self, forKey: .stallMs) ?? 0
+        stallRate = try container.decodeIfPresent(Double.self, forKey: .stallRate) ?? 1
         down = try container.decodeIfPresent(Bool.self, forKey: .down) ?? false
     }
 
@@ -64,6 +68,7 @@ public struct SimulatorFaults: Sendable, Codable, Hashable {
         if !(400...599).contains(failureStatus) { return "failureStatus must be an HTTP error status (400 to 599)" }
         if retryAfterSeconds < 0 { return "retryAfterSeconds must be 0 or more" }
         if stallMs < 0 { return "stallMs must be 0 or more" }
+        if !(0...1).contains(stallRate) { return "stallRate must be between 0 and 1" }
         return nil
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import Kafka
+import Provisioning
+import ProvisioningContract
+import Testing
+import VendorSimulators
+
+/// Vendors misbehaving under the worker: flaky, stalling, down.
+@Suite("Vendor faults")
+struct VendorFaultTests {
+    static func creates(_ target: String, _ prefix: String, count: Int, extra: String = "") -> [String] {
+        (0..<count).map { #"{"commandId":"\#(prefix)-\#($0)","target":"\#(target)","operation":"createUser","user":{"userName":"\#(prefix)\#($0)","email":"\#(prefix)\#($0)@example.com","password":"Aranda123"\#(extra)}}"# }
+    }
+    static let asmsExtension = #","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}"#
+
+    @Test("30% 503s and 5% stalls past the timeout: every command succeeds within its budget, each user created once")
+    func flakyVendor() async throws {
+        // The default breaker: flakiness must not trip it.
+        let policy = TargetPolicy(retry: RetryPolicy(maxAttempts: 10, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(200)))
+        try await Pipeline.with(policy: policy, timeout: .milliseconds(400)) { pipeline in
+            pipeline.simulator.setFaults(SimulatorFaults(failureRate: 0.3, failureStatus: 503, stallMs: 1_000, stallRate: 0.05), for: .servicemobility)
+            let replies = try await pipeline.run(Self.creates("servicemobility-test", "flaky", count: 150))
+            #expect(replies.count == 150)
+            let failed = replies.values.filter { $0.status == .failed }
+            #expect(failed.count == 0, "\(failed.prefix(3).map { "\($0.commandId ?? ""): \($0.error?.message ?? "")" })")
+            let retried = replies.values.filter { $0.attempts > 1 }.count
+            #expect(retried > 10, "the faults were felt: \(retried) commands needed more than one attempt")
+            #expect(pipeline.users(.servicemobility).count == 150)
+            #expect(pipeline.deadLetters.count == 0)
+            print("flaky vendor: 150 commands, \(retried) retried, max attempts \(replies.values.map(\.attempts).max() ?? 0), \(replies.values.filter { $0.data?["alreadyExisted"] == .bool(true) }.count) found their user already created by a timed-out attempt")
+        }
+    }
+
+    @Test("one vendor down: its breaker opens, its commands end unavailable in the DLQ, the others are unaffected; after the outage the replayed dead letters succeed")
+    func vendorDown() async throws {
+        let policy = TargetPolicy(
+            retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(100)),
+            breaker: BreakerPolicy(window: 10, minimumCalls: 5, openDuration: .seconds(1))
+        )
+        try await Pipeline.with(policy: policy) { pipeline in
+            pipeline.simulator.setFaults(SimulatorFaults(down: true), for: .asms)
+            let asms = Self.creates("asms-test", "down", count: 30, extra: Self.asmsExtension)
+            let tecs = Self.creates("tecs-test", "fine", count: 60)
+            let started = ContinuousClock.now
+            let replies = try await pipeline.run(asms + tecs)
+            let elapsed = ContinuousClock.now - started
+
+            let asmsReplies = replies.values.filter { $0.target == "asms-test" }
+            let tecsReplies = replies.values.filter { $0.target == "tecs-test" }
+            #expect(asmsReplies.count == 30 && asmsReplies.allSatisfy { $0.error?.category == .unavailable })
+            #expect(tecsReplies.count == 60 && tecsReplies.allSatisfy { $0.status == .succeeded })
+            // The other vendor's commands did not wait for the outage.
+            let slowestTecs = tecsReplies.map(\.durationMs).max() ?? 0
+            let slowestAsms = asmsReplies.map(\.durationMs).max() ?? 0
+            #expect(slowestTecs < slowestAsms / 2, "tecs \(slowestTecs) ms vs asms \(slowestAsms) ms")
+            // The breaker spared the vendor: far fewer calls than 30 commands × 3 attempts.
+            let calls = pipeline.simulator.stats(.asms).calls
+            #expect(calls < 30 * 3, "\(calls) calls to the vendor that was down")
+            #expect(asmsReplies.contains { $0.error?.message.contains("circuit breaker open") == true })
+            let letters = try await pipeline.deadLetters(count: 30)
+            #expect(letters.count == 30)
+            print("vendor down: 30 commands dead-lettered after \(elapsed), \(calls) vendor calls; tecs slowest \(slowestTecs) ms")
+
+            // The outage ends; an operator replays the dead letters.
+            pipeline.simulator.clearFaults()
+            try await Task.sleep(for: .seconds(1))  // the breaker's open time (a clock, not a synchronisation)
+            try await pipeline.replay(letters)
+            let ids = Set(asmsReplies.compactMap(\.commandId))
+            try await pipeline.read { collected in ids.allSatisfy { collected.replies[$0]?.status == .succeeded } }
+            #expect(pipeline.users(.asms).count == 30)
+        }
+    }
+}
