@@ -49,7 +49,7 @@ struct Dev: AsyncParsableCommand {
         Console.line("embedded Kafka:  \(cluster.bootstrapServers) (topics: \(EmbeddedCluster.contractTopics.joined(separator: ", ")))")
         Console.line("simulators:      \(simulator.baseURL) (tecs, urac, servicemobility, asms)")
 
-        let http = VendorHTTP.makeClient()
+        let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         let worker: ProvisioningWorkerHandle
         do {

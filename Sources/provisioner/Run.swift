@@ -23,7 +23,7 @@ struct Run: AsyncParsableCommand {
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
-        let http = VendorHTTP.makeClient()
+        let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
             logger.info("worker started", metadata: ["worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())"])
@@ -79,12 +79,14 @@ enum WorkerAssembly {
 }
 
 /// The one HTTP client of a process: pooled keep-alive connections to every vendor, TLS
-/// certificate verification on (AsyncHTTPClient's default), no redirects followed.
+/// certificate verification on (AsyncHTTPClient's default), no redirects followed. A host gets
+/// as many connections as a target may make calls at once (`maxConcurrency`): a call waiting
+/// for a pooled connection would spend its timeout queueing.
 enum VendorHTTP {
-    static func makeClient() -> HTTPClient {
+    static func makeClient(connectionsPerHost: Int = 64) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
         configuration.httpVersion = .automatic
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }

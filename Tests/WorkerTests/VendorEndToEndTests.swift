@@ -202,7 +202,11 @@ final class Pipeline: Sendable {
         kafka = try WorkerKafka()
         simulator = VendorSimulator()
         server = try await SimulatorServer.start(simulator, port: 0, logger: kafka.logger)
-        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // As `provisioner run` builds it: enough pooled connections for a target's maxConcurrency,
+        // or calls would spend their timeout queueing for a connection.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: policy.maxConcurrency)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let prefixes: [VendorKind: String] = [.tecs: "/usermanagement-backofficews", .urac: "/urac", .servicemobility: "/seiapi/v3", .asms: "/ASMSAPI"]
         let credentials: [VendorKind: [String: Secret]] = [
             .tecs: ["username": Secret("User1"), "password": Secret("Password1")],
