@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "provisioner",
                 "Kafka",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -23,6 +23,9 @@ struct Run: AsyncParsableCommand {
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        if settings.worker.exactlyOnce {
+            logger.warning("worker.exactlyOnce is not implemented yet: replies, dead letters and commits are at least once")
+        }
         let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)

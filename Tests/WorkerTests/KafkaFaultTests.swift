@@ -1,0 +1,113 @@
+import Foundation
+import Kafka
+import Logging
+import Provisioning
+import ProvisioningContract
+import Synchronization
+import Testing
+import Worker
+
+/// Kafka misbehaving under the worker, through the embedded cluster's fault injection: nothing
+/// may be lost, and the worker must recover by itself.
+@Suite("Kafka faults under the worker")
+struct KafkaFaultTests {
+    /// A three-broker cluster, `total` commands waiting, a worker and a reader of its replies.
+    final class Rig: Sendable {
+        let logger: Logger
+        let cluster: EmbeddedKafkaCluster
+        let worker: ProvisioningWorker
+        let reader: KafkaConsumer
+        let total: Int
+        private let seen = Seen()
+
+        final class Seen: Sendable {
+            let replies = Mutex<[String: Int]>([:])
+        }
+
+        init(total: Int) async throws {
+            var logger = Logger(label: "kafka-fault-test")
+            logger.logLevel = .critical
+            self.logger = logger
+            self.total = total
+            cluster = try EmbeddedKafkaCluster(brokers: 3, logger: logger)
+            for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 6) }
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)
+            for index in 0..<total {
+                try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:u\(index % 100)",
+                    value: #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index % 100)","roles":[{"name":"r"}]}"#))
+            }
+            try await producer.flush()
+            await producer.close()
+
+            let processor = CommandProcessor(
+                targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1")],
+                adapters: [.tecs: SlowVendor()], worker: "test/1"
+            )
+            var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "workers", workerId: "test/1")
+            settings.maxInFlight = 16
+            settings.commitInterval = .milliseconds(200)
+            let properties = ["session.timeout.ms": "6000"]
+            worker = ProvisioningWorker(
+                consumer: try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"], properties: properties), logger: logger),
+                producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger),
+                processor: processor, settings: settings, logger: logger
+            )
+            reader = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: properties), logger: logger)
+        }
+
+        /// Reads replies until `done` holds on the count of distinct commands answered.
+        func readUntil(_ done: @escaping @Sendable (Int) -> Bool) async throws {
+            let (reader, seen) = (self.reader, self.seen)
+            try await withDeadline(120) {
+                if done(seen.replies.withLock { $0.count }) { return }
+                for await message in reader.messages {
+                    let id = message.headers.string("commandId") ?? ""
+                    let answered = seen.replies.withLock { seen in seen[id, default: 0] += 1; return seen.count }
+                    if done(answered) { return }
+                }
+            }
+        }
+
+        var answered: Int { seen.replies.withLock { $0.count } }
+        var duplicates: Int { seen.replies.withLock { $0.values.reduce(0) { $0 + $1 - 1 } } }
+    }
+
+    @Test("the leader of a commands partition down for 5 s mid-stream: every command answered, no restart")
+    func leaderDown() async throws {
+        let rig = try await Rig(total: 1_500)
+        let running = Task { await rig.worker.runUntilStopped() }
+        try await rig.readUntil { $0 >= 300 }
+        let admin = try KafkaAdminClient(bootstrapServers: rig.cluster.bootstrapServers, logger: rig.logger)
+        let leader = try #require(try await admin.metadata().topic("commands")?.partitions.first { $0.id == 0 }?.leader)
+        await admin.close()
+        try rig.cluster.setBrokerDown(leader)
+        try await Task.sleep(for: .seconds(5))  // the outage itself
+        try rig.cluster.setBrokerUp(leader)
+        try await rig.readUntil { $0 == rig.total }
+        #expect(rig.answered == rig.total)
+        print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+        rig.worker.stop()
+        await running.value
+        await rig.reader.close()
+    }
+
+    @Test("request errors on Produce, OffsetCommit, Fetch, JoinGroup and FindCoordinator: every command answered, no restart")
+    func requestErrors() async throws {
+        let rig = try await Rig(total: 1_500)
+        // Joining and finding the coordinator fail a few times first.
+        rig.cluster.pushRequestErrors(.findCoordinator, [.coordinatorNotAvailable, .coordinatorLoadInProgress, .coordinatorNotAvailable])
+        rig.cluster.pushRequestErrors(.joinGroup, [.coordinatorLoadInProgress, .notCoordinator])
+        let running = Task { await rig.worker.runUntilStopped() }
+        try await rig.readUntil { $0 >= 300 }
+        // Then, mid-stream, replies, commits and fetches are refused for a while.
+        rig.cluster.pushRequestErrors(.produce, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .requestTimedOut, count: 5))
+        rig.cluster.pushRequestErrors(.offsetCommit, Array(repeating: .coordinatorNotAvailable, count: 3) + Array(repeating: .requestTimedOut, count: 3))
+        rig.cluster.pushRequestErrors(.fetch, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .leaderNotAvailable, count: 5))
+        try await rig.readUntil { $0 == rig.total }
+        #expect(rig.answered == rig.total)
+        print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+        rig.worker.stop()
+        await running.value
+        await rig.reader.close()
+    }
+}
