@@ -30,14 +30,35 @@ struct Send: AsyncParsableCommand {
         }
         let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
         var sent = 0
-        for value in CommandLines.blocks(data).joined() {
+        let records = CommandLines.blocks(data).joined().map { value in
             // Upstream systems key commands `<target>:<user identity>`; so does this tool.
             let key: [UInt8]? = switch CommandDecoder.decode(value) {
             case .success(let command): Array(command.derivedKey.utf8)
             case .failure: nil
             }
-            try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value))
-            sent += 1
+            return KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value)
+        }
+        // Enqueued in file order (so each key keeps its order), then every delivery awaited.
+        var pending = Set<UInt64>()
+        for record in records {
+            while true {
+                do {
+                    pending.insert(try producer.enqueue(record))
+                    break
+                } catch where error.code == .queueFull {
+                    try await producer.flush()
+                }
+            }
+        }
+        if !pending.isEmpty {
+            for await report in producer.deliveryReports where pending.remove(report.id) != nil {
+                if let error = report.error {
+                    FileHandle.standardError.write(Data("send failed after \(sent) commands: \(error)\n".utf8))
+                    throw ExitCode(69)
+                }
+                sent += 1
+                if pending.isEmpty { break }
+            }
         }
         await producer.close()
         Console.line("sent \(sent) command\(sent == 1 ? "" : "s") to \(settings.kafka.commandsTopic)")

@@ -93,14 +93,17 @@ enum Binary {
 final class ProvisionerProcess: @unchecked Sendable {
     private let process = Process()
     private let output = Pipe()
-    private let errors = Pipe()
+    /// Standard error goes to a file: a pipe nobody reads until the end fills up (64 KiB) and
+    /// then blocks the process on its next log line.
+    private let errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("provisioner-\(UUID().uuidString).stderr")
     private let input = Pipe()
 
     init(arguments: [String], environment: [String: String]? = nil) throws {
         process.executableURL = Binary.provisioner
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = errors
+        FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errorsFile)
         process.standardInput = input
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         try process.run()
@@ -114,10 +117,11 @@ final class ProvisionerProcess: @unchecked Sendable {
 
     /// Everything on standard output and standard error once the process has ended.
     func outputs() async -> (stdout: String, stderr: String) {
-        let (output, errors) = (self.output, self.errors)
+        let (output, errorsFile, process) = (self.output, self.errorsFile, self.process)
         return await Task.detached {
             let out = output.fileHandleForReading.readDataToEndOfFile()
-            let err = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let err = (try? Data(contentsOf: errorsFile)) ?? Data()
             return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
         }.value
     }

@@ -25,11 +25,36 @@ struct TECSRole: Sendable, Hashable {
     }
 }
 
-/// TECS's users, in registration order.
+/// TECS's users, in registration order, indexed by consumer id, login and email (in any case)
+/// so that tens of thousands of users cost no more per call than ten.
 struct TECSStore: Sendable {
     var users: [TECSUser] = []
+    private var byConsumerId: [String: Int] = [:]
+    private var byLogin: [String: Int] = [:]
+    private var byEmail: [String: Int] = [:]
 
-    func index(of consumerId: String) -> Int? { users.firstIndex { $0.consumerId == consumerId } }
+    func index(of consumerId: String) -> Int? { byConsumerId[consumerId] }
+
+    func index(ofEmail email: String) -> Int? { byEmail[email.lowercased()] }
+
+    /// Whether a consumer other than `except` has this email (any case) or login (as id or login).
+    func isTaken(email: String?, login: String?, except: Int? = nil) -> Bool {
+        let owners = [email.flatMap { byEmail[$0.lowercased()] }, login.flatMap { byLogin[$0] }, login.flatMap { byConsumerId[$0] }]
+        return owners.contains { $0 != nil && $0 != except }
+    }
+
+    mutating func add(_ user: TECSUser) {
+        byConsumerId[user.consumerId] = users.count
+        if let login = user.login { byLogin[login] = users.count }
+        byEmail[user.email.lowercased()] = users.count
+        users.append(user)
+    }
+
+    mutating func update(_ index: Int, fields: [String: String]) {
+        byEmail[users[index].email.lowercased()] = nil
+        users[index].fields.merge(fields) { _, new in new }
+        byEmail[users[index].email.lowercased()] = index
+    }
 
     var storedUsers: [JSONValue] { users.map { TECS.stored($0) } }
 }
@@ -186,13 +211,9 @@ enum TECS {
         }
         guard let email = fields["email"], !email.trimmingCharacters(in: .whitespaces).isEmpty else { return mandatory(["email"]) }
         let login = fields["login"].flatMap { $0.isEmpty ? nil : $0 }
-        let taken = store.users.contains { user in
-            user.email.lowercased() == email.lowercased()
-                || (login != nil && (user.login == login || user.consumerId == login))
-        }
-        if taken { return error(25012) }
+        if store.isTaken(email: email, login: login) { return error(25012) }
         let consumerId = login ?? UUID().uuidString.lowercased()
-        store.users.append(TECSUser(consumerId: consumerId, fields: fields))
+        store.add(TECSUser(consumerId: consumerId, fields: fields))
         return ok(["consumerId": .string(consumerId)])
     }
 
@@ -256,10 +277,9 @@ enum TECS {
         fields["login"] = nil
         if let email = fields["email"] {
             if email.trimmingCharacters(in: .whitespaces).isEmpty { return mandatory(["email"]) }
-            let taken = store.users.indices.contains { $0 != index && store.users[$0].email.lowercased() == email.lowercased() }
-            if taken { return error(25012) }
+            if store.isTaken(email: email, login: nil, except: index) { return error(25012) }
         }
-        store.users[index].fields.merge(fields) { _, new in new }
+        store.update(index, fields: fields)
         return ok()
     }
 
@@ -286,7 +306,15 @@ enum TECS {
             guard let text = value.stringValue, !text.isEmpty else { continue }
             filters[key == "consumerUuid" ? "consumerUUID" : key] = text
         }
-        let users = store.users.filter { user in
+        // The usual look-ups by id or email use the indices; other filters scan.
+        let candidates: [TECSUser] = if let id = filters["consumerUUID"] ?? filters["consumerId"] {
+            store.index(of: id).map { [store.users[$0]] } ?? []
+        } else if let email = filters["email"] {
+            store.index(ofEmail: email).map { [store.users[$0]] } ?? []
+        } else {
+            store.users
+        }
+        let users = candidates.filter { user in
             filters.allSatisfy { key, value in
                 switch key {
                 case "consumerUUID", "consumerId": user.consumerId == value
