@@ -41,14 +41,13 @@ struct Send: AsyncParsableCommand {
         // Enqueued in file order (so each key keeps its order), then every delivery awaited.
         var pending = Set<UInt64>()
         for record in records {
-            while true {
-                do {
-                    pending.insert(try producer.enqueue(record))
-                    break
-                } catch where error.code == .queueFull {
-                    try await producer.flush()
-                }
+            var enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
+            // librdkafka's queue full: let it drain, then try again.
+            while case .failure(let error) = enqueued, error.code == .queueFull {
+                try await producer.flush()
+                enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
             }
+            pending.insert(try enqueued.get())
         }
         if !pending.isEmpty {
             for await report in producer.deliveryReports where pending.remove(report.id) != nil {
