@@ -223,3 +223,16 @@ func matches(_ commanded: String?, _ existing: String?) -> Bool {
     guard let commanded else { return true }
     return existing?.caseInsensitiveCompare(commanded) == .orderedSame
 }
+
+/// A canonical user as reply JSON (`data.user`).
+func canonicalJSON(_ user: CanonicalUser) -> JSONValue {
+    guard let data = try? JSONEncoder().encode(user), let json = try? JSONDecoder().decode(JSONValue.self, from: data) else { return .null }
+    return json
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}

@@ -202,13 +202,6 @@ public struct ServiceMobilityAdapter: VendorAdapter {
     }
 }
 
-extension Result {
-    var failure: Failure? {
-        if case .failure(let failure) = self { return failure }
-        return nil
-    }
-}
-
 enum ServiceMobility {
     /// HTTP statuses as the ServiceMobility wiki documents them, plus gateway statuses.
     static let errorRules: [VendorErrorRule] = [

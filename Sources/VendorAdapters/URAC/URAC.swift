@@ -263,9 +263,3 @@ enum URAC {
         .init(.urac, "611", .notFound, "invalid tenant id"),
     ]
 }
-
-/// A canonical user as reply JSON (`data.user`).
-func canonicalJSON(_ user: CanonicalUser) -> JSONValue {
-    guard let data = try? JSONEncoder().encode(user), let json = try? JSONDecoder().decode(JSONValue.self, from: data) else { return .null }
-    return json
-}
