@@ -17,13 +17,19 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
     private let owner: OpaquePointer
     private let callbacks: RDKafkaCallbacks
 
-    /// Starts `brokers` brokers (ids 1...brokers) on ephemeral loopback ports.
-    public init(brokers: Int = 3, logger: Logger) throws(KafkaError) {
+    /// Starts `brokers` brokers (ids 1...brokers) on ephemeral loopback ports. `debug` takes
+    /// librdkafka debug contexts (e.g. `mock,cgrp`) to log what the brokers see, at debug level.
+    public init(brokers: Int = 3, debug: String? = nil, logger: Logger) throws(KafkaError) {
         guard brokers >= 1 else { throw KafkaError.client("a cluster needs at least one broker") }
         let (_, statistics) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         let callbacks = RDKafkaCallbacks(logger: logger, statistics: statistics)
         // The mock cluster runs its own threads but needs a client handle for logging and timers.
-        let conf = try RDKafkaConfig.make(["client.id": "embedded-kafka", "log.connection.close": "false", "log_level": "4"])
+        var properties = ["client.id": "embedded-kafka", "log.connection.close": "false", "log_level": "4"]
+        if let debug {
+            properties["debug"] = debug
+            properties["log_level"] = "7"
+        }
+        let conf = try RDKafkaConfig.make(properties)
         callbacks.install(on: conf)
         var errstr = [CChar](repeating: 0, count: 512)
         guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {

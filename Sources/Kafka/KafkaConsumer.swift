@@ -1,4 +1,5 @@
 import CRdKafka
+import Dispatch
 import Logging
 import Synchronization
 
@@ -121,6 +122,8 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Stops fetching from these partitions until `resume`; already buffered messages still arrive.
+    /// A pause ends when the partition is revoked: if it comes back, it starts unpaused at its
+    /// committed offset.
     public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
         let core = self.core
         try await client.blocking { handle throws(KafkaError) in try core.pause(Set(partitions), handle) }
@@ -154,10 +157,10 @@ public final class KafkaConsumer: Sendable {
 final class ConsumerCore: Sendable {
     struct Partitions {
         var assigned: Set<KafkaTopicPartition> = []
-        /// Paused by the caller; stays paused when back-pressure lifts.
-        var pausedByCaller: Set<KafkaTopicPartition> = []
-        /// Everything is paused because the caller is not keeping up.
-        var pausedForBackPressure = false
+        /// Paused in librdkafka now (only ever by the caller).
+        var paused: Set<KafkaTopicPartition> = []
+        /// Being revoked: still owned, but no longer to be paused.
+        var revoking: Set<KafkaTopicPartition> = []
     }
 
     let channel: KafkaEventChannel
@@ -167,6 +170,10 @@ final class ConsumerCore: Sendable {
     let everAssigned = Atomic<Bool>(false)
     /// The revocation the poll thread is waiting on, so that `close()` can release it.
     private let pendingRevocation = Mutex<KafkaPartitionRevocation?>(nil)
+    /// Set while the poll thread waits for the reader to catch up (only the poll thread uses it).
+    private let starved = Atomic<Bool>(false)
+    /// Signalled when the reader has drained the buffer to half its capacity.
+    private let room = DispatchSemaphore(value: 0)
     private let logger: Logger
     private let capacity: Int
     private let revokeTimeout: Duration
@@ -177,29 +184,21 @@ final class ConsumerCore: Sendable {
         self.rebalanceProtocol = configuration.rebalanceProtocol
         self.capacity = max(1, configuration.bufferCapacity)
         self.revokeTimeout = configuration.revokeTimeout
-        let wake = PollWakeup()
-        self.channel = KafkaEventChannel(lowWatermark: max(0, configuration.bufferCapacity / 2)) {
-            // Wake the poll thread so it resumes fetching without waiting out its poll timeout.
-            wake.queue.withLock { $0.map { rd_kafka_queue_yield($0.pointer) } }
-        }
-        self.wake = wake
+        let room = self.room
+        self.channel = KafkaEventChannel(lowWatermark: max(0, configuration.bufferCapacity / 2)) { room.signal() }
     }
 
-    private let wake: PollWakeup
+    private let queue = Mutex<RDKafkaQueue?>(nil)
 
-    /// The consumer queue, which `rd_kafka_consumer_poll` waits on; cleared before it is destroyed.
-    private final class PollWakeup: Sendable {
-        let queue = Mutex<RDKafkaQueue?>(nil)
-    }
-
-    /// Valid from `attach` until `finish`, i.e. while `RDKafkaClient.withHandle` admits calls.
+    /// The consumer queue, which `rd_kafka_consumer_poll` waits on. Valid from `attach` until
+    /// `finish`, i.e. while `RDKafkaClient.withHandle` admits calls.
     var consumerQueue: RDKafkaQueue {
-        wake.queue.withLock { $0! }
+        queue.withLock { $0! }
     }
 
     func attach(_ rk: RDKafkaHandle) {
-        let queue = RDKafkaQueue(pointer: rd_kafka_queue_get_consumer(rk.pointer))
-        wake.queue.withLock { $0 = queue }
+        let consumerQueue = RDKafkaQueue(pointer: rd_kafka_queue_get_consumer(rk.pointer))
+        queue.withLock { $0 = consumerQueue }
     }
 
     /// Stops waiting for the caller: a revocation under way is released now.
@@ -210,8 +209,23 @@ final class ConsumerCore: Sendable {
 
     // MARK: Poll thread
 
+    /// Takes the next event from librdkafka, unless the reader lags `capacity` messages behind:
+    /// then nothing is taken until it has caught up to half, and librdkafka's own prefetch queue
+    /// (bounded by `queued.max.messages.kbytes`) fills and stops fetching. This is back-pressure
+    /// without pausing partitions: librdkafka 2.0.2 can resume a paused partition from a stale
+    /// position after a rebalance (librdkafka #1802, #4686), which would skip records.
     func poll(_ rk: RDKafkaHandle) {
-        applyBackPressure(rk)
+        if starved.load(ordering: .relaxed) {
+            guard channel.bufferedMessages <= capacity / 2 else {
+                _ = room.wait(timeout: .now() + .milliseconds(100))
+                return
+            }
+            starved.store(false, ordering: .relaxed)
+        } else if channel.bufferedMessages >= capacity {
+            starved.store(true, ordering: .relaxed)
+            logger.debug("consumer buffer full, waiting for the reader", metadata: ["buffered": "\(capacity)"])
+            return
+        }
         guard let message = rd_kafka_consumer_poll(rk.pointer, 100) else { return }
         defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
@@ -231,7 +245,7 @@ final class ConsumerCore: Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("consumer close", metadata: ["error": "\(KafkaError(err))"])
         }
-        if let queue = wake.queue.withLock({ state in defer { state = nil }; return state }) {
+        if let queue = queue.withLock({ state in defer { state = nil }; return state }) {
             rd_kafka_queue_destroy(queue.pointer)
         }
         channel.finish()
@@ -244,27 +258,15 @@ final class ConsumerCore: Sendable {
         return !unsafeToDestroy
     }
 
-    /// Pauses everything while the caller lags `capacity` messages behind; resumes at half.
-    private func applyBackPressure(_ rk: RDKafkaHandle) {
-        let buffered = channel.bufferedMessages
-        partitions.withLock { state in
-            if !state.pausedForBackPressure, buffered >= capacity {
-                state.pausedForBackPressure = true
-                Self.setPaused(true, state.assigned, rk)
-                logger.debug("consumer buffer full, fetching paused", metadata: ["buffered": "\(buffered)"])
-            } else if state.pausedForBackPressure, buffered <= capacity / 2 {
-                state.pausedForBackPressure = false
-                Self.setPaused(false, state.assigned.subtracting(state.pausedByCaller), rk)
-            }
-        }
-    }
-
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         // NULL when the group handle is going away; then the configured protocol decides.
         let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) == "COOPERATIVE" } ?? (rebalanceProtocol == .cooperative)
         let changed = RDKafkaTopicPartitionList.partitions(list)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            // No pause or resume here: the partitions start at their committed offsets. (Resuming a
+            // partition right after its assignment made librdkafka 2.0.2 fetch from an older
+            // assignment's position; pauses are lifted when partitions are revoked instead.)
             let error: KafkaError?
             if cooperative {
                 error = rd_kafka_incremental_assign(rk, list).map { KafkaError(consuming: $0) }
@@ -278,23 +280,25 @@ final class ConsumerCore: Sendable {
                 return
             }
             everAssigned.store(true, ordering: .releasing)
-            partitions.withLock { state in
-                state.assigned.formUnion(changed)
-                // librdkafka keeps a partition's pause across unassign and reassign: state it anew.
-                Self.setPaused(state.pausedForBackPressure, Set(changed), RDKafkaHandle(pointer: rk))
-            }
+            partitions.withLock { $0.assigned.formUnion(changed) }
             logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())", "protocol": "\(cooperative ? "cooperative" : "eager")"])
             channel.push(.partitionsAssigned(changed))
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revocation = KafkaPartitionRevocation(partitions: changed, isLost: rd_kafka_assignment_lost(rk) != 0)
             logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())", "lost": "\(revocation.isLost)"])
+            partitions.withLock { $0.revoking.formUnion(changed) }
             pendingRevocation.withLock { $0 = revocation }
             let delivered = channel.push(.partitionsRevoked(revocation))
             if delivered, !closing.load(ordering: .acquiring), !revocation.wait(timeout: revokeTimeout) {
                 logger.warning("revocation not completed in time, releasing partitions", metadata: ["timeout": "\(revokeTimeout)"])
             }
             pendingRevocation.withLock { $0 = nil }
+            releasePauses(Set(changed), rk)
+            partitions.withLock { state in
+                state.assigned.subtract(changed)
+                state.revoking.subtract(changed)
+            }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(rk, list) {
                     logger.error("unassign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
@@ -302,20 +306,29 @@ final class ConsumerCore: Sendable {
             } else {
                 rd_kafka_assign(rk, nil)
             }
-            partitions.withLock { state in
-                state.assigned.subtract(changed)
-                state.pausedByCaller.subtract(changed)
-            }
 
         default:
             let error = KafkaError(err, message: "rebalance failed")
             logger.error("rebalance error", metadata: ["error": "\(error)"])
-            rd_kafka_assign(rk, nil)
-            partitions.withLock { state in
-                state.assigned.removeAll()
-                state.pausedByCaller.removeAll()
+            let all = partitions.withLock { state in
+                defer { state.assigned.removeAll() }
+                return state.assigned.union(state.paused)
             }
+            releasePauses(all, rk)
+            rd_kafka_assign(rk, nil)
             channel.push(.error(error))
+        }
+    }
+
+    /// Resumes paused partitions that are about to leave. librdkafka keeps a partition's pause
+    /// across unassign and reassign, and resuming it at its next assignment fetches from where
+    /// the pause left it instead of the committed offset (librdkafka #1802): records would be
+    /// skipped. Resumed before they go, they start from the committed offset when they return.
+    private func releasePauses(_ leaving: Set<KafkaTopicPartition>, _ rk: OpaquePointer) {
+        partitions.withLock { state in
+            let paused = state.paused.intersection(leaving)
+            state.paused.subtract(paused)
+            if !paused.isEmpty { try? Self.setPaused(false, paused, RDKafkaHandle(pointer: rk)) }
         }
     }
 
@@ -325,33 +338,32 @@ final class ConsumerCore: Sendable {
 
     // MARK: Caller pause / resume (on a blocking thread)
 
+    /// Pauses owned partitions not yet paused. Each is paused at most once in a row: repeated
+    /// pauses and unmatched resumes confuse librdkafka 2.0.2's saved fetch position.
     func pause(_ requested: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
         try partitions.withLock { state throws(KafkaError) in
-            let owned = requested.intersection(state.assigned).subtracting(state.pausedByCaller)
-            state.pausedByCaller.formUnion(owned)
-            if !state.pausedForBackPressure { try Self.setPausedChecked(true, owned, rk) }
+            let owned = requested.intersection(state.assigned).subtracting(state.revoking).subtracting(state.paused)
+            try Self.setPaused(true, owned, rk)
+            state.paused.formUnion(owned)
         }
     }
 
+    /// Resumes partitions this consumer paused; others are left alone.
     func resume(_ requested: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
         try partitions.withLock { state throws(KafkaError) in
-            let owned = requested.intersection(state.pausedByCaller)
-            state.pausedByCaller.subtract(owned)
-            if !state.pausedForBackPressure { try Self.setPausedChecked(false, owned, rk) }
+            let paused = requested.intersection(state.paused)
+            try Self.setPaused(false, paused, rk)
+            state.paused.subtract(paused)
         }
     }
 
-    private static func setPausedChecked(_ paused: Bool, _ set: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
+    private static func setPaused(_ paused: Bool, _ set: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) throws(KafkaError) {
         guard !set.isEmpty else { return }
         let list = RDKafkaTopicPartitionList.make(Array(set))
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = paused ? rd_kafka_pause_partitions(rk.pointer, list) : rd_kafka_resume_partitions(rk.pointer, list)
         try check(err, paused ? "pause" : "resume")
         if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
-    }
-
-    private static func setPaused(_ paused: Bool, _ set: Set<KafkaTopicPartition>, _ rk: RDKafkaHandle) {
-        try? setPausedChecked(paused, set, rk)
     }
 
     // MARK: Conversion

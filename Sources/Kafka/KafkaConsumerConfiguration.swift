@@ -5,13 +5,16 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var groupId: String
     public var topics: [String]
     public var rebalanceProtocol: RebalanceProtocol = .cooperative
-    /// How many messages may wait in the consumer's buffer before it stops fetching.
-    /// Fetching stops by pausing partitions, so rebalances and errors keep flowing.
+    /// How many messages may wait for the reader before the consumer takes no more from
+    /// librdkafka, whose prefetch queue then fills and stops fetching. Rebalance events queue
+    /// behind the buffered messages: a member that stops reading for `max.poll.interval.ms`
+    /// leaves its group.
     public var bufferCapacity: Int = 1024
     /// The longest a revocation waits for `KafkaPartitionRevocation.complete()` before the
     /// partitions are released anyway.
     public var revokeTimeout: Duration = .seconds(30)
-    /// Raw librdkafka properties, e.g. `session.timeout.ms` or `statistics.interval.ms`.
+    /// Raw librdkafka properties, e.g. `session.timeout.ms` or `statistics.interval.ms`. Unless
+    /// given, `heartbeat.interval.ms` is a tenth of `session.timeout.ms` (at most 3 s).
     public var properties: [String: String] = [:]
 
     public init(bootstrapServers: String, groupId: String, topics: [String], properties: [String: String] = [:]) {
@@ -46,6 +49,12 @@ public struct KafkaConsumerConfiguration: Sendable {
             "log.connection.close": "false",
         ]
         result.merge(properties) { _, override in override }
+        // librdkafka's 3 s default heartbeat suits its 45 s default session only. A member learns
+        // of a rebalance from its heartbeat, and one that rejoins late is fenced and loses its
+        // partitions with their uncommitted work: with a shorter session, beat a tenth of it.
+        if result["heartbeat.interval.ms"] == nil, let session = result["session.timeout.ms"].flatMap(Int.init) {
+            result["heartbeat.interval.ms"] = "\(min(3000, max(100, session / 10)))"
+        }
         return result
     }
 }

@@ -87,7 +87,12 @@ public final class ProvisioningWorker: Sendable {
             switch event {
             case .message(let message):
                 let job = Job(message: message, key: Self.orderingKey(message), receivedAt: Date())
-                await carryOut(await scheduler.accept(job))
+                let decisions = await scheduler.accept(job)
+                if decisions.firstOfPartition {
+                    // Where each assignment starts: a start past the committed offset would skip records.
+                    logger.debug("first record since assignment", metadata: ["partition": "\(job.partition)", "offset": "\(message.offset)"])
+                }
+                await carryOut(decisions)
             case .partitionsAssigned(let partitions):
                 logger.info("partitions assigned", metadata: ["count": "\(partitions.count)"])
             case .partitionsRevoked(let revocation):
@@ -202,6 +207,7 @@ public final class ProvisioningWorker: Sendable {
     /// grace period, commit what is done, then let them go.
     private func handOver(_ revocation: KafkaPartitionRevocation) async {
         let partitions = Set(revocation.partitions)
+        let began = ContinuousClock.now
         await scheduler.dropQueued(partitions)
         if !(await scheduler.drain(partitions, timeout: settings.revokeGracePeriod)) {
             logger.warning("revoked partitions still had running commands after the grace period", metadata: ["partitions": "\(partitions.sorted())"])
@@ -209,6 +215,9 @@ public final class ProvisioningWorker: Sendable {
         if !revocation.isLost { await commit(partitions) }
         await scheduler.forget(partitions)
         revocation.complete()
+        // The group waits for this: on the embedded cluster, longer than about a session timeout
+        // and the member is dropped from the group.
+        logger.info("partitions handed over", metadata: ["partitions": "\(partitions.count)", "lost": "\(revocation.isLost)", "took": "\(ContinuousClock.now - began)"])
     }
 
     /// Reading has stopped. Queued commands that need not run are dropped; the rest (running, or
@@ -239,6 +248,7 @@ public final class ProvisioningWorker: Sendable {
         guard !offsets.isEmpty else { return }
         do {
             try await consumer.commit(offsets)
+            logger.debug("committed", metadata: ["offsets": "\(offsets.map { "\($0.topicPartition)@\($0.offset)" }.sorted())"])
         } catch {
             // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).
             logger.info("commit refused", metadata: ["error": "\(error)"])

@@ -22,6 +22,8 @@ actor WorkScheduler {
         var start: [Job] = []
         var pause: [KafkaTopicPartition] = []
         var resume: [KafkaTopicPartition] = []
+        /// Set when the job is the first of its partition since the partition was assigned.
+        var firstOfPartition = false
     }
 
     private let maxInFlight: Int
@@ -53,6 +55,7 @@ actor WorkScheduler {
 
     func accept(_ job: Job) -> Decisions {
         var decisions = Decisions()
+        decisions.firstOfPartition = trackers[job.partition] == nil
         trackers[job.partition, default: OffsetTracker()].received(job.message.offset)
         queuedByPartition[job.partition, default: 0] += 1
         let isNewKey = queues[job.key] == nil
@@ -132,30 +135,39 @@ actor WorkScheduler {
     /// Forgets the jobs of `partitions` that have not started and need not: those above every
     /// started offset of their partition. Their offsets stay uncommitted, so whoever owns the
     /// partition next runs them. Jobs below a started one stay, so that finishing them lets the
-    /// commit reach everything that ran, and nothing that ran is run again elsewhere. A job
-    /// waiting for a retry is given up too (with its key's queue): the next owner tries again.
+    /// commit reach everything that ran, and nothing that ran is run again elsewhere; they go
+    /// first, so the hand-over is quick. A job waiting for a retry is given up too (with its
+    /// key's queue): the next owner tries again. Linear in the queued keys: it runs while the
+    /// group waits for this member.
     func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
+        let waitingKeys = Set(waiting)
+        var gone: Set<String> = []
+        var first: Set<String> = []
         for (key, queue) in queues {
-            guard let first = queue.first, partitions.contains(first.partition) else { continue }
+            guard let head = queue.first, partitions.contains(head.partition) else { continue }
             if parked.remove(key) != nil {
-                queuedByPartition[first.partition, default: 0] -= queue.count
+                queuedByPartition[head.partition, default: 0] -= queue.count
                 queues[key] = nil
                 continue
             }
-            let headStarted = !waiting.contains(key)
-            let limit = highestStarted[first.partition] ?? Int64.min
+            let headStarted = !waitingKeys.contains(key)
+            let limit = highestStarted[head.partition] ?? Int64.min
             var kept = Deque<Job>()
             for (index, job) in queue.enumerated() where (index == 0 && headStarted) || job.message.offset < limit {
                 kept.append(job)
             }
-            queuedByPartition[first.partition, default: 0] -= queue.count - kept.count
+            queuedByPartition[head.partition, default: 0] -= queue.count - kept.count
             if kept.isEmpty {
                 queues[key] = nil
-                waiting.removeAll { $0 == key }
+                gone.insert(key)
             } else {
                 queues[key] = kept
+                if !headStarted { first.insert(key) }
             }
         }
+        guard !gone.isEmpty || !first.isEmpty else { return }
+        let remaining = waiting.filter { !gone.contains($0) }
+        waiting = Deque(remaining.filter { first.contains($0) } + remaining.filter { !first.contains($0) })
     }
 
     /// Waits until nothing of `partitions` (everything, when nil) runs or waits, or `timeout` passes.

@@ -28,7 +28,9 @@ struct Broker: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "provisioner.broker")
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let cluster = try EmbeddedCluster.start(brokers: brokers, partitions: partitions, logger: logger)
+        // KAFKA_DEBUG=mock,cgrp (with LOG_LEVEL=debug) logs every request the brokers handle.
+        let debug = ProcessInfo.processInfo.environment["KAFKA_DEBUG"]
+        let cluster = try EmbeddedCluster.start(brokers: brokers, partitions: partitions, debug: debug, logger: logger)
         // The file first: whoever reads the first line may look for the file right away.
         if let bootstrapFile {
             try Data((cluster.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
@@ -50,8 +52,8 @@ struct Broker: AsyncParsableCommand {
 enum EmbeddedCluster {
     static let contractTopics = ["provisioning.commands", "provisioning.replies", "provisioning.dlq"]
 
-    static func start(brokers: Int, partitions: Int, logger: Logger) throws -> EmbeddedKafkaCluster {
-        let cluster = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
+    static func start(brokers: Int, partitions: Int, debug: String? = nil, logger: Logger) throws -> EmbeddedKafkaCluster {
+        let cluster = try EmbeddedKafkaCluster(brokers: brokers, debug: debug, logger: logger)
         for topic in contractTopics {
             try cluster.createTopic(topic, partitions: partitions)
         }

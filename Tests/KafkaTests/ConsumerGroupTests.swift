@@ -247,10 +247,9 @@ struct ConsumerGroupTests {
         await consumer.close()
     }
 
-    /// A slow reader fills the consumer's buffer, so fetching pauses; a rebalance then takes the
-    /// partitions away and hands some back. Fetching must start again for them. (The consumer
-    /// states every newly assigned partition's pause explicitly; on 2.0.2 this scenario also
-    /// passes without that, so the test guards the back-pressure path as a whole.)
+    /// A slow reader fills the consumer's buffer, so the consumer stops taking messages from
+    /// librdkafka; a rebalance then takes the partitions away and hands some back. Once the
+    /// reader catches up, the rebalance goes through and the returned partitions are read.
     @Test("back-pressure survives an eager rebalance: reassigned partitions are fetched again")
     func backPressureAcrossRebalance() async throws {
         let kafka = try TestCluster()
@@ -302,6 +301,71 @@ struct ConsumerGroupTests {
         otherTask.cancel()
         await slow.close()
         await other.close()
+    }
+
+    /// librdkafka 2.0.2 remembers where a pause left a partition, across revocation and a later
+    /// assignment, and resuming it then fetches from there instead of the committed offset
+    /// (librdkafka #1802, #4686): every record in between was skipped, and a worker committing
+    /// past them lost them. Partitions must start at the committed offset whenever they return.
+    @Test(
+        "a partition paused, revoked and assigned back starts at its committed offset",
+        arguments: [KafkaConsumerConfiguration.RebalanceProtocol.cooperative, .eager]
+    )
+    func pausedPartitionComesBack(_ rebalance: KafkaConsumerConfiguration.RebalanceProtocol) async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 4)
+        let all = (0..<4).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
+        let producer = try kafka.producer()
+        for index in 0..<400 {
+            try producer.enqueue(KafkaProducerMessage(topic: topic, partition: Int32(index % 4), key: nil, value: bytes("\(index)")))
+        }
+        try await producer.flush()
+        await producer.close()
+
+        let group = "g-paused-\(rebalance)"
+        let first = try kafka.consumer(group: group, topics: [topic], protocol: rebalance)
+        _ = try await read(400, from: first)
+        try await first.commit(all.map { KafkaTopicPartitionOffset($0, offset: 10) })
+        // Two stay paused, two are paused and resumed: either way librdkafka keeps a position.
+        try await first.pause(all)
+        try await first.resume(Array(all[2...]))
+
+        // A second member takes some partitions, then leaves: they come back to the first.
+        let second = try kafka.consumer(group: group, topics: [topic], protocol: rebalance)
+        let revoked = try await withDeadline(60, "the first member's revocation") { () -> Set<KafkaTopicPartition> in
+            for await event in first.events {
+                if case .partitionsRevoked(let revocation) = event {
+                    revocation.complete()
+                    return Set(revocation.partitions)
+                }
+            }
+            return []
+        }
+        try await withDeadline(60, "the second member's assignment") {
+            for await event in second.events {
+                if case .partitionsAssigned = event { return }
+            }
+        }
+        await second.close()
+
+        let firstOffsets = try await withDeadline(60, "a record from every partition that came back") { () -> [KafkaTopicPartition: Int64] in
+            var firstOffsets: [KafkaTopicPartition: Int64] = [:]
+            for await event in first.events {
+                switch event {
+                case .message(let message) where revoked.contains(message.topicPartition):
+                    if firstOffsets[message.topicPartition] == nil { firstOffsets[message.topicPartition] = message.offset }
+                    if firstOffsets.count == revoked.count { return firstOffsets }
+                case .partitionsRevoked(let revocation):
+                    revocation.complete()
+                default:
+                    break
+                }
+            }
+            return firstOffsets
+        }
+        #expect(!revoked.isEmpty)
+        #expect(firstOffsets == Dictionary(uniqueKeysWithValues: revoked.map { ($0, Int64(10)) }))
+        await first.close()
     }
 
     final class SeenOffsets: Sendable {

@@ -63,7 +63,7 @@ struct CrashAndStopTests {
 
         let second = try worker(setup)
         defer { second.kill() }
-        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
+        try await replies.waitForAnswers(total)
         let duplicates = replies.commandIds.count - Set(replies.commandIds).count
         // Make sure the second is at work (and so handles SIGTERM) before stopping it.
         try await sendCommands(setup, ids: ["after-restart"])
@@ -88,7 +88,7 @@ struct CrashAndStopTests {
 
         let second = try worker(setup)
         defer { second.kill() }
-        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == total }
+        try await replies.waitForAnswers(total)
         // The first may have answered everything already: make sure the second is at work (and
         // so handles SIGTERM) before stopping it.
         try await sendCommands(setup, ids: ["after-restart"])
@@ -149,9 +149,18 @@ struct CrashAndStopTests {
 
 /// Reads the replies topic in the background and lets a test wait for a condition on them.
 final class ReplyReader: Sendable {
-    private struct State {
+    /// What has been read so far.
+    struct Received {
         var replies: [ProvisioningReply] = []
-        var waiter: (condition: @Sendable ([ProvisioningReply]) -> Bool, continuation: CheckedContinuation<Void, Never>)?
+        /// Distinct command ids answered, kept as replies arrive: conditions are re-checked on
+        /// every reply, so they must be cheap or the reader falls behind the workers (and the
+        /// embedded cluster drops the oldest records of a partition past about 5 MB).
+        var answered: Set<String> = []
+    }
+
+    private struct State {
+        var received = Received()
+        var waiter: (condition: @Sendable (Received) -> Bool, continuation: CheckedContinuation<Void, Never>)?
     }
 
     private let consumer: KafkaConsumer
@@ -187,8 +196,9 @@ final class ReplyReader: Sendable {
                 positions.withLock { $0[message.partition] = message.offset + 1 }
                 guard let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(message.value ?? [])) else { continue }
                 let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
-                    state.replies.append(reply)
-                    guard let waiter = state.waiter, waiter.condition(state.replies) else { return nil }
+                    state.received.replies.append(reply)
+                    if let id = reply.commandId { state.received.answered.insert(id) }
+                    guard let waiter = state.waiter, waiter.condition(state.received) else { return nil }
                     state.waiter = nil
                     return waiter.continuation
                 }
@@ -198,17 +208,29 @@ final class ReplyReader: Sendable {
         task.withLock { $0 = reading }
     }
 
-    var commandIds: [String] { state.withLock { $0.replies.compactMap(\.commandId) } }
+    var commandIds: [String] { state.withLock { $0.received.replies.compactMap(\.commandId) } }
+
+    /// Distinct commands answered so far.
+    var answeredCount: Int { state.withLock { $0.received.answered.count } }
 
     /// Waits until the reader owns the topic's partitions, so that it sees replies as they come.
     func ready() async throws {
         try await wait("the reader's assignment") { [self] _ in assigned.withLock { $0 } }
     }
-    var all: [ProvisioningReply] { state.withLock { $0.replies } }
+    var all: [ProvisioningReply] { state.withLock { $0.received.replies } }
 
     /// Waits until `condition` holds; fails after `seconds`. Re-checked whenever a reply (or the
     /// assignment) arrives.
     func wait(_ what: String, seconds: Double = 120, _ condition: @escaping @Sendable ([ProvisioningReply]) -> Bool) async throws {
+        try await wait(what, seconds: seconds, received: { condition($0.replies) })
+    }
+
+    /// Waits until `count` distinct commands have a reply.
+    func waitForAnswers(_ count: Int, seconds: Double = 120) async throws {
+        try await wait("a reply for each of \(count) commands", seconds: seconds, received: { $0.answered.count >= count })
+    }
+
+    private func wait(_ what: String, seconds: Double, received condition: @escaping @Sendable (Received) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         let expired = Mutex(false)
         let alarm = Task { [self] in
@@ -220,11 +242,11 @@ final class ReplyReader: Sendable {
             }?.resume()
         }
         defer { alarm.cancel() }
-        while !state.withLock({ condition($0.replies) }) {
-            guard !expired.withLock({ $0 }) else { throw CLIError("timed out waiting for \(what)") }
+        while !state.withLock({ condition($0.received) }) {
+            guard !expired.withLock({ $0 }) else { throw CLIError("timed out waiting for \(what) (\(answeredCount) commands answered)") }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let met = state.withLock { state -> Bool in
-                    if condition(state.replies) { return true }
+                    if condition(state.received) { return true }
                     state.waiter = (condition, continuation)
                     return false
                 }

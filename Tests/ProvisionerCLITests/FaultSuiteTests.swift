@@ -85,7 +85,7 @@ struct FaultSuiteTests {
         #expect(try await first.exitCode() == 0)
         let stopTime = ContinuousClock.now - stopped
         #expect(stopTime < .seconds(20), "within the grace period")
-        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId)).count == 500 }
+        try await replies.waitForAnswers(500)
 
         let second = try worker(setup)
         defer { second.kill() }
@@ -101,12 +101,11 @@ struct FaultSuiteTests {
         await replies.close()
     }
 
-    /// Found a loss: after repeated kills some records early in a partition were never answered
-    /// (351 of 20,000 in one run, all in one partition from offset 0), i.e. the group's committed
-    /// offset moved past records nobody answered. Disabled until that is fixed (issue 5).
+    /// Every kill costs the embedded cluster a few rebalances (it keeps the dead member until its
+    /// session times out, and may elect it leader), during which commits are refused: work done
+    /// meanwhile is repeated by the partition's next owner, hence the duplicates counted here.
     @Test(
-        "kill -9 one of three workers every 8 s during 20,000 commands, restarting it: every command answered",
-        .disabled("loses commands under repeated kill -9: the committed offset passes unanswered records; being fixed")
+        "kill -9 one of three workers every 8 s during 20,000 commands, restarting it: every command answered"
     )
     func killLoop() async throws {
         let total = 20_000
@@ -121,15 +120,15 @@ struct FaultSuiteTests {
         // Five kills, 8 s apart, while the commands flow. (The embedded cluster needs about a
         // session timeout for each rebalance, so kills any closer keep the group rebalancing.)
         var kills = 0
-        while kills < 5, Set(replies.commandIds).count < total {
+        while kills < 5, replies.answeredCount < total {
             try await Task.sleep(for: .seconds(8))  // the rhythm of the kills, not a synchronisation
             let victim = kills % 3
             workers[victim].kill()
             kills += 1
             workers[victim] = try worker(setup)
-            print("kill loop: \(Set(replies.commandIds).count) answered at kill \(kills)")
+            print("kill loop: \(replies.answeredCount) answered at kill \(kills)")
         }
-        try await replies.wait("a reply for every command", seconds: 300) { Set($0.compactMap(\.commandId)).count == total }
+        try await replies.waitForAnswers(total, seconds: 300)
         for worker in workers { worker.terminate() }
         for worker in workers { _ = try? await worker.exitCode() }
         try await replies.drain(partitions: 6)
