@@ -16,6 +16,11 @@ public struct WorkerSettings: Sendable {
     /// Queued commands of one partition at which it is paused; it resumes at half.
     public var maxQueuedPerPartition: Int = 1024
     public var commitInterval: Duration = .seconds(1)
+    /// Commands of one partition that may start past the group's last acknowledged commit: at
+    /// most what the partition's next owner repeats if this worker dies or is fenced. At half of
+    /// it the worker commits early; at all of it new commands wait until a commit lands.
+    /// Default: twice `maxInFlight`.
+    public var maxUncommittedPerPartition: Int?
     /// How long a revocation waits for the revoked partitions' running commands.
     public var revokeGracePeriod: Duration = .seconds(10)
     public var shutdownGracePeriod: Duration = .seconds(30)
@@ -41,6 +46,9 @@ public final class ProvisioningWorker: Sendable {
     private let scheduler: WorkScheduler
     private let stopping = Atomic<Bool>(false)
     private let eventLoop = Mutex<Task<Void, Never>?>(nil)
+    /// Wakes the committer before its next tick; requests made meanwhile coalesce.
+    private let commitRequests: AsyncStream<Void>
+    private let commitRequested: AsyncStream<Void>.Continuation
 
     public init(consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
         self.consumer = consumer
@@ -48,7 +56,11 @@ public final class ProvisioningWorker: Sendable {
         self.processor = processor
         self.settings = settings
         self.logger = logger
-        self.scheduler = WorkScheduler(maxInFlight: settings.maxInFlight, maxQueuedPerPartition: settings.maxQueuedPerPartition)
+        self.scheduler = WorkScheduler(
+            maxInFlight: settings.maxInFlight, maxQueuedPerPartition: settings.maxQueuedPerPartition,
+            maxUncommittedPerPartition: settings.maxUncommittedPerPartition ?? 2 * settings.maxInFlight
+        )
+        (commitRequests, commitRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The most commands that ran at once so far.
@@ -131,6 +143,9 @@ public final class ProvisioningWorker: Sendable {
         }
         if !decisions.resume.isEmpty {
             try? await consumer.resume(decisions.resume)
+        }
+        if !decisions.commitSoon.isEmpty {
+            commitRequested.yield()
         }
     }
 
@@ -232,13 +247,17 @@ public final class ProvisioningWorker: Sendable {
         await producer.close()
     }
 
+    /// Commits every `commitInterval`, and sooner when a partition's uncommitted work grows.
     private func commitPeriodically() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: settings.commitInterval)
-            } catch {
-                return
+        let interval = settings.commitInterval
+        let ticker = Task { [commitRequested] in
+            while (try? await Task.sleep(for: interval)) != nil {
+                commitRequested.yield()
             }
+        }
+        defer { ticker.cancel() }
+        for await _ in commitRequests {
+            if Task.isCancelled { return }
             await commit(nil)
         }
     }
@@ -249,6 +268,7 @@ public final class ProvisioningWorker: Sendable {
         do {
             try await consumer.commit(offsets)
             logger.debug("committed", metadata: ["offsets": "\(offsets.map { "\($0.topicPartition)@\($0.offset)" }.sorted())"])
+            await carryOut(await scheduler.committed(offsets))
         } catch {
             // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).
             logger.info("commit refused", metadata: ["error": "\(error)"])

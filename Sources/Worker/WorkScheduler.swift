@@ -24,10 +24,13 @@ actor WorkScheduler {
         var resume: [KafkaTopicPartition] = []
         /// Set when the job is the first of its partition since the partition was assigned.
         var firstOfPartition = false
+        /// Partitions whose uncommitted work grew large: commit them now rather than at the next tick.
+        var commitSoon: Set<KafkaTopicPartition> = []
     }
 
     private let maxInFlight: Int
     private let maxQueuedPerPartition: Int
+    private let maxUncommittedPerPartition: Int
     /// Per key, the jobs not yet finished; the first is running or waiting for capacity.
     private var queues: [String: Deque<Job>] = [:]
     /// Keys whose first job waits for capacity, in arrival order.
@@ -42,20 +45,31 @@ actor WorkScheduler {
     /// The highest offset started per partition: queued commands below it must still run, or
     /// the commit could never pass it.
     private var highestStarted: [KafkaTopicPartition: Int64] = [:]
+    /// Per partition, where this assignment began: a position the group has committed (or reset to).
+    private var assignmentStart: [KafkaTopicPartition: Int64] = [:]
+    /// Per partition, commands started since the group last accepted a commit for it. While
+    /// commits are refused (the member is being fenced, the group rebalances), all of these may
+    /// run again at the partition's next owner.
+    private var startedSinceCommit: [KafkaTopicPartition: Int] = [:]
+    /// Keys held back because their partition reached `maxUncommittedPerPartition`, in arrival
+    /// order; they go first once a commit lands.
+    private var held: [KafkaTopicPartition: Deque<String>] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// The most jobs that ever ran at once.
     private(set) var maxRunning = 0
     /// How often a partition was paused for too much queued work.
     private(set) var pauses = 0
 
-    init(maxInFlight: Int, maxQueuedPerPartition: Int) {
+    init(maxInFlight: Int, maxQueuedPerPartition: Int, maxUncommittedPerPartition: Int = .max) {
         self.maxInFlight = max(1, maxInFlight)
         self.maxQueuedPerPartition = max(1, maxQueuedPerPartition)
+        self.maxUncommittedPerPartition = max(2, maxUncommittedPerPartition)
     }
 
     func accept(_ job: Job) -> Decisions {
         var decisions = Decisions()
         decisions.firstOfPartition = trackers[job.partition] == nil
+        if decisions.firstOfPartition { assignmentStart[job.partition] = job.message.offset }
         trackers[job.partition, default: OffsetTracker()].received(job.message.offset)
         queuedByPartition[job.partition, default: 0] += 1
         let isNewKey = queues[job.key] == nil
@@ -124,6 +138,20 @@ actor WorkScheduler {
     private func startWhatFits(_ decisions: inout Decisions) {
         while running < maxInFlight, let key = waiting.popFirst() {
             guard let job = queues[key]?.first else { continue }
+            let partition = job.partition
+            let highest = highestStarted[partition] ?? Int64.min
+            // Past the bound only new offsets wait: those below one started must run, or the
+            // commit could never move.
+            if job.message.offset > highest {
+                let started = startedSinceCommit[partition, default: 0]
+                if started >= maxUncommittedPerPartition {
+                    held[partition, default: []].append(key)
+                    decisions.commitSoon.insert(partition)
+                    continue
+                }
+                startedSinceCommit[partition] = started + 1
+                if started + 1 >= maxUncommittedPerPartition / 2 { decisions.commitSoon.insert(partition) }
+            }
             running += 1
             runningByPartition[job.partition, default: 0] += 1
             highestStarted[job.partition] = max(highestStarted[job.partition] ?? job.message.offset, job.message.offset)
@@ -140,7 +168,10 @@ actor WorkScheduler {
     /// key's queue): the next owner tries again. Linear in the queued keys: it runs while the
     /// group waits for this member.
     func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
-        let waitingKeys = Set(waiting)
+        var waitingKeys = Set(waiting)
+        for partition in partitions {
+            if let keys = held.removeValue(forKey: partition) { waitingKeys.formUnion(keys) }
+        }
         var gone: Set<String> = []
         var first: Set<String> = []
         for (key, queue) in queues {
@@ -167,7 +198,8 @@ actor WorkScheduler {
         }
         guard !gone.isEmpty || !first.isEmpty else { return }
         let remaining = waiting.filter { !gone.contains($0) }
-        waiting = Deque(remaining.filter { first.contains($0) } + remaining.filter { !first.contains($0) })
+        let inLine = Set(remaining)
+        waiting = Deque(first.filter { !inLine.contains($0) } + remaining.filter { first.contains($0) } + remaining.filter { !first.contains($0) })
     }
 
     /// Waits until nothing of `partitions` (everything, when nil) runs or waits, or `timeout` passes.
@@ -200,7 +232,10 @@ actor WorkScheduler {
         return partitions.contains { queuedByPartition[$0, default: 0] > 0 }
     }
 
-    /// Offsets to commit that moved since the last commit, marked as committed.
+    /// Offsets to commit that moved since the last commit, marked as committed. A partition
+    /// with much work started since its last accepted commit is included even if its offset has
+    /// not moved (a command waiting for a retry pins it): the commit landing shows the group
+    /// still accepts this member's commits, which lets held work start.
     func takeCommits(_ partitions: Set<KafkaTopicPartition>? = nil) -> [KafkaTopicPartitionOffset] {
         var offsets: [KafkaTopicPartitionOffset] = []
         for (partition, var tracker) in trackers where partitions?.contains(partition) ?? true {
@@ -208,9 +243,26 @@ actor WorkScheduler {
                 offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
                 tracker.committed = offset
                 trackers[partition] = tracker
+            } else if startedSinceCommit[partition, default: 0] >= maxUncommittedPerPartition / 2,
+                let offset = tracker.committed ?? assignmentStart[partition] {
+                offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
             }
         }
         return offsets
+    }
+
+    /// The group has these offsets: work held back for their partitions may start.
+    func committed(_ offsets: [KafkaTopicPartitionOffset]) -> Decisions {
+        var decisions = Decisions()
+        var released: [String] = []
+        for offset in offsets where trackers[offset.topicPartition] != nil {
+            startedSinceCommit[offset.topicPartition] = 0
+            if let keys = held.removeValue(forKey: offset.topicPartition) { released.append(contentsOf: keys) }
+        }
+        guard !released.isEmpty else { return decisions }
+        waiting = Deque(released) + waiting
+        startWhatFits(&decisions)
+        return decisions
     }
 
     /// Puts offsets back after a failed commit, so the next round tries again.
@@ -227,6 +279,9 @@ actor WorkScheduler {
             queuedByPartition[partition] = nil
             runningByPartition[partition] = nil
             highestStarted[partition] = nil
+            assignmentStart[partition] = nil
+            startedSinceCommit[partition] = nil
+            held[partition] = nil
             paused.remove(partition)
         }
     }

@@ -29,6 +29,32 @@ struct SchedulerTests {
         #expect(tracker.pendingCommit == 15)
     }
 
+    /// What a fenced or killed worker's successor repeats is bounded: past the bound, new offsets
+    /// of the partition wait for a commit to land (other partitions carry on).
+    @Test("no more than maxUncommittedPerPartition commands start past the last acknowledged commit")
+    func uncommittedBound() async {
+        let scheduler = WorkScheduler(maxInFlight: 100, maxQueuedPerPartition: 100, maxUncommittedPerPartition: 4)
+        // Offsets 10...13 start (the assignment began at 10); 12 asks for an early commit.
+        var started: [Int64] = []
+        var commitSoon = false
+        for offset in Int64(10)...13 {
+            let decisions = await scheduler.accept(job(offset, key: "k\(offset)"))
+            started += decisions.start.map(\.message.offset)
+            commitSoon = commitSoon || !decisions.commitSoon.isEmpty
+        }
+        #expect(started == [10, 11, 12, 13])
+        #expect(commitSoon, "half the bound reached: commit early")
+        // 14 and 15 would pass the bound: they wait, while another partition's command starts.
+        #expect(await scheduler.accept(job(14, key: "k14")).start.isEmpty)
+        #expect(await scheduler.accept(job(15, key: "k15")).start.isEmpty)
+        #expect(await scheduler.accept(job(0, key: "other", partition: 1)).start.map(\.message.offset) == [0])
+        // The commit of 10...11 lands: 14 and 15 start, in order.
+        for offset in Int64(10)...11 { _ = await scheduler.complete(job(offset, key: "k\(offset)")) }
+        let commits = await scheduler.takeCommits([KafkaTopicPartition(topic: "commands", partition: 0)])
+        #expect(commits.map(\.offset) == [12])
+        #expect(await scheduler.committed(commits).start.map(\.message.offset) == [14, 15])
+    }
+
     @Test("one key at a time, in order; other keys fill the remaining capacity")
     func keyOrder() async {
         let scheduler = WorkScheduler(maxInFlight: 2, maxQueuedPerPartition: 100)
