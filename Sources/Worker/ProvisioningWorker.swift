@@ -36,10 +36,19 @@ public struct WorkerSettings: Sendable {
 }
 
 /// The provisioning worker: reads commands, runs them with key-ordered concurrency, publishes
-/// each reply (and dead letter) and commits a command's offset only once they are acknowledged.
+/// each reply (and dead letter) and commits a command's offset only once they are acknowledged,
+/// or, exactly once, in the same Kafka transaction as they are.
 public final class ProvisioningWorker: Sendable {
+    /// How replies and dead letters reach Kafka.
+    private enum Publishing {
+        /// Each is sent and acknowledged before its command's offset may be committed.
+        case acknowledged(KafkaProducer)
+        /// They wait in the outbox and commit with the offsets that cover them.
+        case transactional(TransactionalOutbox)
+    }
+
     private let consumer: KafkaConsumer
-    private let producer: KafkaProducer
+    private let publishing: Publishing
     private let processor: CommandProcessor
     private let settings: WorkerSettings
     private let logger: Logger
@@ -50,9 +59,25 @@ public final class ProvisioningWorker: Sendable {
     private let commitRequests: AsyncStream<Void>
     private let commitRequested: AsyncStream<Void>.Continuation
 
-    public init(consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
+    /// At least once: replies and dead letters through `producer`, offsets committed after them.
+    public convenience init(consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
+        self.init(consumer: consumer, publishing: .acknowledged(producer), processor: processor, settings: settings, logger: logger)
+    }
+
+    /// Exactly once: replies, dead letters and offsets in Kafka transactions, one per commit
+    /// interval. `makeProducer` builds a producer with a `transactionalId`; it is called again
+    /// to replace one that was fenced or failed fatally.
+    public convenience init(
+        consumer: KafkaConsumer, transactionalProducer makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer,
+        processor: CommandProcessor, settings: WorkerSettings, logger: Logger
+    ) {
+        let outbox = TransactionalOutbox(consumer: consumer, logger: logger, makeProducer: makeProducer)
+        self.init(consumer: consumer, publishing: .transactional(outbox), processor: processor, settings: settings, logger: logger)
+    }
+
+    private init(consumer: KafkaConsumer, publishing: Publishing, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
         self.consumer = consumer
-        self.producer = producer
+        self.publishing = publishing
         self.processor = processor
         self.settings = settings
         self.logger = logger
@@ -71,6 +96,14 @@ public final class ProvisioningWorker: Sendable {
     /// How often a partition was paused because too much of its work was queued.
     public var partitionPauses: Int {
         get async { await scheduler.pauses }
+    }
+
+    /// In exactly-once mode: transactions committed and producers replaced so far.
+    public var transactionStatistics: (transactions: Int, producersRebuilt: Int)? {
+        get async {
+            guard case .transactional(let outbox) = publishing else { return nil }
+            return (await outbox.transactions, await outbox.producersRebuilt)
+        }
     }
 
     /// Asks `run()` to stop reading, finish what runs, commit and return.
@@ -152,7 +185,17 @@ public final class ProvisioningWorker: Sendable {
     private func execute(_ job: Job) async {
         switch await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress) {
         case .finished(let result):
-            await publish(result, for: job)
+            let records = self.records(for: result, of: job)
+            switch publishing {
+            case .acknowledged(let producer):
+                await withTaskGroup(of: Void.self) { group in
+                    for record in records {
+                        group.addTask { await self.sendUntilAcknowledged(record, with: producer, commandId: result.reply.commandId) }
+                    }
+                }
+            case .transactional(let outbox):
+                await outbox.add(records, partition: job.partition, offset: job.message.offset)
+            }
             await carryOut(await scheduler.complete(job))
         case .retry(let delay, let progress):
             // The command waits without a slot; only its own key waits with it.
@@ -166,9 +209,8 @@ public final class ProvisioningWorker: Sendable {
         }
     }
 
-    /// Publishes the reply and dead letter, retrying until Kafka acknowledges both: the offset
-    /// must not be committed before.
-    private func publish(_ result: CommandProcessor.Result, for job: Job) async {
+    /// The reply and, if the command failed for good, its dead letter.
+    private func records(for result: CommandProcessor.Result, of job: Job) -> [KafkaProducerMessage] {
         var records: [KafkaProducerMessage] = []
         let replyKey = job.message.key ?? result.command.map { Array($0.derivedKey.utf8) }
         do {
@@ -190,14 +232,11 @@ public final class ProvisioningWorker: Sendable {
                 headers: job.message.headers + headers.all.map { KafkaHeader(key: $0.key, value: $0.value) }
             ))
         }
-        await withTaskGroup(of: Void.self) { group in
-            for record in records {
-                group.addTask { await self.sendUntilAcknowledged(record, commandId: result.reply.commandId) }
-            }
-        }
+        return records
     }
 
-    private func sendUntilAcknowledged(_ record: KafkaProducerMessage, commandId: String?) async {
+    /// Retries until Kafka acknowledges the record: the offset must not be committed before.
+    private func sendUntilAcknowledged(_ record: KafkaProducerMessage, with producer: KafkaProducer, commandId: String?) async {
         var delay = Duration.milliseconds(100)
         while true {
             do {
@@ -229,6 +268,7 @@ public final class ProvisioningWorker: Sendable {
         }
         if !revocation.isLost { await commit(partitions) }
         await scheduler.forget(partitions)
+        if case .transactional(let outbox) = publishing { await outbox.drop(partitions) }
         revocation.complete()
         // The group waits for this: on the embedded cluster, longer than about a session timeout
         // and the member is dropped from the group.
@@ -244,7 +284,10 @@ public final class ProvisioningWorker: Sendable {
         }
         await commit(nil)
         await consumer.close()
-        await producer.close()
+        switch publishing {
+        case .acknowledged(let producer): await producer.close()
+        case .transactional(let outbox): await outbox.close()
+        }
     }
 
     /// Commits every `commitInterval`, and sooner when a partition's uncommitted work grows.
@@ -266,7 +309,15 @@ public final class ProvisioningWorker: Sendable {
         let offsets = await scheduler.takeCommits(partitions)
         guard !offsets.isEmpty else { return }
         do {
-            try await consumer.commit(offsets)
+            switch publishing {
+            case .acknowledged:
+                try await consumer.commit(offsets)
+            case .transactional(let outbox):
+                try await outbox.commit(offsets)
+                // Apache Kafka has the offsets from the transaction already; the embedded cluster
+                // (librdkafka 2.0.2's mock) drops transactional offsets, so commit them plainly too.
+                try? await consumer.commit(offsets)
+            }
             logger.debug("committed", metadata: ["offsets": "\(offsets.map { "\($0.topicPartition)@\($0.offset)" }.sorted())"])
             await carryOut(await scheduler.committed(offsets))
         } catch {

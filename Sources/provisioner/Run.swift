@@ -23,13 +23,13 @@ struct Run: AsyncParsableCommand {
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
-        if settings.worker.exactlyOnce {
-            logger.warning("worker.exactlyOnce is not implemented yet: replies, dead letters and commits are at least once")
-        }
         let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
-            logger.info("worker started", metadata: ["worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())"])
+            logger.info("worker started", metadata: [
+                "worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())",
+                "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
+            ])
             let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
@@ -73,9 +73,22 @@ enum WorkerAssembly {
         )
         workerSettings.maxInFlight = settings.worker.maxInFlight
         workerSettings.shutdownGracePeriod = settings.worker.shutdownGracePeriod
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        guard settings.worker.exactlyOnce else {
+            return ProvisioningWorker(
+                consumer: consumer, producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
+                processor: processor, settings: workerSettings, logger: logger
+            )
+        }
+        // One transaction per commit tick carries everything finished since the last one: a short
+        // tick keeps replies prompt for read_committed readers. The transactional id is this
+        // process's own; a replacement producer reuses it, fencing the one it replaces.
+        workerSettings.commitInterval = .milliseconds(100)
+        producerConfiguration.transactionalId = "\(settings.kafka.groupId)-\(workerId)"
+        let transactional = producerConfiguration
         return ProvisioningWorker(
-            consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
-            producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
+            consumer: consumer,
+            transactionalProducer: { () throws(KafkaError) -> KafkaProducer in try KafkaProducer(configuration: transactional, logger: logger) },
             processor: processor, settings: workerSettings, logger: logger
         )
     }

@@ -24,7 +24,7 @@ struct KafkaFaultTests {
             let replies = Mutex<[String: Int]>([:])
         }
 
-        init(total: Int) async throws {
+        init(total: Int, exactlyOnce: Bool = false) async throws {
             var logger = Logger(label: "kafka-fault-test")
             logger.logLevel = .critical
             self.logger = logger
@@ -47,12 +47,25 @@ struct KafkaFaultTests {
             settings.maxInFlight = 16
             settings.commitInterval = .milliseconds(200)
             let properties = ["session.timeout.ms": "6000"]
-            worker = ProvisioningWorker(
-                consumer: try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"], properties: properties), logger: logger),
-                producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger),
-                processor: processor, settings: settings, logger: logger
-            )
-            reader = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: properties), logger: logger)
+            let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"], properties: properties), logger: logger)
+            if exactlyOnce {
+                let transactional = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, transactionalId: "workers-test-1")
+                let logger = logger
+                settings.commitInterval = .milliseconds(100)
+                worker = ProvisioningWorker(
+                    consumer: consumer,
+                    transactionalProducer: { () throws(KafkaError) -> KafkaProducer in try KafkaProducer(configuration: transactional, logger: logger) },
+                    processor: processor, settings: settings, logger: logger
+                )
+            } else {
+                worker = ProvisioningWorker(
+                    consumer: consumer, producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger),
+                    processor: processor, settings: settings, logger: logger
+                )
+            }
+            var readerProperties = properties
+            readerProperties["isolation.level"] = "read_committed"
+            reader = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: readerProperties), logger: logger)
         }
 
         /// Reads replies until `done` holds on the count of distinct commands answered.
@@ -106,6 +119,38 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+        rig.worker.stop()
+        await running.value
+        await rig.reader.close()
+    }
+
+    @Test("exactly once: replies and offsets commit in transactions of many commands each; every command answered")
+    func exactlyOnce() async throws {
+        let rig = try await Rig(total: 1_500, exactlyOnce: true)
+        let running = Task { await rig.worker.runUntilStopped() }
+        try await rig.readUntil { $0 == rig.total }
+        #expect(rig.answered == rig.total)
+        let stats = try #require(await rig.worker.transactionStatistics)
+        #expect(stats.transactions >= 1)
+        #expect(stats.transactions < rig.total / 10, "several commands per transaction")
+        print("exactly once: \(rig.total) commands in \(stats.transactions) transactions, \(rig.duplicates) duplicate replies")
+        rig.worker.stop()
+        await running.value
+        await rig.reader.close()
+    }
+
+    @Test("exactly once: a producer fenced mid-stream is replaced and no command is lost")
+    func fencedProducer() async throws {
+        let rig = try await Rig(total: 1_500, exactlyOnce: true)
+        let running = Task { await rig.worker.runUntilStopped() }
+        try await rig.readUntil { $0 >= 300 }
+        // The coordinator says another instance took over this transactional id.
+        rig.cluster.pushRequestErrors(.endTxn, [.producerFenced])
+        try await rig.readUntil { $0 == rig.total }
+        #expect(rig.answered == rig.total)
+        let stats = try #require(await rig.worker.transactionStatistics)
+        #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced")
+        print("exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
         rig.worker.stop()
         await running.value
         await rig.reader.close()

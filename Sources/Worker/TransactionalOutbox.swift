@@ -1,0 +1,155 @@
+import Kafka
+import Logging
+
+/// Exactly-once publishing (`worker.exactlyOnce`): a command's reply and dead letter wait here
+/// until every command before it in its partition is done, then go out in one Kafka transaction
+/// together with the consumer offsets that cover them. A `read_committed` reader then sees a
+/// command's reply exactly when its offset is committed: after a crash, a command either has
+/// its reply and offset, or neither and runs again.
+///
+/// Commands finish out of order, but offsets only say "everything below": records of a command
+/// above one still running stay for a later transaction. A fenced or otherwise fatal producer is
+/// replaced by a new one with the same transactional id; records stay until a transaction holding
+/// them commits, so nothing is lost on the way.
+actor TransactionalOutbox {
+    private let makeProducer: @Sendable () throws(KafkaError) -> KafkaProducer
+    private let consumer: KafkaConsumer
+    private let logger: Logger
+    private var producer: KafkaProducer?
+    /// Records per partition and offset, waiting for their transaction.
+    private var pending: [KafkaTopicPartition: [Int64: [KafkaProducerMessage]]] = [:]
+    /// One transaction at a time: the actor is re-entered while a transaction awaits Kafka.
+    private var inTransaction = false
+    private var turn: [CheckedContinuation<Void, Never>] = []
+    /// Transactions committed and producers rebuilt, for tests and metrics.
+    private(set) var transactions = 0
+    private(set) var producersRebuilt = 0
+
+    init(consumer: KafkaConsumer, logger: Logger, makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer) {
+        self.consumer = consumer
+        self.logger = logger
+        self.makeProducer = makeProducer
+    }
+
+    /// Keeps a finished command's records until its offset is committed.
+    func add(_ records: [KafkaProducerMessage], partition: KafkaTopicPartition, offset: Int64) {
+        pending[partition, default: [:]][offset] = records
+    }
+
+    /// Forgets the records of partitions this worker no longer owns: their commands were not
+    /// committed, so the next owner runs them again and publishes their replies.
+    func drop(_ partitions: Set<KafkaTopicPartition>) {
+        for partition in partitions { pending[partition] = nil }
+    }
+
+    /// Commits `offsets` (the next offset to read, per partition) in one transaction with the
+    /// records of every command below them. On failure the transaction is aborted (or the
+    /// producer rebuilt) and the records stay for the next attempt.
+    func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        await takeTurn()
+        defer { passTurn() }
+        let producer = try await readyProducer()
+        var records: [KafkaProducerMessage] = []
+        for offset in offsets {
+            let waiting = pending[offset.topicPartition] ?? [:]
+            for key in waiting.keys.sorted() where key < offset.offset {
+                records.append(contentsOf: waiting[key] ?? [])
+            }
+        }
+        do {
+            try await producer.beginTransaction()
+            try await Self.send(records, with: producer)
+            try await producer.sendOffsetsToTransaction(offsets, consumer: consumer)
+            try await producer.commitTransaction()
+        } catch {
+            await recover(from: error, producer: producer)
+            throw error
+        }
+        for offset in offsets {
+            pending[offset.topicPartition] = pending[offset.topicPartition]?.filter { $0.key >= offset.offset }
+        }
+        transactions += 1
+    }
+
+    /// Closes the producer (after any transaction under way).
+    func close() async {
+        await takeTurn()
+        defer { passTurn() }
+        await producer?.close()
+        producer = nil
+    }
+
+    // MARK: Steps
+
+    /// The producer, made and registered with its transaction coordinator on first use (which
+    /// also fences a previous instance with the same transactional id).
+    private func readyProducer() async throws(KafkaError) -> KafkaProducer {
+        if let producer { return producer }
+        let made = try makeProducer()
+        do {
+            try await made.initTransactions()
+        } catch {
+            await made.close()
+            throw error
+        }
+        producer = made
+        return made
+    }
+
+    private static func send(_ records: [KafkaProducerMessage], with producer: KafkaProducer) async throws(KafkaError) {
+        let outcome = await withTaskGroup(of: KafkaError?.self) { group in
+            for record in records {
+                group.addTask { await Self.deliveryError(record, producer) }
+            }
+            var first: KafkaError?
+            for await error in group where first == nil { first = error }
+            return first
+        }
+        if let outcome { throw outcome }
+    }
+
+    private static func deliveryError(_ record: KafkaProducerMessage, _ producer: KafkaProducer) async -> KafkaError? {
+        do throws(KafkaError) {
+            _ = try await producer.send(record)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// After a failed transaction: abort it if the producer survives, otherwise replace the
+    /// producer (the new one fences the old and aborts whatever it left open).
+    private func recover(from error: KafkaError, producer: KafkaProducer) async {
+        if !error.isFatal {
+            do {
+                try await producer.abortTransaction()
+                logger.warning("transaction aborted; its records are sent again", metadata: ["error": "\(error)"])
+                return
+            } catch {
+                logger.warning("abort failed; rebuilding the producer", metadata: ["error": "\(error)"])
+            }
+        }
+        logger.error("transactional producer unusable; rebuilding it", metadata: ["error": "\(error)"])
+        self.producer = nil
+        producersRebuilt += 1
+        await producer.close()
+    }
+
+    private func takeTurn() async {
+        if !inTransaction {
+            inTransaction = true
+            return
+        }
+        await withCheckedContinuation { turn.append($0) }
+    }
+
+    /// Hands the turn to the next waiter, or frees it.
+    private func passTurn() {
+        if turn.isEmpty {
+            inTransaction = false
+        } else {
+            turn.removeFirst().resume()
+        }
+    }
+}
