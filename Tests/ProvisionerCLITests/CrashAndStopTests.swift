@@ -17,7 +17,7 @@ struct CrashAndStopTests {
         let config: String
     }
 
-    func setUp(group: String, send: Bool = true) async throws -> Setup {
+    func setUp(group: String, send: Bool = true, maxInFlight: Int = 64) async throws -> Setup {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "6"])
         let bootstrap = try await broker.firstLine()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString).yaml").path
@@ -26,7 +26,7 @@ struct CrashAndStopTests {
           bootstrapServers: \(bootstrap)
           groupId: \(group)
           properties: { session.timeout.ms: "4000" }
-        worker: { maxInFlight: 64, shutdownGracePeriod: 10s }
+        worker: { maxInFlight: \(maxInFlight), shutdownGracePeriod: 10s }
         targets:
           tecs-test: { vendor: tecs, baseURL: "http://127.0.0.1:9/x", credentials: { username: u, password: p } }
         """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -49,13 +49,13 @@ struct CrashAndStopTests {
 
     @Test("SIGKILL mid-stream, then a restart: every command ends with at least one reply")
     func killAndRestart() async throws {
-        let setup = try await setUp(group: "kill-workers")
+        // Two at a time (and so a commit every few commands): the kill lands while most are to come.
+        let setup = try await setUp(group: "kill-workers", maxInFlight: 2)
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()
 
         let first = try worker(setup)
-        // `send` delivers all 2,000 at once now: kill at the first replies, while most are to come.
         try await replies.wait("the first replies") { $0.count >= 20 }
         first.kill()
         let answeredBeforeKill = Set(replies.commandIds)

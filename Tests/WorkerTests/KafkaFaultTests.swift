@@ -81,6 +81,13 @@ struct KafkaFaultTests {
             }
         }
 
+        /// Stops the worker running in `task` and the reader.
+        func stop(_ task: Task<Void, Never>) async {
+            worker.stop()
+            await task.value
+            await reader.close()
+        }
+
         var answered: Int { seen.replies.withLock { $0.count } }
         var duplicates: Int { seen.replies.withLock { $0.values.reduce(0) { $0 + $1 - 1 } } }
     }
@@ -99,9 +106,7 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
-        rig.worker.stop()
-        await running.value
-        await rig.reader.close()
+        await rig.stop(running)
     }
 
     @Test("request errors on Produce, OffsetCommit, Fetch, JoinGroup and FindCoordinator: every command answered, no restart")
@@ -119,9 +124,7 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
-        rig.worker.stop()
-        await running.value
-        await rig.reader.close()
+        await rig.stop(running)
     }
 
     @Test("exactly once: replies and offsets commit in transactions of many commands each; every command answered")
@@ -134,9 +137,7 @@ struct KafkaFaultTests {
         #expect(stats.transactions >= 1)
         #expect(stats.transactions < rig.total / 10, "several commands per transaction")
         print("exactly once: \(rig.total) commands in \(stats.transactions) transactions, \(rig.duplicates) duplicate replies")
-        rig.worker.stop()
-        await running.value
-        await rig.reader.close()
+        await rig.stop(running)
     }
 
     @Test("exactly once: a producer fenced mid-stream is replaced and no command is lost")
@@ -151,8 +152,6 @@ struct KafkaFaultTests {
         let stats = try #require(await rig.worker.transactionStatistics)
         #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced")
         print("exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
-        rig.worker.stop()
-        await running.value
-        await rig.reader.close()
+        await rig.stop(running)
     }
 }
