@@ -80,6 +80,7 @@ let package = Package(
                 "Kafka", "Worker", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
                 "VendorAdapters", "VendorSimulators",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

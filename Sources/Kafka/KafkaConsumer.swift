@@ -332,8 +332,9 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// Fatal errors and the loss of every broker reach the caller; librdkafka retries the rest.
     func report(_ error: KafkaError) {
-        if error.isFatal { channel.push(.error(error)) }
+        if error.isFatal || error.code == .allBrokersDown { channel.push(.error(error)) }
     }
 
     // MARK: Caller pause / resume (on a blocking thread)

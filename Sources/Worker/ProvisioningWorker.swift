@@ -54,6 +54,7 @@ public final class ProvisioningWorker: Sendable {
     private let logger: Logger
     private let scheduler: WorkScheduler
     private let stopping = Atomic<Bool>(false)
+    private let healthState = Mutex(WorkerHealth())
     private let eventLoop = Mutex<Task<Void, Never>?>(nil)
     /// Wakes the committer before its next tick; requests made meanwhile coalesce.
     private let commitRequests: AsyncStream<Void>
@@ -106,9 +107,13 @@ public final class ProvisioningWorker: Sendable {
         }
     }
 
+    /// Whether the worker can take commands now (for `/health/ready`).
+    public var health: WorkerHealth { healthState.withLock { $0 } }
+
     /// Asks `run()` to stop reading, finish what runs, commit and return.
     public func stop() {
         stopping.store(true, ordering: .releasing)
+        healthState.withLock { $0.stopping = true }
         // Wakes the event loop if it waits for the next record.
         eventLoop.withLock { $0 }?.cancel()
     }
@@ -129,6 +134,7 @@ public final class ProvisioningWorker: Sendable {
     private func readEvents() async {
         for await event in consumer.events {
             if stopping.load(ordering: .acquiring) { break }
+            healthState.withLock { $0.observe(event) }
             switch event {
             case .message(let message):
                 let job = Job(message: message, key: Self.orderingKey(message), receivedAt: Date())
@@ -302,6 +308,16 @@ public final class ProvisioningWorker: Sendable {
         for await _ in commitRequests {
             if Task.isCancelled { return }
             await commit(nil)
+            await probeKafkaIfDown()
+        }
+    }
+
+    /// While Kafka is reported out of reach, asks it something cheap to notice its return even
+    /// when no command arrives.
+    private func probeKafkaIfDown() async {
+        guard healthState.withLock({ $0.kafkaProblem != nil }), let topic = consumer.configuration.topics.first else { return }
+        if (try? await consumer.watermarks(KafkaTopicPartition(topic: topic, partition: 0), timeout: .seconds(1))) != nil {
+            healthState.withLock { $0.kafkaAnswered() }
         }
     }
 
@@ -319,6 +335,7 @@ public final class ProvisioningWorker: Sendable {
                 try? await consumer.commit(offsets)
             }
             logger.debug("committed", metadata: ["offsets": "\(offsets.map { "\($0.topicPartition)@\($0.offset)" }.sorted())"])
+            healthState.withLock { $0.kafkaAnswered() }
             await carryOut(await scheduler.committed(offsets))
         } catch {
             // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).

@@ -30,7 +30,8 @@ struct Run: AsyncParsableCommand {
                 "worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())",
                 "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
             ])
-            let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let health = HealthEndpoints.application(worker: worker, port: settings.observability.port, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [worker, health], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             try? await http.shutdown()

@@ -27,6 +27,7 @@ struct CrashAndStopTests {
           groupId: \(group)
           properties: { session.timeout.ms: "4000" }
         worker: { maxInFlight: \(maxInFlight), shutdownGracePeriod: 10s }
+        observability: { port: 0 }
         targets:
           tecs-test: { vendor: tecs, baseURL: "http://127.0.0.1:9/x", credentials: { username: u, password: p } }
         """.write(toFile: config, atomically: true, encoding: .utf8)

@@ -32,12 +32,14 @@ struct FaultSuiteTests {
           groupId: \(group)
           properties: { session.timeout.ms: "4000" }
         worker: { maxInFlight: \(maxInFlight), shutdownGracePeriod: 20s, exactlyOnce: \(exactlyOnce) }
+        observability: { port: 0 }
         targets:
           tecs-test:
             vendor: tecs
             baseURL: \(url)/usermanagement-backofficews
             credentials: { username: User1, password: Password1 }
             maxConcurrency: \(maxInFlight)
+            timeout: 30s
         """.write(toFile: config, atomically: true, encoding: .utf8)
         return Setup(broker: broker, simulator: simulator, bootstrap: bootstrap, simulatorURL: url, config: config)
     }
@@ -65,14 +67,14 @@ struct FaultSuiteTests {
 
     @Test("SIGTERM with 500 commands in flight at the vendor: exit 0 within the grace period, every one answered once, and a restart repeats none")
     func sigtermWithWorkInFlight() async throws {
-        let setup = try await setUp(group: "sigterm-500", latencyMs: 3_000, maxInFlight: 600)
+        let setup = try await setUp(group: "sigterm-500", latencyMs: 10_000, maxInFlight: 600)
         defer { setup.stop() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()
         try await send(setup, ids: (0..<500).map { "t-\($0)" })
         let first = try worker(setup)
         defer { first.kill() }
-        // Every command is at the vendor (3 s each) and none answered yet.
+        // Every command is at the vendor (10 s each, so that a slow start cannot let the first ones finish) and none answered yet.
         let deadline = ContinuousClock.now + .seconds(60)
         while try await vendorCalls(setup) < 500 {
             #expect(ContinuousClock.now < deadline, "all 500 reach the vendor")

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
@@ -7,7 +8,7 @@ import Testing
 /// `provisioner run` and `provisioner send` as operators use them, against `provisioner broker`.
 @Suite("provisioner run and send")
 struct WorkerCommandTests {
-    func configFile(bootstrap: String, extra: String = "") throws -> String {
+    func configFile(bootstrap: String, healthPort: Int = 0, extra: String = "") throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString).yaml").path
         let yaml = """
         kafka:
@@ -15,6 +16,7 @@ struct WorkerCommandTests {
           groupId: cli-workers
           properties: { session.timeout.ms: "4000" }
         worker: { maxInFlight: 16, shutdownGracePeriod: 5s }
+        observability: { port: \(healthPort) }
         targets:
           tecs-test:
             vendor: tecs
@@ -26,12 +28,13 @@ struct WorkerCommandTests {
         return path
     }
 
-    @Test("a worker subprocess answers every command sent with `provisioner send`, and SIGTERM stops it with exit 0")
+    @Test("a worker subprocess answers every command sent with `provisioner send`, reports itself live and ready, and SIGTERM stops it with exit 0")
     func runAndSend() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "4"])
         defer { broker.kill() }
         let bootstrap = try await broker.firstLine()
-        let config = try configFile(bootstrap: bootstrap)
+        let healthPort = try freePort()
+        let config = try configFile(bootstrap: bootstrap, healthPort: healthPort)
         let environment = ["CLI_TEST_TECS_PASSWORD": "Password1", "LOG_LEVEL": "warning"]
 
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: environment)
@@ -66,6 +69,12 @@ struct WorkerCommandTests {
         #expect(Set(decoded.compactMap(\.commandId)).count == 20)
         // The reply keeps the key `send` gave the command: `<target>:<user>`.
         #expect(replies.first { $0.headers.string("commandId") == "unknown-2" }?.key == Array("nowhere:u2".utf8))
+
+        // It answered, so it is in its group: ready, and live.
+        let ready = try await httpGet("http://127.0.0.1:\(healthPort)/health/ready")
+        #expect(ready.status == 200)
+        #expect(ready.body.contains(#""status":"ready""#))
+        #expect(try await httpGet("http://127.0.0.1:\(healthPort)/health/live").status == 200)
 
         worker.terminate()
         #expect(try await worker.exitCode() == 0)
@@ -173,4 +182,28 @@ struct WorkerCommandTests {
         defer { alarm.cancel() }
         return await task.value
     }
+}
+
+/// A TCP port nobody listens on now (the kernel's pick for an ephemeral bind).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw CLIError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw CLIError("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Status and body of a GET.
+func httpGet(_ url: String) async throws -> (status: Int, body: String) {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), String(buffer: body))
 }

@@ -90,3 +90,23 @@ struct SchedulerTests {
         #expect(await scheduler.takeCommits([KafkaTopicPartition(topic: "commands", partition: 0)]) == [KafkaTopicPartitionOffset(topic: "commands", partition: 0, offset: 5)])
     }
 }
+
+@Suite("Worker health")
+struct WorkerHealthTests {
+    @Test("ready once in the group; all brokers down makes it unready, saying why, until Kafka answers again")
+    func readiness() {
+        var health = WorkerHealth()
+        #expect(!health.isReady)
+        #expect(health.reasons == ["not a member of the consumer group yet"])
+        health.observe(.partitionsAssigned([]))
+        #expect(health.isReady, "a member without partitions is still ready")
+        health.observe(.error(KafkaError(code: .allBrokersDown, message: "all brokers down")))
+        #expect(!health.isReady)
+        #expect(health.reasons.first?.contains("all brokers down") == true)
+        health.observe(.error(KafkaError(code: .requestTimedOut)))
+        health.kafkaAnswered()
+        #expect(health.isReady, "one failed request is not an outage; Kafka answering ends it")
+        health.stopping = true
+        #expect(health.reasons == ["stopping"])
+    }
+}

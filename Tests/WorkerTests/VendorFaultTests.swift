@@ -38,7 +38,7 @@ struct VendorFaultTests {
         }
     }
 
-    @Test("one vendor down: its breaker opens, its commands end unavailable in the DLQ, the others are unaffected; after the outage the replayed dead letters succeed")
+    @Test("one vendor down: its breaker opens, its commands end unavailable in the DLQ, the others are unaffected, the worker stays ready; after the outage the replayed dead letters succeed")
     func vendorDown() async throws {
         let policy = TargetPolicy(
             retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(100)),
@@ -64,6 +64,8 @@ struct VendorFaultTests {
             let calls = pipeline.simulator.stats(.asms).calls
             #expect(calls < 30 * 3, "\(calls) calls to the vendor that was down")
             #expect(asmsReplies.contains { $0.error?.message.contains("circuit breaker open") == true })
+            // A vendor outage is not the worker's: it stays ready (`/health/ready` serves this).
+            #expect(pipeline.worker.health.isReady, "\(pipeline.worker.health.reasons)")
             let letters = try await pipeline.deadLetters(count: 30)
             #expect(letters.count == 30)
             print("vendor down: 30 commands dead-lettered after \(elapsed), \(calls) vendor calls; tecs slowest \(slowestTecs) ms")

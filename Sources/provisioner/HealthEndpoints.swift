@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+import Logging
+import Worker
+
+/// `/health/live` and `/health/ready` on `observability.port`, for orchestrators: live while the
+/// process serves requests at all, ready while the worker can take commands (contract section 7).
+enum HealthEndpoints {
+    static func application(worker: ProvisioningWorker, port: Int, logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("health/live") { _, _ in
+            try json(["status": "live"], status: .ok)
+        }
+        router.get("health/ready") { _, _ in
+            let health = worker.health
+            let body: [String: any Sendable] = [
+                "status": health.isReady ? "ready" : "not ready",
+                "groupJoined": health.groupJoined,
+                "reasons": health.reasons,
+            ]
+            return try json(body, status: health.isReady ? .ok : .serviceUnavailable)
+        }
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname("0.0.0.0", port: port), serverName: "provisioner"),
+            onServerRunning: { channel in
+                logger.info("health endpoints listening", metadata: ["port": "\(channel.localAddress?.port ?? port)"])
+            },
+            logger: logger
+        )
+    }
+
+    private static func json(_ body: [String: any Sendable], status: HTTPResponse.Status) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
