@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -43,7 +45,7 @@ let package = Package(
             dependencies: ["ProvisioningContract", .product(name: "Yams", package: "Yams")]
         ),
         // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
-        .target(name: "Provisioning", dependencies: ["ProvisioningContract"]),
+        .target(name: "Provisioning", dependencies: ["ProvisioningContract", .product(name: "Metrics", package: "swift-metrics")]),
         // One adapter per vendor kind (a folder each) over one shared HTTP client. No Kafka.
         .target(
             name: "VendorAdapters",
@@ -70,6 +72,7 @@ let package = Package(
             dependencies: [
                 "Kafka", "Provisioning", "ProvisioningContract",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -81,6 +84,8 @@ let package = Package(
                 "VendorAdapters", "VendorSimulators",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

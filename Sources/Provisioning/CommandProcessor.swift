@@ -89,6 +89,7 @@ public struct CommandProcessor: Sendable {
         let target = progress.target
         switch guards.admit(target) {
         case .wait(let delay, let reason):
+            VendorMetrics.breaker(target: target.name, state: guards.breaker(target.name))
             guard ContinuousClock.now + delay <= progress.waitDeadline else {
                 let failure = progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
                     ?? AdapterFailure(.unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
@@ -97,9 +98,17 @@ public struct CommandProcessor: Sendable {
             return .retry(after: delay, progress)
         case .go:
             progress.attempts += 1
+            let started = ContinuousClock.now
             let outcome = await adapter.perform(progress.command, for: target)
             let failure: AdapterFailure? = if case .failed(let failure) = outcome { failure } else { nil }
             guards.finished(target, transientFailure: failure.map { $0.error.retryable } ?? false)
+            let elapsed = ContinuousClock.now - started
+            VendorMetrics.call(
+                target: target.name, operation: progress.command.operation.rawValue,
+                outcome: failure?.error.category.rawValue ?? "success",
+                nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            )
+            VendorMetrics.breaker(target: target.name, state: guards.breaker(target.name))
             guard let failure, failure.error.retryable else {
                 return .finished(result(progress.command, outcome: outcome, attempts: progress.attempts, receivedAt: receivedAt))
             }
@@ -107,6 +116,7 @@ public struct CommandProcessor: Sendable {
                 return .finished(result(progress.command, outcome: .failed(Self.exhausted(failure, attempts: progress.attempts)), attempts: progress.attempts, receivedAt: receivedAt))
             }
             progress.lastFailure = failure
+            VendorMetrics.retry(target: target.name)
             return .retry(after: target.policy.retry.backoff(after: progress.attempts, retryAfter: failure.retryAfter), progress)
         }
     }

@@ -121,6 +121,11 @@ public final class ProvisioningWorker: Sendable {
     /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
     public func runUntilStopped() async {
         let committer = Task { await commitPeriodically() }
+        // librdkafka's statistics (with `statistics.interval.ms`) carry each partition's lag.
+        let statistics = Task { [consumer] in
+            for await sample in consumer.statistics { WorkerMetrics.lag(sample) }
+        }
+        defer { statistics.cancel() }
         let loop = Task { await readEvents() }
         eventLoop.withLock { $0 = loop }
         if stopping.load(ordering: .acquiring) { loop.cancel() }
@@ -137,6 +142,7 @@ public final class ProvisioningWorker: Sendable {
             healthState.withLock { $0.observe(event) }
             switch event {
             case .message(let message):
+                WorkerMetrics.consumed.increment()
                 let job = Job(message: message, key: Self.orderingKey(message), receivedAt: Date())
                 let decisions = await scheduler.accept(job)
                 if decisions.firstOfPartition {
@@ -145,8 +151,10 @@ public final class ProvisioningWorker: Sendable {
                 }
                 await carryOut(decisions)
             case .partitionsAssigned(let partitions):
+                WorkerMetrics.rebalance("assigned")
                 logger.info("partitions assigned", metadata: ["count": "\(partitions.count)"])
             case .partitionsRevoked(let revocation):
+                WorkerMetrics.rebalance(revocation.isLost ? "lost" : "revoked")
                 await handOver(revocation)
             case .offsetsCommitted(let result):
                 if let error = result.error { logger.warning("commit failed", metadata: ["error": "\(error)"]) }
@@ -189,8 +197,13 @@ public final class ProvisioningWorker: Sendable {
     }
 
     private func execute(_ job: Job) async {
-        switch await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress) {
+        WorkerMetrics.inFlight.increment()
+        let step = await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress)
+        WorkerMetrics.inFlight.decrement()
+        switch step {
         case .finished(let result):
+            WorkerMetrics.reply(result.reply)
+            if let error = result.deadLetter { WorkerMetrics.deadLetter(error.category) }
             let records = self.records(for: result, of: job)
             switch publishing {
             case .acknowledged(let producer):
@@ -324,6 +337,7 @@ public final class ProvisioningWorker: Sendable {
     private func commit(_ partitions: Set<KafkaTopicPartition>?) async {
         let offsets = await scheduler.takeCommits(partitions)
         guard !offsets.isEmpty else { return }
+        let started = ContinuousClock.now
         do {
             switch publishing {
             case .acknowledged:
@@ -336,8 +350,10 @@ public final class ProvisioningWorker: Sendable {
             }
             logger.debug("committed", metadata: ["offsets": "\(offsets.map { "\($0.topicPartition)@\($0.offset)" }.sorted())"])
             healthState.withLock { $0.kafkaAnswered() }
+            WorkerMetrics.commit(ContinuousClock.now - started)
             await carryOut(await scheduler.committed(offsets))
         } catch {
+            WorkerMetrics.commitFailures.increment()
             // Normal during a rebalance; the offsets are tried again (or redelivered elsewhere).
             logger.info("commit refused", metadata: ["error": "\(error)"])
             await scheduler.commitFailed(offsets)

@@ -3,6 +3,8 @@ import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
+import Metrics
+import Prometheus
 import Provisioning
 import ProvisionerConfiguration
 import ProvisioningContract
@@ -23,6 +25,9 @@ struct Run: AsyncParsableCommand {
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        // Every metric of this process goes to one Prometheus registry, served at /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
@@ -30,7 +35,7 @@ struct Run: AsyncParsableCommand {
                 "worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())",
                 "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
             ])
-            let health = HealthEndpoints.application(worker: worker, port: settings.observability.port, logger: logger)
+            let health = ObservabilityEndpoints.application(worker: worker, registry: registry, port: settings.observability.port, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [worker, health], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
@@ -49,7 +54,8 @@ enum WorkerAssembly {
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
         )
-        consumerConfiguration.properties = settings.kafka.properties
+        // A statistics sample every 5 s feeds the consumer-lag gauge (unless configured otherwise).
+        consumerConfiguration.properties = ["statistics.interval.ms": "5000"].merging(settings.kafka.properties) { _, configured in configured }
         var producerConfiguration = settings.kafka.producerConfiguration
         // Large enough to dead-letter any command the commands topic accepted (the contract
         // refuses commands over 1 MiB, and their dead letter carries them byte for byte).

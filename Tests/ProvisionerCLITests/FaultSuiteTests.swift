@@ -52,8 +52,8 @@ struct FaultSuiteTests {
         #expect(try await sender.exitCode() == 0)
     }
 
-    func worker(_ setup: Setup) throws -> ProvisionerProcess {
-        try ProvisionerProcess(arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error"])
+    func worker(_ setup: Setup, metricsPort: Int = 0) throws -> ProvisionerProcess {
+        try ProvisionerProcess(arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error", "PROVISIONER_OBSERVABILITY_PORT": "\(metricsPort)"])
     }
 
     /// Vendor calls the simulator has received.
@@ -72,7 +72,8 @@ struct FaultSuiteTests {
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()
         try await send(setup, ids: (0..<500).map { "t-\($0)" })
-        let first = try worker(setup)
+        let metricsPort = try freePort()
+        let first = try worker(setup, metricsPort: metricsPort)
         defer { first.kill() }
         // Every command is at the vendor (10 s each, so that a slow start cannot let the first ones finish) and none answered yet.
         let deadline = ContinuousClock.now + .seconds(60)
@@ -82,6 +83,9 @@ struct FaultSuiteTests {
             try await Task.sleep(for: .milliseconds(100))  // polling another process's counter
         }
         #expect(replies.all.isEmpty)
+        // Operators see them in flight.
+        let metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
+        #expect(metrics.contains("provisioner_commands_in_flight 500"))
         let stopped = ContinuousClock.now
         first.terminate()
         #expect(try await first.exitCode() == 0)

@@ -28,7 +28,7 @@ struct WorkerCommandTests {
         return path
     }
 
-    @Test("a worker subprocess answers every command sent with `provisioner send`, reports itself live and ready, and SIGTERM stops it with exit 0")
+    @Test("a worker subprocess answers every command sent with `provisioner send`, reports itself live and ready, counts it all in /metrics, and SIGTERM stops it with exit 0")
     func runAndSend() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "4"])
         defer { broker.kill() }
@@ -75,6 +75,20 @@ struct WorkerCommandTests {
         #expect(ready.status == 200)
         #expect(ready.body.contains(#""status":"ready""#))
         #expect(try await httpGet("http://127.0.0.1:\(healthPort)/health/live").status == 200)
+
+        // What it did, in Prometheus' text format.
+        let metrics = try await httpGet("http://127.0.0.1:\(healthPort)/metrics")
+        #expect(metrics.status == 200)
+        let samples = metrics.body.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        func value(_ name: String, _ labels: [String] = []) -> String? {
+            samples.first { $0.hasPrefix(name) && labels.allSatisfy($0.contains) }.flatMap { $0.split(separator: " ").last.map(String.init) }
+        }
+        #expect(value("provisioner_commands_consumed_total") == "21")
+        #expect(value("provisioner_replies_total{", [#"target="nowhere""#, #"category="unknown_target""#, #"status="failed""#]) == "5")
+        #expect(value("provisioner_replies_total{", [#"target="tecs-test""#, #"operation="deleteUser""#, #"category="unsupported_operation""#]) == "5")
+        #expect(value("provisioner_dead_letters_total{", [#"category="invalid_command""#]) == "6")
+        #expect(value("provisioner_rebalances_total{", [#"kind="assigned""#]) != nil)
+        #expect(value("provisioner_commands_in_flight").flatMap(Double.init) == 0)
 
         worker.terminate()
         #expect(try await worker.exitCode() == 0)

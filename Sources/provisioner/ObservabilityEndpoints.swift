@@ -1,13 +1,21 @@
 import Foundation
 import Hummingbird
 import Logging
+import Prometheus
 import Worker
 
-/// `/health/live` and `/health/ready` on `observability.port`, for orchestrators: live while the
-/// process serves requests at all, ready while the worker can take commands (contract section 7).
-enum HealthEndpoints {
-    static func application(worker: ProvisioningWorker, port: Int, logger: Logger) -> some ApplicationProtocol {
+/// `/metrics`, `/health/live` and `/health/ready` on `observability.port` (contract section 7):
+/// Prometheus scrapes the first; orchestrators probe the others (live while the process serves
+/// requests at all, ready while the worker can take commands).
+enum ObservabilityEndpoints {
+    static func application(worker: ProvisioningWorker, registry: PrometheusCollectorRegistry, port: Int, logger: Logger) -> some ApplicationProtocol {
         let router = Router()
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+            )
+        }
         router.get("health/live") { _, _ in
             try json(["status": "live"], status: .ok)
         }
@@ -24,7 +32,7 @@ enum HealthEndpoints {
             router: router,
             configuration: ApplicationConfiguration(address: .hostname("0.0.0.0", port: port), serverName: "provisioner"),
             onServerRunning: { channel in
-                logger.info("health endpoints listening", metadata: ["port": "\(channel.localAddress?.port ?? port)"])
+                logger.info("metrics and health endpoints listening", metadata: ["port": "\(channel.localAddress?.port ?? port)"])
             },
             logger: logger
         )
