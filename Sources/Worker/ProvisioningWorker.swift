@@ -107,6 +107,11 @@ public final class ProvisioningWorker: Sendable {
         }
     }
 
+    /// The scheduler's queues in one line, for diagnosing a stall.
+    public var schedulingSummary: String {
+        get async { await scheduler.summary }
+    }
+
     /// Whether the worker can take commands now (for `/health/ready`).
     public var health: WorkerHealth { healthState.withLock { $0 } }
 

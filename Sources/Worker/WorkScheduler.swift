@@ -132,6 +132,13 @@ actor WorkScheduler {
         return decisions
     }
 
+    /// A one-line picture of the queues, for diagnosing a stall.
+    var summary: String {
+        let held = held.map { "\($0.key.partition):\($0.value.count)" }.sorted()
+        let uncommitted = startedSinceCommit.filter { $0.value > 0 }.map { "\($0.key.partition):\($0.value)" }.sorted()
+        return "running \(running), waiting \(waiting.count) keys, parked \(parked.count), queued \(queuedByPartition.values.reduce(0, +)), held \(held), started since last accepted commit \(uncommitted), paused \(paused.map(\.partition).sorted())"
+    }
+
     /// Commands waiting for a retry now.
     var parkedCount: Int { parked.count }
 

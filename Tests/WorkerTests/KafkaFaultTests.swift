@@ -9,7 +9,7 @@ import Worker
 
 /// Kafka misbehaving under the worker, through the embedded cluster's fault injection: nothing
 /// may be lost, and the worker must recover by itself.
-@Suite("Kafka faults under the worker")
+@Suite("Kafka faults under the worker", .serialized)
 struct KafkaFaultTests {
     /// A three-broker cluster, `total` commands waiting, a worker and a reader of its replies.
     final class Rig: Sendable {
@@ -26,7 +26,7 @@ struct KafkaFaultTests {
 
         init(total: Int, exactlyOnce: Bool = false) async throws {
             var logger = Logger(label: "kafka-fault-test")
-            logger.logLevel = .critical
+            logger.logLevel = ProcessInfo.processInfo.environment["RIG_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
             self.logger = logger
             self.total = total
             cluster = try EmbeddedKafkaCluster(brokers: 3, logger: logger)
@@ -70,6 +70,16 @@ struct KafkaFaultTests {
 
         /// Reads replies until `done` holds on the count of distinct commands answered.
         func readUntil(_ done: @escaping @Sendable (Int) -> Bool) async throws {
+            do {
+                try await wait(done)
+            } catch {
+                // Stalled: say where, for the next one to look at.
+                print("stalled with \(answered) of \(total) answered; worker: \(await worker.schedulingSummary); health: \(worker.health.reasons)")
+                throw error
+            }
+        }
+
+        private func wait(_ done: @escaping @Sendable (Int) -> Bool) async throws {
             let (reader, seen) = (self.reader, self.seen)
             // Generous: alone these take seconds, but the whole suite on two cores once needed 156 s.
             try await withDeadline(300) {
