@@ -21,6 +21,8 @@ public struct WorkerSettings: Sendable {
     /// it the worker commits early; at all of it new commands wait until a commit lands.
     /// Default: twice `maxInFlight`.
     public var maxUncommittedPerPartition: Int?
+    /// How long work may wait at that bound for a commit to land; then it goes on regardless.
+    public var maxCommitWait: Duration = .seconds(30)
     /// How long a revocation waits for the revoked partitions' running commands.
     public var revokeGracePeriod: Duration = .seconds(10)
     public var shutdownGracePeriod: Duration = .seconds(30)
@@ -317,9 +319,18 @@ public final class ProvisioningWorker: Sendable {
     /// Commits every `commitInterval`, and sooner when a partition's uncommitted work grows.
     private func commitPeriodically() async {
         let interval = settings.commitInterval
+        // The ticker runs apart from the commits, so that a commit call that never returns
+        // cannot hold work back for good.
         let ticker = Task { [commitRequested] in
             while (try? await Task.sleep(for: interval)) != nil {
                 commitRequested.yield()
+                let (decisions, released) = await scheduler.releaseHolds(olderThan: settings.maxCommitWait)
+                if !released.isEmpty {
+                    logger.warning("no commit accepted for a while: going on past the uncommitted bound", metadata: [
+                        "partitions": "\(released.map(\.description).sorted())", "waited": "\(settings.maxCommitWait)",
+                    ])
+                    await carryOut(decisions)
+                }
             }
         }
         defer { ticker.cancel() }

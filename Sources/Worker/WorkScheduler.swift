@@ -54,6 +54,8 @@ actor WorkScheduler {
     /// Keys held back because their partition reached `maxUncommittedPerPartition`, in arrival
     /// order; they go first once a commit lands.
     private var held: [KafkaTopicPartition: Deque<String>] = [:]
+    /// When each partition's current hold began.
+    private var heldSince: [KafkaTopicPartition: ContinuousClock.Instant] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// The most jobs that ever ran at once.
     private(set) var maxRunning = 0
@@ -152,6 +154,7 @@ actor WorkScheduler {
             if job.message.offset > highest {
                 let started = startedSinceCommit[partition, default: 0]
                 if started >= maxUncommittedPerPartition {
+                    if held[partition] == nil { heldSince[partition] = .now }
                     held[partition, default: []].append(key)
                     decisions.commitSoon.insert(partition)
                     continue
@@ -177,6 +180,7 @@ actor WorkScheduler {
     func dropQueued(_ partitions: Set<KafkaTopicPartition>) {
         var waitingKeys = Set(waiting)
         for partition in partitions {
+            heldSince[partition] = nil
             if let keys = held.removeValue(forKey: partition) { waitingKeys.formUnion(keys) }
         }
         var gone: Set<String> = []
@@ -264,12 +268,32 @@ actor WorkScheduler {
         var released: [String] = []
         for offset in offsets where trackers[offset.topicPartition] != nil {
             startedSinceCommit[offset.topicPartition] = 0
+            heldSince[offset.topicPartition] = nil
             if let keys = held.removeValue(forKey: offset.topicPartition) { released.append(contentsOf: keys) }
         }
         guard !released.isEmpty else { return decisions }
         waiting = Deque(released) + waiting
         startWhatFits(&decisions)
         return decisions
+    }
+
+    /// Lifts holds older than `limit`: progress wins over the bound when commits have not landed
+    /// for that long (a commit call that never returns, a group that will not settle). Returns
+    /// the decisions and the partitions released.
+    func releaseHolds(olderThan limit: Duration) -> (Decisions, [KafkaTopicPartition]) {
+        var decisions = Decisions()
+        let now = ContinuousClock.now
+        let stale = heldSince.filter { now - $0.value >= limit }.map(\.key)
+        guard !stale.isEmpty else { return (decisions, []) }
+        var released: [String] = []
+        for partition in stale {
+            heldSince[partition] = nil
+            startedSinceCommit[partition] = 0
+            if let keys = held.removeValue(forKey: partition) { released.append(contentsOf: keys) }
+        }
+        waiting = Deque(released) + waiting
+        startWhatFits(&decisions)
+        return (decisions, stale)
     }
 
     /// Puts offsets back after a failed commit, so the next round tries again.
@@ -289,6 +313,7 @@ actor WorkScheduler {
             assignmentStart[partition] = nil
             startedSinceCommit[partition] = nil
             held[partition] = nil
+            heldSince[partition] = nil
             paused.remove(partition)
         }
     }

@@ -55,6 +55,19 @@ struct SchedulerTests {
         #expect(await scheduler.committed(commits).start.map(\.message.offset) == [14, 15])
     }
 
+    /// Liveness beats the bound: a commit that never lands must not stop a partition for good.
+    @Test("a hold that outlasts maxCommitWait is lifted and the held commands start")
+    func staleHoldLifted() async {
+        let scheduler = WorkScheduler(maxInFlight: 100, maxQueuedPerPartition: 100, maxUncommittedPerPartition: 2)
+        for offset in Int64(0)...1 { _ = await scheduler.accept(job(offset, key: "k\(offset)")) }
+        #expect(await scheduler.accept(job(2, key: "k2")).start.isEmpty, "held at the bound")
+        let (notYet, none) = await scheduler.releaseHolds(olderThan: .seconds(60))
+        #expect(notYet.start.isEmpty && none.isEmpty)
+        let (decisions, released) = await scheduler.releaseHolds(olderThan: .zero)
+        #expect(decisions.start.map(\.message.offset) == [2])
+        #expect(released == [KafkaTopicPartition(topic: "commands", partition: 0)])
+    }
+
     @Test("one key at a time, in order; other keys fill the remaining capacity")
     func keyOrder() async {
         let scheduler = WorkScheduler(maxInFlight: 2, maxQueuedPerPartition: 100)
