@@ -102,11 +102,9 @@ public struct CommandProcessor: Sendable {
             let outcome = await adapter.perform(progress.command, for: target)
             let failure: AdapterFailure? = if case .failed(let failure) = outcome { failure } else { nil }
             guards.finished(target, transientFailure: failure.map { $0.error.retryable } ?? false)
-            let elapsed = ContinuousClock.now - started
             VendorMetrics.call(
                 target: target.name, operation: progress.command.operation.rawValue,
-                outcome: failure?.error.category.rawValue ?? "success",
-                nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+                outcome: failure?.error.category.rawValue ?? "success", duration: ContinuousClock.now - started
             )
             VendorMetrics.breaker(target: target.name, state: guards.breaker(target.name))
             guard let failure, failure.error.retryable else {

@@ -4,12 +4,12 @@ import Metrics
 /// Names and labels follow Prometheus conventions; the README lists them with alerts.
 enum VendorMetrics {
     /// One attempt at a vendor: how long, and how it ended (`success` or the error category).
-    static func call(target: String, operation: String, outcome: String, nanoseconds: Int64) {
+    static func call(target: String, operation: String, outcome: String, duration: Duration) {
         Timer(
             label: "provisioner_vendor_call_duration_seconds",
             dimensions: [("target", target), ("operation", operation), ("outcome", outcome)],
             preferredDisplayUnit: .seconds
-        ).recordNanoseconds(nanoseconds)
+        ).record(duration)
     }
 
     /// A transient failure that will be tried again.
@@ -25,5 +25,13 @@ enum VendorMetrics {
         case .open: 2
         }
         Gauge(label: "provisioner_circuit_breaker_state", dimensions: [("target", target)]).record(value)
+    }
+}
+
+extension Timer {
+    /// swift-metrics records whole nanoseconds; clocks hand out `Duration`s.
+    public func record(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

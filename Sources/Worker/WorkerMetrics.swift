@@ -27,8 +27,7 @@ enum WorkerMetrics {
     }
 
     static func commit(_ duration: Duration) {
-        Timer(label: "provisioner_commit_duration_seconds", preferredDisplayUnit: .seconds)
-            .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        Timer(label: "provisioner_commit_duration_seconds", preferredDisplayUnit: .seconds).record(duration)
     }
 
     /// Consumer lag per partition, from a librdkafka statistics sample.
