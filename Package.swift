@@ -11,7 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -45,7 +47,25 @@ let package = Package(
             dependencies: ["ProvisioningContract", .product(name: "Yams", package: "Yams")]
         ),
         // Routing and the vendor adapter interface: from a record's value to its reply. No Kafka.
-        .target(name: "Provisioning", dependencies: ["ProvisioningContract", .product(name: "Metrics", package: "swift-metrics")]),
+        .target(
+            name: "Provisioning",
+            dependencies: [
+                "ProvisioningContract",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // Redacting JSON/text log lines and W3C trace context propagation. No Kafka, no vendors.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+            ]
+        ),
         // One adapter per vendor kind (a folder each) over one shared HTTP client. No Kafka.
         .target(
             name: "VendorAdapters",
@@ -53,7 +73,9 @@ let package = Package(
                 "Provisioning", "ProvisioningContract",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // `provisioner simulate`: the four vendor APIs in memory, on one port, with fault controls.
@@ -75,13 +97,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .executableTarget(
             name: "provisioner",
             dependencies: [
                 "Kafka", "Worker", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
-                "VendorAdapters", "VendorSimulators",
+                "VendorAdapters", "VendorSimulators", "Observability",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,6 +116,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Helpers the test targets share.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "KafkaTests",
             dependencies: [
@@ -103,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "ProvisionerCLITests",
             dependencies: [
-                "provisioner",
+                "provisioner", "TestSupport",
                 "Kafka",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters", "VendorSimulators",
+                "Worker", "TestSupport", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters", "VendorSimulators",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -146,6 +172,14 @@ let package = Package(
         .testTarget(
             name: "ProvisioningTests",
             dependencies: ["Provisioning", "ProvisioningContract"]
+        ),
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "Observability", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -33,7 +33,8 @@ public struct CommandProcessor: Sendable {
         public var command: ProvisioningCommand
         public var attempts: Int
         var target: ProvisioningTarget
-        var lastFailure: AdapterFailure?
+        /// The last transient failure, which the next attempt retries.
+        public internal(set) var lastFailure: AdapterFailure?
         /// Waiting for the target (breaker, rate, concurrency) must end by then.
         var waitDeadline: ContinuousClock.Instant
     }
@@ -66,7 +67,7 @@ public struct CommandProcessor: Sendable {
         if progress == nil {
             switch CommandDecoder.decode(value) {
             case .failure(let rejection):
-                let error = ReplyError(category: .invalidCommand, message: rejection.message)
+                let error = ReplyError(category: .invalidCommand, message: Redaction.scrub(rejection.message))
                 let reply = ProvisioningReply(
                     commandId: rejection.commandId, correlationId: rejection.correlationId, target: rejection.target,
                     vendor: rejection.target.flatMap { targets[$0]?.vendor.rawValue }, operation: rejection.operation,
@@ -99,7 +100,9 @@ public struct CommandProcessor: Sendable {
         case .go:
             progress.attempts += 1
             let started = ContinuousClock.now
-            let outcome = await adapter.perform(progress.command, for: target)
+            let command = progress.command
+            // Every line the adapter logs (calls, token renewals) names the command.
+            let outcome = await CommandIdentity(command).bind { await adapter.perform(command, for: target) }
             let failure: AdapterFailure? = if case .failed(let failure) = outcome { failure } else { nil }
             guards.finished(target, transientFailure: failure.map { $0.error.retryable } ?? false)
             VendorMetrics.call(
@@ -179,8 +182,10 @@ public struct CommandProcessor: Sendable {
             reply.error = failure.error
             reply.vendorResponse = failure.vendorResponse
             reply.vendorUserId = failure.vendorUserId
-            if failure.error.category.isDeadLettered { deadLetter = failure.error }
         }
+        // Whatever the vendor echoed of the command's secrets stays here.
+        reply.redact(knownSecrets: command.secretValues)
+        if let error = reply.error, error.category.isDeadLettered { deadLetter = error }
         return Result(reply: reply, command: command, deadLetter: deadLetter)
     }
 }

@@ -5,6 +5,7 @@ import Provisioning
 import ProvisioningContract
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// How a worker runs, beyond its Kafka clients.
 public struct WorkerSettings: Sendable {
@@ -204,14 +205,26 @@ public final class ProvisioningWorker: Sendable {
     }
 
     private func execute(_ job: Job) async {
+        var job = job
+        let span = job.span ?? InstrumentationSystem.commandSpan(for: job.message)
+        job.span = span
         WorkerMetrics.inFlight.increment()
-        let step = await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress)
+        let step = await ServiceContext.withValue(span.context) {
+            await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress)
+        }
         WorkerMetrics.inFlight.decrement()
         switch step {
         case .finished(let result):
             WorkerMetrics.reply(result.reply)
             if let error = result.deadLetter { WorkerMetrics.deadLetter(error.category) }
-            let records = self.records(for: result, of: job)
+            logFinished(result)
+            span.attributes["provisioning.status"] = result.reply.status.rawValue
+            if let error = result.reply.error {
+                span.attributes["provisioning.error.category"] = error.category.rawValue
+                span.setStatus(SpanStatus(code: .error, message: error.category.rawValue))
+            }
+            let records = self.records(for: result, of: job, trace: span.context)
+            span.end()
             switch publishing {
             case .acknowledged(let producer):
                 await withTaskGroup(of: Void.self) { group in
@@ -224,6 +237,14 @@ public final class ProvisioningWorker: Sendable {
             }
             await carryOut(await scheduler.complete(job))
         case .retry(let delay, let progress):
+            if let failure = progress.lastFailure, progress.attempts > (job.progress?.attempts ?? 0) {
+                var metadata = CommandIdentity(progress.command).metadata
+                metadata["attempt"] = "\(progress.attempts)"
+                metadata["retryIn"] = "\(delay)"
+                metadata["category"] = "\(failure.error.category.rawValue)"
+                metadata["reason"] = "\(Redaction.scrub(failure.error.message, knownSecrets: progress.command.secretValues))"
+                logger.info("vendor call failed; retrying", metadata: metadata)
+            }
             // The command waits without a slot; only its own key waits with it.
             var next = job
             next.progress = progress
@@ -235,15 +256,37 @@ public final class ProvisioningWorker: Sendable {
         }
     }
 
+    /// One line per command: succeeded at info, failed at notice, dead-lettered at warning.
+    private func logFinished(_ result: CommandProcessor.Result) {
+        let reply = result.reply
+        var metadata = CommandIdentity(reply).metadata
+        metadata["status"] = "\(reply.status.rawValue)"
+        metadata["attempts"] = "\(reply.attempts)"
+        metadata["durationMs"] = "\(reply.durationMs)"
+        if let vendorUserId = reply.vendorUserId { metadata["vendorUserId"] = "\(vendorUserId)" }
+        guard let error = reply.error else {
+            logger.info("command succeeded", metadata: metadata)
+            return
+        }
+        metadata["category"] = "\(error.category.rawValue)"
+        metadata["code"] = "\(error.code)"
+        metadata["reason"] = "\(error.message)"
+        if result.deadLetter != nil {
+            logger.warning("command failed; dead-lettered", metadata: metadata)
+        } else {
+            logger.notice("command failed", metadata: metadata)
+        }
+    }
+
     /// The reply and, if the command failed for good, its dead letter.
-    private func records(for result: CommandProcessor.Result, of job: Job) -> [KafkaProducerMessage] {
+    private func records(for result: CommandProcessor.Result, of job: Job, trace: ServiceContext) -> [KafkaProducerMessage] {
         var records: [KafkaProducerMessage] = []
         let replyKey = job.message.key ?? result.command.map { Array($0.derivedKey.utf8) }
         do {
-            records.append(KafkaProducerMessage(
-                topic: settings.repliesTopic, key: replyKey, value: try result.reply.encoded(),
-                headers: result.reply.headers().map { KafkaHeader(key: $0.key, value: $0.value) }
-            ))
+            var headers = result.reply.headers().map { KafkaHeader(key: $0.key, value: $0.value) }
+            // The reply continues the command's trace: same trace id, the worker's span as parent.
+            InstrumentationSystem.tracer.inject(trace, into: &headers, using: KafkaHeadersInjector())
+            records.append(KafkaProducerMessage(topic: settings.repliesTopic, key: replyKey, value: try result.reply.encoded(), headers: headers))
         } catch {
             logger.error("cannot encode reply", metadata: ["commandId": "\(result.reply.commandId ?? "")", "error": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import Kafka
+import Tracing
 import Provisioning
 
 /// One command to run: a record and when it was received.
@@ -11,6 +12,8 @@ struct Job: Sendable {
     let receivedAt: Date
     /// Set once the command has been routed; carries its attempts across retries.
     var progress: CommandProcessor.Progress?
+    /// The command's trace span, started at its first step, ended at its reply.
+    var span: (any Span)?
     var partition: KafkaTopicPartition { message.topicPartition }
 }
 

@@ -3,6 +3,8 @@ import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
+import Metrics
+import Prometheus
 import ProvisionerConfiguration
 import ProvisioningContract
 import UnixSignals
@@ -51,6 +53,8 @@ struct Dev: AsyncParsableCommand {
 
         let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let worker: ProvisioningWorkerHandle
         do {
             worker = ProvisioningWorkerHandle(try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger))
@@ -59,6 +63,22 @@ struct Dev: AsyncParsableCommand {
             throw error
         }
         Console.line("worker:          \(workerId), targets \(settings.targets.keys.sorted().joined(separator: ", "))")
+        let (ports, portFound) = AsyncStream.makeStream(of: Int.self)
+        let endpoints = Task { [worker = worker.worker, port = settings.observability.port, logger] in
+            let application = ObservabilityEndpoints.application(
+                worker: worker, registry: registry, port: port, logger: logger,
+                listening: { portFound.yield($0); portFound.finish() }
+            )
+            do { try await application.run() } catch {
+                logger.error("metrics and health endpoints not served", metadata: ["error": "\(error)"])
+                portFound.finish()
+            }
+        }
+        var metricsPort: Int?
+        for await port in ports { metricsPort = port }
+        if let metricsPort {
+            Console.line("metrics, health: http://127.0.0.1:\(metricsPort)/metrics, /health/live, /health/ready")
+        }
 
         // Blocks of samples, separated by blank lines, run one after another: a block's
         // commands may need users that an earlier block created (under another key).
@@ -83,10 +103,13 @@ struct Dev: AsyncParsableCommand {
 
         if keepRunning {
             Console.line("")
-            Console.line("running; `provisioner send --config <a config with kafka.bootstrapServers: \(cluster.bootstrapServers)>` adds commands; Ctrl-C stops")
+            for line in DevEnvironment.byHand(bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings) {
+                Console.line(line)
+            }
             for await _ in signals { break }
         }
         await worker.stop()
+        endpoints.cancel()
         await simulator.stop()
         try? await http.shutdown()
         withExtendedLifetime(cluster) {}
@@ -112,6 +135,26 @@ struct ProvisioningWorkerHandle: Sendable {
 
 
 enum DevEnvironment {
+    /// What `--keep-running` prints to go on by hand against the running stack.
+    static func byHand(bootstrap: String, simulator: String, config: String, metricsPort: Int?, settings: ProvisionerConfiguration) -> [String] {
+        let topics = settings.kafka
+        let environment = "PROVISIONER_KAFKA_BOOTSTRAPSERVERS=\(bootstrap)"
+        var lines = [
+            "Still running; Ctrl-C stops. Go on by hand in another terminal:",
+            "  bootstrap servers  \(bootstrap)",
+            "  simulators         \(simulator)  (controls: \(simulator)/_sim/stats, /_sim/faults)",
+        ]
+        if let metricsPort { lines.append("  metrics            curl -s http://127.0.0.1:\(metricsPort)/metrics | grep provisioner_") }
+        lines += [
+            "  send commands      \(environment) provisioner send --config \(config) config/samples.jsonl",
+            "  follow replies     \(environment) provisioner replies --config \(config) --follow",
+            "  dead letters       \(environment) provisioner dlq list --config \(config)",
+            "  with kcat          echo '{\"commandId\":\"by-hand-1\",\"target\":\"tecs-test\",\"operation\":\"resetPassword\",\"userId\":\"userlogin\"}' | kcat -b \(bootstrap) -P -t \(topics.commandsTopic) -k tecs-test:userlogin",
+            "                     kcat -b \(bootstrap) -C -t \(topics.repliesTopic) -f '%k %h %s\\n' -e",
+        ]
+        return lines
+    }
+
     /// `NAME=value` lines: sets each variable the environment does not already have.
     static func setDefaults(from path: String) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }

@@ -8,7 +8,11 @@ import Worker
 /// Prometheus scrapes the first; orchestrators probe the others (live while the process serves
 /// requests at all, ready while the worker can take commands).
 enum ObservabilityEndpoints {
-    static func application(worker: ProvisioningWorker, registry: PrometheusCollectorRegistry, port: Int, logger: Logger) -> some ApplicationProtocol {
+    /// `listening` is told the bound port (the one asked for, or the kernel's pick for 0).
+    static func application(
+        worker: ProvisioningWorker, registry: PrometheusCollectorRegistry, port: Int, logger: Logger,
+        listening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         let router = Router()
         router.get("metrics") { _, _ in
             Response(
@@ -25,6 +29,8 @@ enum ObservabilityEndpoints {
                 "status": health.isReady ? "ready" : "not ready",
                 "groupJoined": health.groupJoined,
                 "reasons": health.reasons,
+                // Queues and holds per partition: what an operator needs when work stands still.
+                "scheduler": await worker.schedulingSummary,
             ]
             return try json(body, status: health.isReady ? .ok : .serviceUnavailable)
         }
@@ -32,7 +38,9 @@ enum ObservabilityEndpoints {
             router: router,
             configuration: ApplicationConfiguration(address: .hostname("0.0.0.0", port: port), serverName: "provisioner"),
             onServerRunning: { channel in
-                logger.info("metrics and health endpoints listening", metadata: ["port": "\(channel.localAddress?.port ?? port)"])
+                let bound = channel.localAddress?.port ?? port
+                logger.info("metrics and health endpoints listening", metadata: ["port": "\(bound)"])
+                listening(bound)
             },
             logger: logger
         )

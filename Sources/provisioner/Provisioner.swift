@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Observability
+import Synchronization
+import Tracing
 
 @main
 struct Provisioner: AsyncParsableCommand {
@@ -11,12 +14,7 @@ struct Provisioner: AsyncParsableCommand {
     )
 
     static func main() async {
-        // Logs go to standard error: standard output carries results (e.g. the bootstrap line).
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-            return handler
-        }
+        LogSetup.bootstrap()
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {
@@ -34,5 +32,25 @@ struct Provisioner: AsyncParsableCommand {
 enum Console {
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
+
+/// Logging and tracing for every subcommand. Logs go to standard error (standard output carries
+/// results, e.g. the bootstrap line), redacted, in the configured format; every line logged while
+/// a command runs carries its identity and trace ids.
+enum LogSetup {
+    /// The format of loggers made from now on: `run` sets it from `observability.logFormat`
+    /// before it makes its loggers. Until then, the environment's override, or text.
+    static let format = Mutex<LogFormat>(
+        ProcessInfo.processInfo.environment["PROVISIONER_OBSERVABILITY_LOGFORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text
+    )
+    static let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+
+    static func bootstrap() {
+        LoggingSystem.bootstrap({ label, provider in
+            StructuredLogHandler(label: label, format: format.withLock { $0 }, level: level, metadataProvider: provider)
+        }, metadataProvider: .multiplex([.command, .traceContext]))
+        // W3C trace context from commands through vendor calls to replies.
+        InstrumentationSystem.bootstrap(TraceContextTracer(logSpans: level <= .debug))
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Kafka
 import Logging
 import Metrics
+import Observability
 import Prometheus
 import Provisioning
 import ProvisionerConfiguration
@@ -20,8 +21,9 @@ struct Run: AsyncParsableCommand {
     var config = "config/worker.yaml"
 
     func run() async throws {
-        let logger = Logger(label: "provisioner.worker")
         let settings = try ConfigurationLoader.load(config)
+        LogSetup.format.withLock { $0 = LogFormat(rawValue: settings.observability.logFormat.rawValue) ?? .json }
+        let logger = Logger(label: "provisioner.worker")
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"

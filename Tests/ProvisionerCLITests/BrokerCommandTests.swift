@@ -115,6 +115,11 @@ final class ProvisionerProcess: @unchecked Sendable {
         try input.fileHandleForWriting.close()
     }
 
+    /// Standard error so far (the process may still run).
+    var errorsSoFar: String {
+        String(decoding: (try? Data(contentsOf: errorsFile)) ?? Data(), as: UTF8.self)
+    }
+
     /// Everything on standard output and standard error once the process has ended.
     func outputs() async -> (stdout: String, stderr: String) {
         let (output, errorsFile, process) = (self.output, self.errorsFile, self.process)

@@ -44,8 +44,39 @@ struct CrashAndStopTests {
         #expect(try await sender.exitCode() == 0)
     }
 
-    func worker(_ setup: Setup) throws -> ProvisionerProcess {
-        try ProvisionerProcess(arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error"])
+    func worker(_ setup: Setup) throws -> WorkerProcess {
+        let port = try freePort()
+        let process = try ProvisionerProcess(
+            arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error", "PROVISIONER_OBSERVABILITY_PORT": "\(port)"]
+        )
+        return WorkerProcess(process: process, healthPort: port)
+    }
+
+    /// A worker subprocess and where it reports its health (and its scheduler's state).
+    struct WorkerProcess {
+        let process: ProvisionerProcess
+        let healthPort: Int
+        func kill() { process.kill() }
+        func terminate() { process.terminate() }
+        func exitCode() async throws -> Int32 { try await process.exitCode() }
+
+        /// Readiness, scheduler state and the last lines of standard error, for a failure message.
+        func diagnosis() async -> String {
+            let health = (try? await httpGet("http://127.0.0.1:\(healthPort)/health/ready").body) ?? "no answer"
+            return "health \(health); stderr: \(process.errorsSoFar.suffix(1500))"
+        }
+    }
+
+    /// Runs `body`; when it throws, records what each worker and the reader were doing.
+    func diagnosing<T>(_ workers: [WorkerProcess], _ replies: ReplyReader, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            var report = "reader: \(await replies.lag(partitions: 6))"
+            for (index, worker) in workers.enumerated() { report += "\nworker \(index): \(await worker.diagnosis())" }
+            Issue.record("stalled: \(report)")
+            throw error
+        }
     }
 
     @Test("SIGKILL mid-stream, then a restart: every command ends with at least one reply")
@@ -136,7 +167,9 @@ struct CrashAndStopTests {
             previous = owners
         }
         try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" })
-        try await replies.wait("a reply for every command") { Set($0.compactMap(\.commandId).filter { $0.hasPrefix("c-") }).count == total }
+        try await diagnosing(workers, replies) {
+            try await replies.waitForAnswers(total + round * 24)
+        }
         for worker in workers { worker.terminate() }
         for worker in workers { #expect(try await worker.exitCode() == 0) }
         try await replies.drain(partitions: 6)
@@ -262,6 +295,16 @@ final class ReplyReader: Sendable {
                 if met { continuation.resume() }
             }
         }
+    }
+
+    /// Per partition, what the reader has read against the topic's end.
+    func lag(partitions: Int32) async -> String {
+        var parts: [String] = []
+        for partition in 0..<partitions {
+            let end = (try? await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition)).high).map(String.init) ?? "?"
+            parts.append("\(partition): read \(positions.withLock { $0[partition, default: 0] }) of \(end)")
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// Waits until everything written to the replies topic so far has been read.

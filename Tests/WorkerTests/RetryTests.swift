@@ -4,6 +4,7 @@ import Logging
 import Provisioning
 import ProvisioningContract
 import Synchronization
+import TestSupport
 import Testing
 import Worker
 

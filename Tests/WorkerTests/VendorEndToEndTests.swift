@@ -4,6 +4,7 @@ import Kafka
 import Logging
 import Provisioning
 import ProvisioningContract
+import TestSupport
 import Testing
 import VendorAdapters
 import VendorSimulators

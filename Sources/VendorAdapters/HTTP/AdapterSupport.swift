@@ -174,7 +174,7 @@ extension Dictionary where Key == String, Value == JSONValue {
 extension VendorResponse {
     /// What the vendor said, its body redacted.
     init(_ response: VendorHTTPResponse, code: String? = nil, message: String? = nil) {
-        self.init(httpStatus: response.status, code: code, message: message, body: response.json.map(Redaction.redacted))
+        self.init(httpStatus: response.status, code: code, message: message, body: response.json.map { Redaction.redacted($0) })
     }
 }
 

@@ -42,7 +42,7 @@ public enum VendorErrorTable {
         _ vendor: VendorKind, operation: Operation, code: String?, message: String?, response: VendorHTTPResponse
     ) -> AdapterFailure {
         let vendorResponse = VendorResponse(
-            httpStatus: response.status, code: code, message: message, body: response.json.map(Redaction.redacted)
+            httpStatus: response.status, code: code, message: message, body: response.json.map { Redaction.redacted($0) }
         )
         let text = message ?? "HTTP \(response.status)"
         if let code, let rule = rule(vendor, code: code, operation: operation) {
@@ -58,7 +58,7 @@ public enum VendorErrorTable {
     /// An answer the vendor gave no code of its own for (a gateway's page, an empty body).
     static func statusFailure(_ response: VendorHTTPResponse, message: String? = nil, vendorResponse: VendorResponse? = nil) -> AdapterFailure {
         let vendorResponse = vendorResponse ?? VendorResponse(
-            httpStatus: response.status, message: message ?? Self.snippet(response.bytes), body: response.json.map(Redaction.redacted)
+            httpStatus: response.status, message: message ?? Self.snippet(response.bytes), body: response.json.map { Redaction.redacted($0) }
         )
         let text = message ?? "HTTP \(response.status)" + (Self.snippet(response.bytes).map { ": \($0)" } ?? "")
         switch response.status {

@@ -2,8 +2,10 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import Provisioning
 import ProvisioningContract
+import Tracing
 
 /// One HTTP request to a vendor, relative to the target's `baseURL`. Kept as data so that a dry
 /// run can show it (redacted) without sending it.
@@ -90,9 +92,27 @@ public struct VendorHTTPClient: Sendable {
         self.logger = logger
     }
 
-    /// Sends the request; transport failures and timeouts become retryable `unavailable`.
+    /// Sends the request in a client span whose W3C `traceparent` goes along; transport
+    /// failures and timeouts become retryable `unavailable`.
     func send(_ request: VendorRequest, to target: ProvisioningTarget) async throws(AdapterFailure) -> VendorHTTPResponse {
+        let span = InstrumentationSystem.tracer.startAnySpan("\(request.method.rawValue) \(target.vendor.rawValue)", ofKind: .client)
+        defer { span.end() }
+        span.attributes["http.request.method"] = request.method.rawValue
+        span.attributes["provisioning.target"] = target.name
+        do {
+            let response = try await execute(request, to: target, trace: span.context)
+            span.attributes["http.response.status_code"] = response.status
+            if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        } catch {
+            span.setStatus(SpanStatus(code: .error, message: error.error.message))
+            throw error
+        }
+    }
+
+    private func execute(_ request: VendorRequest, to target: ProvisioningTarget, trace: ServiceContext) async throws(AdapterFailure) -> VendorHTTPResponse {
         var http = HTTPClientRequest(url: request.url(base: target.baseURL))
+        InstrumentationSystem.tracer.inject(trace, into: &http.headers, using: HTTPHeadersInjector())
         http.method = .init(rawValue: request.method.rawValue)
         http.headers.add(name: "Accept", value: "application/json")
         for (name, value) in request.headers {
@@ -107,6 +127,9 @@ public struct VendorHTTPClient: Sendable {
         }
         let started = ContinuousClock.now
         let timeout = TimeAmount.milliseconds(target.timeout.milliseconds)
+        // AsyncHTTPClient logs on its event loops, outside this task: hand it the command's identity.
+        var logger = self.logger
+        for (key, value) in trace.command?.metadata ?? [:] { logger[metadataKey: key] = value }
         do {
             let response = try await client.execute(http, timeout: timeout, logger: logger)
             let body = try await response.body.collect(upTo: Self.maximumBodySize)
@@ -145,6 +168,13 @@ public struct VendorHTTPClient: Sendable {
     }
 }
 
+/// Writes W3C trace context onto a vendor request.
+struct HTTPHeadersInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) {
+        carrier.replaceOrAdd(name: key, value: value)
+    }
+}
+
 private extension HTTPClientError {
     var shortDescription: String { String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "") }
 }
@@ -164,27 +194,5 @@ enum VendorJSON {
     static func decode(_ bytes: [UInt8]) -> JSONValue? {
         guard !bytes.isEmpty else { return nil }
         return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-    }
-}
-
-/// Credentials and personal data never leave an adapter in a dry run, a reply or a log.
-enum Redaction {
-    static let marker = "<redacted>"
-    static let sensitiveKeys: Set<String> = [
-        "password", "confirmation", "token", "renewtoken", "access_token", "accesstoken", "pin",
-        "identificationnumber", "passportnumber", "driverlicencenumber", "documentnumber", "authorization",
-    ]
-
-    static func redacted(_ value: JSONValue) -> JSONValue {
-        switch value {
-        case .object(let object):
-            return .object(Dictionary(uniqueKeysWithValues: object.map { key, value in
-                sensitiveKeys.contains(key.lowercased()) && value != .null ? (key, .string(marker)) : (key, redacted(value))
-            }))
-        case .array(let items):
-            return .array(items.map(redacted))
-        default:
-            return value
-        }
     }
 }

@@ -88,8 +88,9 @@ enum ASMS {
         }
         let token = randomToken("asms-")
         state.asms.tokens.insert(token)
-        state.countToken(.asms)
-        return .json(200, .object(["token": .string(token), "renewToken": .string(randomToken("asms-renew-"))]))
+        let renewToken = randomToken("asms-renew-")
+        state.countToken(.asms, token, renewToken)
+        return .json(200, .object(["token": .string(token), "renewToken": .string(renewToken)]))
     }
 
     static func handle(_ request: SimRequest, state: inout SimulatorState) -> SimResponse {

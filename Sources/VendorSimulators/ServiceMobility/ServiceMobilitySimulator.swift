@@ -83,7 +83,7 @@ enum ServiceMobility {
         }
         let token = jwt()
         state.servicemobility.tokens.insert(token)
-        state.countToken(.servicemobility)
+        state.countToken(.servicemobility, token)
         return .json(200, .object(["token": .string(token)]))
     }
 

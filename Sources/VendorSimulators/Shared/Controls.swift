@@ -54,6 +54,9 @@ enum Controls {
             })))
         case ("GET", "faults"):
             return .json(200, faultsJSON(simulator))
+        case ("GET", "observed"):
+            let observed = simulator.observed
+            return .json(200, .object(["tokens": .array(observed.tokens.map(JSONValue.string)), "traceparents": .array(observed.traceparents.map(JSONValue.string))]))
         case ("DELETE", "faults"):
             simulator.clearFaults()
             return .json(200, faultsJSON(simulator))

@@ -119,6 +119,7 @@ struct SimulatorResponder: HTTPResponder {
         }
         let faults = simulator.withState { state in
             state.countCall(vendor)
+            state.observeTraceparent(call.header("traceparent"))
             return state.faults[vendor] ?? SimulatorFaults()
         }
         if let answer = await apply(faults) { return answer }

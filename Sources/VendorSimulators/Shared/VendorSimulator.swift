@@ -18,6 +18,10 @@ struct SimulatorState: Sendable {
     var urac = URACStore()
     var servicemobility = ServiceMobilityStore()
     var asms = ASMSStore()
+    /// What crossed the wire, for tests of what the worker sends and must not show: the tokens
+    /// issued (to look for in logs) and the `traceparent` of each business call (newest last).
+    var issuedTokens: [String] = []
+    var traceparents: [String] = []
 
     /// The next queued error of a vendor, consumed.
     mutating func popQueuedError(_ vendor: SimulatedVendor) -> String? {
@@ -33,9 +37,18 @@ struct SimulatorState: Sendable {
         stats[vendor, default: SimulatorStats()].calls += 1
     }
 
-    mutating func countToken(_ vendor: SimulatedVendor) {
+    mutating func countToken(_ vendor: SimulatedVendor, _ tokens: String...) {
         stats[vendor, default: SimulatorStats()].tokensIssued += 1
+        issuedTokens = Array((issuedTokens + tokens).suffix(Self.observedLimit))
     }
+
+    mutating func observeTraceparent(_ value: String?) {
+        guard let value else { return }
+        traceparents.append(value)
+        if traceparents.count > Self.observedLimit { traceparents.removeFirst(traceparents.count - Self.observedLimit) }
+    }
+
+    static let observedLimit = 1000
 }
 
 /// Shared in-memory state of the four vendors (thread-safe: one `Mutex`). The HTTP server
@@ -63,6 +76,11 @@ public final class VendorSimulator: Sendable {
     }
 
     /// Forgets users, tokens, queued errors, stats and `/_sim/` fault changes: back to the start-up settings.
+    /// Tokens issued and `traceparent` headers received, the most recent 1,000 of each.
+    public var observed: (tokens: [String], traceparents: [String]) {
+        withState { ($0.issuedTokens, $0.traceparents) }
+    }
+
     public func reset() {
         let fresh = SimulatorState(faults: startupFaults, uracErrorStatus: startupURACErrorStatus)
         state.withLock { $0 = fresh }

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The one place that decides what is a secret in text the worker writes: log lines, replies
+/// (dry-run requests, vendor bodies, error messages) and dead-letter headers. Values typed
+/// `Secret` are already safe; this catches what arrives as plain data (a vendor body that echoes
+/// a password, a URL with an access token, a header in an error) by field name, by pattern, and
+/// by the known secret values of the command at hand.
+public enum Redaction {
+    public static let marker = "<redacted>"
+
+    /// Whether a field, header or metadata key names a secret: passwords, tokens, credentials,
+    /// identity documents under our names and the vendors' (`identificationNumber`, ...).
+    public static func isSensitive(_ key: String) -> Bool {
+        let folded = String(key.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(Character.init))
+        return sensitiveNames.contains(folded) || sensitiveFragments.contains { folded.contains($0) }
+    }
+
+    private static let sensitiveNames: Set<String> = ["pin", "confirmation", "pwd", "key", "apikey", "credentials"]
+    private static let sensitiveFragments = [
+        "password", "token", "secret", "authorization", "nationalid", "passport", "driverlicence", "driverlicense",
+        "identificationnumber", "documentnumber",
+    ]
+
+    /// A JSON value with every sensitive field's value replaced, and every string scrubbed of
+    /// `knownSecrets` and of secret-looking patterns.
+    public static func redacted(_ value: JSONValue, knownSecrets: [String] = []) -> JSONValue {
+        switch value {
+        case .object(let object):
+            return .object(Dictionary(uniqueKeysWithValues: object.map { key, value in
+                isSensitive(key) && value != .null ? (key, .string(marker)) : (key, redacted(value, knownSecrets: knownSecrets))
+            }))
+        case .array(let items):
+            return .array(items.map { redacted($0, knownSecrets: knownSecrets) })
+        case .string(let text):
+            return .string(scrub(text, knownSecrets: knownSecrets))
+        default:
+            return value
+        }
+    }
+
+    /// Free text (a log message, a vendor's error message) with known secret values and
+    /// secret-looking fragments replaced: `access_token=...`, `Bearer ...`, `"password":"..."`,
+    /// `password: ...`.
+    public static func scrub(_ text: String, knownSecrets: [String] = []) -> String {
+        var result = text
+        for secret in knownSecrets where secret.count >= minimumSecretLength && result.contains(secret) {
+            result = result.replacingOccurrences(of: secret, with: marker)
+        }
+        // The patterns are costly; most lines have none of their words.
+        let lowered = result.lowercased()
+        guard patternWords.contains(where: { lowered.contains($0) }) else { return result }
+        for (pattern, template) in patterns {
+            let range = NSRange(result.startIndex..., in: result)
+            result = pattern.stringByReplacingMatches(in: result, range: range, withTemplate: template)
+        }
+        return result
+    }
+
+    /// Shorter values (a one-digit flag) would blank out unrelated text.
+    static let minimumSecretLength = 4
+
+    private static let patternWords = ["token", "password", "bearer", "secret", "authorization", "apikey", "passport", "nationalid", "licence"]
+    private static let secretKey = #"[A-Za-z_-]*(?:password|token|secret|authorization|apikey|passport|nationalid|driverlicence)[A-Za-z_-]*"#
+    private static let patterns: [(NSRegularExpression, String)] = [
+        // Bearer tokens anywhere.
+        (#"(?i)\b(bearer)\s+(?!<redacted>)[A-Za-z0-9._~+/=-]+"#, "$1 \(marker)"),
+        // JSON fields: "password": "...".
+        (#"(?i)("\#(secretKey)"\s*:\s*)"(?:[^"\\]|\\.)*""#, "$1\"\(marker)\""),
+        // Query and form parameters, key=value and key: value pairs.
+        (#"(?i)(\b\#(secretKey)\s*[=:]\s*)(?!<redacted>)[^\s&,;"'}\]]+"#, "$1\(marker)"),
+    ].map { pattern, template in
+        // The patterns are constants: a failure here is a programming error caught by any test.
+        (try! NSRegularExpression(pattern: pattern), template)
+    }
+}
+
+extension ProvisioningCommand {
+    /// The command's secret values as text, to be scrubbed from whatever is said about it.
+    public var secretValues: [String] {
+        let typed = [password, user?.password, user?.documents?.nationalId, user?.documents?.passport, user?.documents?.driverLicence]
+        var found = typed.compactMap { $0?.revealed }
+        if let extensions = user?.extensions { Self.collectSensitive(.object(extensions), into: &found) }
+        return found
+    }
+
+    private static func collectSensitive(_ value: JSONValue, into found: inout [String], underSecret: Bool = false) {
+        switch value {
+        case .object(let object):
+            for (key, value) in object { collectSensitive(value, into: &found, underSecret: underSecret || Redaction.isSensitive(key)) }
+        case .array(let items):
+            for item in items { collectSensitive(item, into: &found, underSecret: underSecret) }
+        case .string(let text) where underSecret:
+            found.append(text)
+        case .integer(let number) where underSecret:
+            found.append(String(number))
+        default:
+            break
+        }
+    }
+}
+
+extension ProvisioningReply {
+    /// Scrubs what a vendor or an error may have echoed: messages, the vendor's body, data.
+    public mutating func redact(knownSecrets: [String]) {
+        if let message = error?.message { error?.message = Redaction.scrub(message, knownSecrets: knownSecrets) }
+        if let message = vendorResponse?.message { vendorResponse?.message = Redaction.scrub(message, knownSecrets: knownSecrets) }
+        if let body = vendorResponse?.body { vendorResponse?.body = Redaction.redacted(body, knownSecrets: knownSecrets) }
+        if let data { self.data = Redaction.redacted(data, knownSecrets: knownSecrets) }
+    }
+}
