@@ -106,6 +106,15 @@ extension ProvisionerConfiguration {
 }
 
 /// The YAML as leaf paths and their text.
+extension ProvisionerConfiguration {
+    /// Every key the reader knows, as dotted paths (a target's under `targets.<name>.`): what
+    /// the README's configuration reference must list, no more, no less.
+    public static var knownKeys: [String] {
+        Flattened.knownPaths.map { $0.joined(separator: ".") } + ["kafka.properties"]
+            + Flattened.targetFields.map { "targets.<name>." + $0.joined(separator: ".") }
+    }
+}
+
 struct Flattened {
     var leaves: [[String]: String] = [:]
 
