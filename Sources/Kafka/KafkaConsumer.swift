@@ -56,14 +56,27 @@ public final class KafkaConsumer: Sendable {
     /// The partitions this member owns now.
     public var assignment: Set<KafkaTopicPartition> { core.partitions.withLock { $0.assigned } }
 
-    /// Commits and waits for the coordinator's answer. Offsets are the next ones to read.
-    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+    /// Commits and waits for the coordinator's answer, at most `timeout`. Offsets are the next
+    /// ones to read. librdkafka's synchronous commit waits without limit while the group has no
+    /// coordinator (one being elected, or unreachable); a caller that must go on (a committer
+    /// that releases held work) gets `timedOut` instead, and the commit may still land later.
+    public func commit(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            try check(rd_kafka_commit(handle.pointer, list, 0), "commit")
-            if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
+            guard let replies = rd_kafka_queue_new(handle.pointer) else { throw KafkaError.client("commit: cannot create a reply queue") }
+            // The pending commit holds its own reference to the queue: destroying ours is safe.
+            defer { rd_kafka_queue_destroy(replies) }
+            try check(rd_kafka_commit_queue(handle.pointer, list, replies, nil, nil), "commit")
+            guard let event = rd_kafka_queue_poll(replies, Int32(clamping: timeout.milliseconds)) else {
+                throw KafkaError(code: .timedOut, message: "commit: no answer from the group coordinator within \(timeout)", isRetriable: true)
+            }
+            defer { rd_kafka_event_destroy(event) }
+            try check(rd_kafka_event_error(event), "commit")
+            if let committed = rd_kafka_event_topic_partition_list(event), let error = RDKafkaTopicPartitionList.firstError(committed) {
+                throw error
+            }
         }
     }
 

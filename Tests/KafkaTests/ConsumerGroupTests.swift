@@ -219,6 +219,38 @@ struct ConsumerGroupTests {
         await third.close()
     }
 
+    @Test("a commit while the group's coordinator is unreachable gives up after its timeout instead of waiting for it; the next one lands")
+    func commitTimeout() async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 1)
+        let producer = try kafka.producer()
+        for index in 0..<3 {
+            try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "\(index)"))
+        }
+        await producer.close()
+        // A session that outlives the outage: the member must still be in the group afterwards.
+        let consumer = try kafka.consumer(group: "g-commit-timeout", topics: [topic], properties: ["session.timeout.ms": "30000", "max.poll.interval.ms": "60000"])
+        let messages = try await read(3, from: consumer)
+        try kafka.cluster.setBrokerDown(1)
+        let started = ContinuousClock.now
+        let outcome = try await withDeadline(60, "a commit without a coordinator") { () -> KafkaError? in
+            do throws(KafkaError) {
+                try await consumer.commit([messages[2].nextOffset], timeout: .seconds(2))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(outcome?.code == .timedOut, "\(String(describing: outcome))")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        try kafka.cluster.setBrokerUp(1)
+        try await withDeadline(60, "a commit after the coordinator is back") {
+            try await consumer.commit([messages[2].nextOffset], timeout: .seconds(30))
+        }
+        #expect(try await consumer.committed([KafkaTopicPartition(topic: topic, partition: 0)]).first?.offset == 3)
+        await consumer.close()
+    }
+
     @Test("a paused partition delivers nothing until resumed, while the others flow")
     func pauseAndResume() async throws {
         let kafka = try TestCluster()
