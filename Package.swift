@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "provisioner", targets: ["provisioner"]),
+        .executable(name: "provisioner-bench", targets: ["ProvisionerBench"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "ProvisioningContract", targets: ["ProvisioningContract"]),
     ],
@@ -115,6 +116,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
+        ),
+        // `provisioner-bench`: the scenarios of Benchmarks/README-style table against the raw Kafka path.
+        .executableTarget(
+            name: "ProvisionerBench",
+            dependencies: [
+                "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ProvisionerBench"
         ),
         // Helpers the test targets share.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import Logging
+
+/// `provisioner-bench`: throughput, latency, memory and CPU of the worker, scenario by scenario,
+/// each against the raw Kafka path measured in the same run. Every process is a real one: an
+/// embedded cluster (`provisioner broker`), the simulators (`provisioner simulate`) and the
+/// workers (`provisioner run`, or `provisioner-bench echo` for the raw path) run as children, so
+/// a worker's peak RSS and CPU time are its own.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "provisioner-bench",
+        abstract: "Benchmarks the provisioning worker against the raw Kafka path.",
+        subcommands: [Scenarios.self, Echo.self],
+        defaultSubcommand: Scenarios.self
+    )
+}
+
+/// Runs the scenarios and prints the table.
+struct Scenarios: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scenarios", abstract: "Run the benchmark scenarios (the default).")
+
+    @Option(help: "Comma-separated scenarios: raw, a, b, c, d, e.")
+    var only = "raw,a,b,c,d,e"
+
+    @Option(help: "Multiplies every scenario's command count (0.01 for a smoke run).")
+    var scale = 1.0
+
+    @Option(help: "Also write the Markdown table to this file.")
+    var markdown: String?
+
+    func run() async throws {
+        let binaries = try Binaries.locate()
+        var results: [Measurement] = []
+        var raw: Measurement?
+        // The hot-key scenario is judged against the same other keys without the hot one.
+        let names = only.split(separator: ",").flatMap { $0 == "d" ? ["d-alone", "d"] : [String($0)] }
+        for name in names {
+            guard let scenario = Scenario.named(name, scale: scale) else { throw ValidationError("unknown scenario '\(name)'") }
+            FileHandle.standardError.write(Data("running \(scenario.title) (\(scenario.commands) commands)\n".utf8))
+            let result = try await scenario.measure(binaries: binaries)
+            if name == "raw" { raw = result }
+            results.append(result)
+            FileHandle.standardError.write(Data("  \(result.summary)\n".utf8))
+        }
+        let table = Report.markdown(results, raw: raw)
+        print(table)
+        if let markdown { try table.write(toFile: markdown, atomically: true, encoding: .utf8) }
+    }
+}
+
+/// Where the executables are: `provisioner` is built next to `provisioner-bench`.
+struct Binaries {
+    let provisioner: URL
+    let bench: URL
+
+    static func locate() throws -> Binaries {
+        let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let provisioner = bench.deletingLastPathComponent().appendingPathComponent("provisioner")
+        guard FileManager.default.isExecutableFile(atPath: provisioner.path) else {
+            throw ValidationError("no provisioner next to \(bench.path): build both (`swift build -c release`)")
+        }
+        return Binaries(provisioner: provisioner, bench: bench)
+    }
+}
+
+/// Logs of the benchmark's own Kafka clients: only what goes wrong.
+let quietLogger: Logger = {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    return logger
+}()

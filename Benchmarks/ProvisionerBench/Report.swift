@@ -1,0 +1,28 @@
+import Foundation
+
+/// The README's table: absolute numbers and each scenario's ratio to the raw path of the same run.
+enum Report {
+    static func markdown(_ results: [Measurement], raw: Measurement?) -> String {
+        var lines = [
+            "| scenario | commands | commands/s | of raw path | latency p50 / p99 / max ms (at rate) | peak RSS MB | CPU s | failed |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        let alone = results.first { $0.scenario.name == "d-alone" }
+        for result in results {
+            let ratio = raw.map { String(format: "%.0f%%", 100 * result.throughput / $0.throughput) } ?? "–"
+            var throughput = String(format: "%.0f", result.throughput)
+            if let other = result.otherKeysThroughput {
+                throughput += String(format: " (other keys %.0f", other)
+                if let alone { throughput += String(format: ", %.0f%% of %.0f without the hot key", 100 * other / alone.throughput, alone.throughput) }
+                throughput += ")"
+            }
+            lines.append(String(
+                format: "| %@ | %d | %@ | %@ | %.1f / %.1f / %.1f (%.0f/s) | %.0f | %.1f | %d |",
+                result.scenario.title, result.scenario.commands, throughput, ratio,
+                result.latency.p50, result.latency.p99, result.latency.max, result.latencyRate,
+                result.peakRSSMegabytes, result.cpuSeconds, result.failed
+            ))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,241 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Kafka
+
+/// One benchmark scenario: what runs, on which commands.
+struct Scenario: Sendable {
+    enum Worker: Sendable { case provisioner, echo }
+
+    /// Which commands, under which keys.
+    enum Mix: Sendable {
+        /// `createUser` round robin over the four vendors, one key per user.
+        case vendors(dryRun: Bool)
+        /// TECS `createUser`, one user each, under this many distinct keys.
+        case keys(Int)
+        /// Half the commands on one key, the rest one key each; `alone` sends only the rest.
+        case hotKey(alone: Bool)
+    }
+
+    var name: String
+    var title: String
+    var commands: Int
+    var worker: Worker = .provisioner
+    var workers = 1
+    var vendorLatencyMs = 0
+    var maxInFlight = 256
+    var mix: Mix = .vendors(dryRun: false)
+
+    static func named(_ name: String, scale: Double) -> Scenario? {
+        func count(_ base: Int) -> Int { max(200, Int(Double(base) * scale)) }
+        switch name {
+        case "raw": return Scenario(name: "raw", title: "raw Kafka path (consume, produce, commit)", commands: count(40_000), worker: .echo)
+        case "a": return Scenario(name: "a", title: "a. dry run (no HTTP)", commands: count(40_000), mix: .vendors(dryRun: true))
+        case "b": return Scenario(name: "b", title: "b. simulators, no latency, mixed vendors", commands: count(20_000))
+        case "c": return Scenario(name: "c", title: "c. 100 ms vendor, 2,000 keys, maxInFlight 512", commands: count(20_000), vendorLatencyMs: 100, maxInFlight: 512, mix: .keys(2000))
+        case "d": return Scenario(name: "d", title: "d. hot key (half the commands on one key)", commands: count(20_000), mix: .hotKey(alone: false))
+        case "d-alone": return Scenario(name: "d-alone", title: "d. without the hot key", commands: count(20_000), mix: .hotKey(alone: true))
+        case "e": return Scenario(name: "e", title: "e. three workers, as b", commands: count(20_000), workers: 3)
+        default: return nil
+        }
+    }
+
+    static let hotKey = "tecs-test:hot"
+
+    /// Every command: its key and value.
+    func commandRecords() -> [(key: String, value: String)] {
+        (0..<commands).compactMap { index -> (String, String)? in
+            switch mix {
+            case .vendors(let dryRun):
+                return Self.create(index, target: ["tecs-test", "urac-test", "servicemobility-test", "asms-test"][index % 4], dryRun: dryRun)
+            case .keys(let keys):
+                let (_, value) = Self.create(index, target: "tecs-test", dryRun: false)
+                return ("tecs-test:k-\(index % keys)", value)
+            case .hotKey(let alone):
+                let hot = index % 2 == 0
+                if hot && alone { return nil }
+                let (key, value) = Self.create(index, target: "tecs-test", dryRun: false)
+                return (hot ? Self.hotKey : key, value)
+            }
+        }
+    }
+
+    static func create(_ index: Int, target: String, dryRun: Bool, prefix: String = "bench") -> (key: String, value: String) {
+        let user = "\(prefix)\(index)"
+        var extensions = ""
+        if target == "asms-test" {
+            extensions = #","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"specialist","registerType":"specialist"}}"#
+        }
+        let value = #"{"commandId":"\#(prefix)-\#(index)","target":"\#(target)","operation":"createUser","dryRun":\#(dryRun),"# +
+            #""user":{"userName":"\#(user)","email":"\#(user)@example.com","givenName":"Bench","familyName":"User\#(index)","displayName":"Bench \#(index)","password":"Bench-Pa55-\#(index)"\#(extensions)}}"#
+        return ("\(target):\(user)", value)
+    }
+
+    var needsSimulator: Bool {
+        switch (worker, mix) {
+        case (.echo, _), (_, .vendors(dryRun: true)): false
+        default: true
+        }
+    }
+}
+
+/// What a scenario measured.
+struct Measurement: Sendable {
+    var scenario: Scenario
+    /// Commands per second from the first reply to the last of the throughput phase.
+    var throughput: Double
+    /// In the hot-key scenario: the other keys' commands per second.
+    var otherKeysThroughput: Double?
+    var failed: Int
+    /// End-to-end latency (command sent → reply written) at half the measured rate, ms.
+    var latency: (p50: Double, p99: Double, max: Double)
+    var latencyRate: Double
+    /// Peak resident memory of the largest worker process, MB.
+    var peakRSSMegabytes: Double
+    /// CPU seconds of all worker processes during the throughput phase.
+    var cpuSeconds: Double
+
+    var summary: String {
+        String(format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s",
+               throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds)
+            + (otherKeysThroughput.map { String(format: ", other keys %.0f/s", $0) } ?? "")
+    }
+}
+
+extension Scenario {
+    func measure(binaries: Binaries) async throws -> Measurement {
+        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "12"])
+        defer { broker.stop() }
+        let bootstrap = try await broker.firstLine()
+        var simulatorPort = 9
+        var simulator: Child?
+        if needsSimulator {
+            let child = try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
+            simulator = child
+            let line = try await child.firstLine()
+            guard let address = line.range(of: "127.0.0.1:"), let port = Int(line[address.upperBound...].prefix { $0.isNumber }) else {
+                throw ValidationError("cannot read the simulator's port from '\(line)'")
+            }
+            simulatorPort = port
+        }
+        defer { simulator?.stop() }
+
+        let group = "bench-\(name)"
+        let config = try Self.configFile(bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight)
+        var workerProcesses: [Child] = []
+        defer { workerProcesses.forEach { $0.stop() } }
+        for _ in 0..<workers {
+            switch worker {
+            case .provisioner:
+                let port = try freePort()
+                let child = try Child(binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": "warning", "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
+                child.healthPort = port
+                workerProcesses.append(child)
+            case .echo:
+                workerProcesses.append(try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))
+            }
+        }
+        // Measure work, not group formation: every worker has joined before the first command.
+        for child in workerProcesses { try await child.waitUntilReady() }
+        if workers > 1 { try await Task.sleep(for: .seconds(3)) }  // the members' rebalances settle (a benchmark, not a test)
+
+        let watermarks = try Watermarks(bootstrap: bootstrap)
+        let cpuBefore = workerProcesses.map(\.cpuSeconds).reduce(0, +)
+        let records = commandRecords()
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
+        for record in records {
+            try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: record.key, value: record.value))
+        }
+        try await producer.flush()
+        try await watermarks.waitForReplies(records.count, timeout: .seconds(600))
+        let cpuSeconds = workerProcesses.map(\.cpuSeconds).reduce(0, +) - cpuBefore
+
+        // Latency at half the measured rate, each command on a key of its own.
+        let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap, count: records.count)
+        let throughput = Self.rate(throughputReplies)
+        let rate = max(10, throughput / 2)
+        let latencyCount = max(100, min(records.count / 2, Int(rate * 4)))
+        var sentAt: [String: Int64] = [:]
+        let started = ContinuousClock.now
+        for index in 0..<latencyCount {
+            let due = started + .seconds(Double(index) / rate)
+            if due > .now { try await Task.sleep(until: due) }
+            var (key, value) = Self.create(index, target: "tecs-test", dryRun: mix.isDryRun, prefix: "latency")
+            if worker == .echo { value = String(repeating: "x", count: 300) }
+            key = "latency:\(index)"
+            sentAt[key] = Int64(Date().timeIntervalSince1970 * 1000)
+            try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: key, value: value))
+        }
+        try await producer.flush()
+        await producer.close()
+        try await watermarks.waitForReplies(records.count + latencyCount, timeout: .seconds(300))
+        await watermarks.close()
+        let all = try await RepliesReader.read(bootstrap: bootstrap, count: records.count + latencyCount)
+        var latencies: [Double] = []
+        for reply in all {
+            guard let key = reply.key, let sent = sentAt[key] else { continue }
+            latencies.append(Double(reply.timestamp - sent))
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+
+        var otherKeys: Double?
+        if case .hotKey(alone: false) = mix {
+            otherKeys = Self.rate(throughputReplies, from: throughputReplies.map(\.timestamp).min(), where: { $0.key != Self.hotKey })
+        }
+        return Measurement(
+            scenario: self, throughput: throughput, otherKeysThroughput: otherKeys,
+            failed: throughputReplies.filter { $0.failed }.count,
+            latency: (percentile(0.5), percentile(0.99), latencies.last ?? 0), latencyRate: rate,
+            peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds
+        )
+    }
+
+    /// Commands per second between the first reply (or `from`) and the last, of those matching.
+    static func rate(_ replies: [ReadReply], from start: Int64? = nil, where include: (ReadReply) -> Bool = { _ in true }) -> Double {
+        let chosen = replies.filter(include)
+        guard let last = chosen.map(\.timestamp).max(), let first = start ?? chosen.map(\.timestamp).min(), last > first else { return 0 }
+        return Double(chosen.count - 1) / (Double(last - first) / 1000)
+    }
+
+    static func enqueue(_ producer: KafkaProducer, _ message: KafkaProducerMessage) async throws {
+        while true {
+            do {
+                _ = try producer.enqueue(message)
+                return
+            } catch where error.code == .queueFull {
+                try await producer.flush()
+            }
+        }
+    }
+
+    static func configFile(bootstrap: String, group: String, simulatorPort: Int, maxInFlight: Int) throws -> String {
+        let base = "http://127.0.0.1:\(simulatorPort)"
+        let yaml = """
+        kafka:
+          bootstrapServers: \(bootstrap)
+          groupId: \(group)
+          # The embedded broker answers a fetch only after fetch.wait.max.ms (500 ms by default)
+          # when it has nothing yet, even if records arrive meanwhile: without this, every hop
+          # adds up to half a second of waiting that is the mock's, not the worker's.
+          properties: { session.timeout.ms: "10000", fetch.wait.max.ms: "5" }
+        worker: { maxInFlight: \(maxInFlight) }
+        observability: { port: 0, logFormat: json }
+        targets:
+          tecs-test: { vendor: tecs, baseURL: "\(base)/usermanagement-backofficews", credentials: { username: User1, password: Password1 }, maxConcurrency: \(maxInFlight) }
+          urac-test: { vendor: urac, baseURL: "\(base)/urac", tenant: { id: 5551aca9e179c39b760f7a1a, code: DBTN }, credentials: { key: urac-simulator-key, accessToken: urac-simulator-token }, maxConcurrency: \(maxInFlight) }
+          servicemobility-test: { vendor: servicemobility, baseURL: "\(base)/seiapi/v3", credentials: { username: smadmin, password: smpassword }, maxConcurrency: \(maxInFlight) }
+          asms-test: { vendor: asms, baseURL: "\(base)/ASMSAPI", credentials: { username: asmsadmin, password: asmspassword }, maxConcurrency: \(maxInFlight) }
+        """
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(group)-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+extension Scenario.Mix {
+    var isDryRun: Bool {
+        if case .vendors(dryRun: true) = self { return true }
+        return false
+    }
+}
