@@ -120,20 +120,29 @@ struct ReadReply: Sendable {
     var failed: Bool
 }
 
-/// Reads the replies topic from the start, after the measurement.
+/// Reads the replies topic from the start to its end, after the measurement.
 enum RepliesReader {
-    static func read(bootstrap: String, count: Int) async throws -> [ReadReply] {
+    static func read(bootstrap: String) async throws -> [ReadReply] {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "bench-reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
         configuration.properties = ["enable.auto.commit": "false"]
         let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
+        var ends: [Int32: Int64] = [:]
+        for partition in Int32(0)..<12 {
+            let (low, high) = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition))
+            // The embedded broker keeps about 5 MB a partition and drops the oldest records.
+            if low > 0 { throw BenchError("partition \(partition) of the replies lost its first \(low) records to the embedded broker's size cap: use fewer commands") }
+            if high > 0 { ends[partition] = high }
+        }
         var replies: [ReadReply] = []
-        replies.reserveCapacity(count)
-        for await message in consumer.messages {
-            replies.append(ReadReply(
-                key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
-                failed: message.headers.string("status") == "failed"
-            ))
-            if replies.count >= count { break }
+        if !ends.isEmpty {
+            for await message in consumer.messages {
+                replies.append(ReadReply(
+                    key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
+                    failed: message.headers.string("status") == "failed"
+                ))
+                if message.offset + 1 >= ends[message.partition, default: 0] { ends[message.partition] = nil }
+                if ends.isEmpty { break }
+            }
         }
         await consumer.close()
         return replies
