@@ -43,7 +43,7 @@ public struct StructuredLogHandler: LogHandler {
         if let own = event.metadata { merged.merge(own) { $1 } }
         if let error = event.error { merged["error"] = "\(error)" }
         let message = Redaction.scrub(event.message.description)
-        let time = Self.timestamp()
+        let time = Timestamp.format(Date())
         switch format {
         case .json:
             var line = "{\"time\":\"\(time)\",\"level\":\"\(event.level.rawValue)\",\"logger\":"
@@ -85,19 +85,6 @@ public struct StructuredLogHandler: LogHandler {
         case .string(let text): text.contains(" ") ? "\"\(text)\"" : text
         default: "\(value)"
         }
-    }
-
-    /// RFC 3339 in UTC with milliseconds, without a formatter (this runs for every line).
-    static func timestamp(_ date: Date = Date()) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        let milliseconds = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(milliseconds), 3))Z"
     }
 
     /// Writes whole lines to standard error, one at a time, so lines of concurrent tasks never interleave.
