@@ -34,7 +34,7 @@ public enum CommandDecoder {
         }
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: Data(value))
+            json = try JSONParser.parse(value)
         } catch {
             return .failure(CommandRejection(message: "the message is not JSON"))
         }
