@@ -186,13 +186,13 @@ extension Duration {
 /// JSON in and out of vendor calls, deterministic (sorted keys) so requests and tests are stable.
 enum VendorJSON {
     static func encode(_ value: JSONValue) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("null".utf8))
+        var bytes: [UInt8] = []
+        JSONWriter.append(value, to: &bytes)
+        return bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> JSONValue? {
         guard !bytes.isEmpty else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        return try? JSONParser.parse(bytes)
     }
 }
