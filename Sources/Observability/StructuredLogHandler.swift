@@ -46,17 +46,18 @@ public struct StructuredLogHandler: LogHandler {
         let time = Timestamp.format(Date())
         switch format {
         case .json:
-            var line = "{\"time\":\"\(time)\",\"level\":\"\(event.level.rawValue)\",\"logger\":"
-            JSONText.append(label, to: &line)
-            line += ",\"message\":"
-            JSONText.append(message, to: &line)
+            var json = JSONWriter(capacity: 256)
+            json.beginObject()
+            json.key("time"); json.string(time)
+            json.key("level"); json.string(event.level.rawValue)
+            json.key("logger"); json.string(label)
+            json.key("message"); json.string(message)
             for key in merged.keys.sorted() where !Self.reserved.contains(key) {
-                line += ","
-                JSONText.append(key, to: &line)
-                line += ":"
-                JSONText.append(Self.redacted(merged[key]!, key: key), to: &line)
+                json.key(key)
+                json.value(Self.json(Self.redacted(merged[key]!, key: key)))
             }
-            write(line + "}\n")
+            json.endObject()
+            write(String(decoding: json.bytes, as: UTF8.self) + "\n")
         case .text:
             var line = "\(time) \(event.level.rawValue.uppercased()) \(label): \(message)"
             for key in merged.keys.sorted() {
@@ -80,6 +81,16 @@ public struct StructuredLogHandler: LogHandler {
         }
     }
 
+    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text): .string(text)
+        case .stringConvertible(let value): .string(value.description)
+        case .array(let items): .array(items.map(json))
+        case .dictionary(let entries): .object(entries.mapValues(json))
+        @unknown default: .string("\(value)")
+        }
+    }
+
     private static func text(_ value: Logger.Metadata.Value) -> String {
         switch value {
         case .string(let text): text.contains(" ") ? "\"\(text)\"" : text
@@ -89,61 +100,16 @@ public struct StructuredLogHandler: LogHandler {
 
     /// Writes whole lines to standard error, one at a time, so lines of concurrent tasks never interleave.
     public static let standardError: @Sendable (String) -> Void = { line in
+        let bytes = Array(line.utf8)
         outputLock.withLock { _ in
-            var bytes = Array(line.utf8)
             var offset = 0
             while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Foundation.write(2, $0.baseAddress! + offset, $0.count - offset) }
+                let written = bytes.withUnsafeBytes { Foundation.write(2, $0.baseAddress! + offset, $0.count - offset) }
                 if written <= 0 { return }
                 offset += written
             }
-            bytes.removeAll()
         }
     }
 
     private static let outputLock = Mutex(())
-}
-
-/// Minimal JSON writing for log lines.
-enum JSONText {
-    static func append(_ text: String, to line: inout String) {
-        line += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case let control where control.value < 0x20:
-                line += "\\u" + String(repeating: "0", count: 4 - String(control.value, radix: 16).count) + String(control.value, radix: 16)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
-        line += "\""
-    }
-
-    static func append(_ value: Logger.Metadata.Value, to line: inout String) {
-        switch value {
-        case .string(let text): append(text, to: &line)
-        case .stringConvertible(let value): append(value.description, to: &line)
-        case .array(let items):
-            line += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { line += "," }
-                append(item, to: &line)
-            }
-            line += "]"
-        case .dictionary(let entries):
-            line += "{"
-            for (index, key) in entries.keys.sorted().enumerated() {
-                if index > 0 { line += "," }
-                append(key, to: &line)
-                line += ":"
-                append(entries[key]!, to: &line)
-            }
-            line += "}"
-        @unknown default: append("\(value)", to: &line)
-        }
-    }
 }

@@ -257,25 +257,27 @@ public final class ProvisioningWorker: Sendable {
     }
 
     /// One line per command: succeeded at info, failed at notice, dead-lettered at warning.
+    /// The metadata is built only when the line is written: this runs for every command.
     private func logFinished(_ result: CommandProcessor.Result) {
         let reply = result.reply
+        let level: Logger.Level = reply.error == nil ? .info : result.deadLetter == nil ? .notice : .warning
+        guard logger.logLevel <= level else { return }
         var metadata = CommandIdentity(reply).metadata
         metadata["status"] = "\(reply.status.rawValue)"
         metadata["attempts"] = "\(reply.attempts)"
         metadata["durationMs"] = "\(reply.durationMs)"
         if let vendorUserId = reply.vendorUserId { metadata["vendorUserId"] = "\(vendorUserId)" }
-        guard let error = reply.error else {
-            logger.info("command succeeded", metadata: metadata)
-            return
+        if let error = reply.error {
+            metadata["category"] = "\(error.category.rawValue)"
+            metadata["code"] = "\(error.code)"
+            metadata["reason"] = "\(error.message)"
         }
-        metadata["category"] = "\(error.category.rawValue)"
-        metadata["code"] = "\(error.code)"
-        metadata["reason"] = "\(error.message)"
-        if result.deadLetter != nil {
-            logger.warning("command failed; dead-lettered", metadata: metadata)
-        } else {
-            logger.notice("command failed", metadata: metadata)
+        let message: Logger.Message = switch level {
+        case .info: "command succeeded"
+        case .notice: "command failed"
+        default: "command failed; dead-lettered"
         }
+        logger.log(level: level, message, metadata: metadata)
     }
 
     /// The reply and, if the command failed for good, its dead letter.

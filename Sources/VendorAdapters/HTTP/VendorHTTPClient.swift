@@ -129,7 +129,9 @@ public struct VendorHTTPClient: Sendable {
         let timeout = TimeAmount.milliseconds(target.timeout.milliseconds)
         // AsyncHTTPClient logs on its event loops, outside this task: hand it the command's identity.
         var logger = self.logger
-        for (key, value) in trace.command?.metadata ?? [:] { logger[metadataKey: key] = value }
+        if logger.logLevel <= .debug {
+            for (key, value) in trace.command?.metadata ?? [:] { logger[metadataKey: key] = value }
+        }
         do {
             let response = try await client.execute(http, timeout: timeout, logger: logger)
             let body = try await response.body.collect(upTo: Self.maximumBodySize)
