@@ -5,8 +5,9 @@ import Synchronization
 /// Writes records and reports each one's fate. Idempotent by default; transactional when
 /// configured with a `transactionalId`.
 ///
-/// `send` awaits the broker's acknowledgement; `enqueue` returns at once and reports through
-/// `deliveryReports`. `close` flushes what is queued before releasing the client.
+/// `send` awaits the broker's acknowledgement; `submit` queues and hands back the wait for it;
+/// `enqueue` returns at once and reports through `deliveryReports`. `close` flushes what is
+/// queued before releasing the client.
 public final class KafkaProducer: Sendable {
     /// Reports for records sent with `enqueue` (records sent with `send` report to their caller).
     public let deliveryReports: AsyncStream<KafkaDeliveryReport>
@@ -40,17 +41,23 @@ public final class KafkaProducer: Sendable {
     /// Sends a record and waits until the broker has acknowledged it (or librdkafka gave up).
     @discardableResult
     public func send(_ message: KafkaProducerMessage) async throws(KafkaError) -> KafkaDeliveryReport {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>) in
-            let id = core.register(continuation)
-            do throws(KafkaError) {
-                try produce(message, id: id)
-            } catch {
-                core.unregister(id)?.resume(returning: .failure(error))
-            }
+        try await submit(message).acknowledgement()
+    }
+
+    /// Queues a record and returns at once with a handle on its acknowledgement. Records queued
+    /// for one partition are written in the order they were queued (the producer is idempotent:
+    /// librdkafka's own retries keep that order), so a caller can go on with the next record of
+    /// a key without waiting for this one's acknowledgement. Throws `queueFull` when librdkafka's
+    /// queue is full.
+    public func submit(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaPendingDelivery {
+        let (id, delivery) = core.register()
+        do throws(KafkaError) {
+            try produce(message, id: id)
+        } catch {
+            _ = core.unregister(id)
+            throw error
         }
-        let report = try result.get()
-        if let error = report.error { throw error }
-        return report
+        return delivery
     }
 
     /// Queues a record and returns its id at once; its report arrives on `deliveryReports`.
@@ -196,11 +203,56 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
     return bytes.withUnsafeBytes { body($0) }
 }
 
+/// A record queued by `KafkaProducer.submit`; awaits its acknowledgement once.
+public struct KafkaPendingDelivery: Sendable {
+    fileprivate let slot: DeliverySlot
+
+    /// Waits until the broker acknowledged the record; throws if librdkafka gave up on it.
+    @discardableResult
+    public func acknowledgement() async throws(KafkaError) -> KafkaDeliveryReport {
+        let report = try await slot.wait().get()
+        if let error = report.error { throw error }
+        return report
+    }
+}
+
+/// Where a delivery report meets whoever waits for it; either may come first.
+private final class DeliverySlot: Sendable {
+    typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
+    private enum State {
+        case pending(CheckedContinuation<Outcome, Never>?)
+        case done(Outcome)
+    }
+
+    private let state = Mutex(State.pending(nil))
+
+    func fulfil(_ outcome: Outcome) {
+        let waiter = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+            guard case .pending(let waiter) = state else { return nil }
+            state = .done(outcome)
+            return waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    func wait() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Outcome? in
+                switch state {
+                case .done(let outcome): return outcome
+                case .pending: state = .pending(continuation); return nil
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
 /// The producer's state shared with the delivery callback on the poll thread.
 final class ProducerCore: Sendable {
     private struct State {
         var nextID: UInt64 = 1
-        var waiting: [UInt64: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>] = [:]
+        var waiting: [UInt64: DeliverySlot] = [:]
     }
 
     private let state = Mutex(State())
@@ -220,16 +272,18 @@ final class ProducerCore: Sendable {
         }
     }
 
-    func register(_ continuation: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>) -> UInt64 {
-        state.withLock { state in
+    func register() -> (UInt64, KafkaPendingDelivery) {
+        let slot = DeliverySlot()
+        let id = state.withLock { state in
             let id = state.nextID
             state.nextID += 1
-            state.waiting[id] = continuation
+            state.waiting[id] = slot
             return id
         }
+        return (id, KafkaPendingDelivery(slot: slot))
     }
 
-    func unregister(_ id: UInt64) -> CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>? {
+    fileprivate func unregister(_ id: UInt64) -> DeliverySlot? {
         state.withLock { $0.waiting.removeValue(forKey: id) }
     }
 
@@ -244,8 +298,8 @@ final class ProducerCore: Sendable {
             offset: error == nil && raw.offset >= 0 ? raw.offset : nil,
             error: error
         )
-        if let continuation = unregister(id) {
-            continuation.resume(returning: .success(report))
+        if let slot = unregister(id) {
+            slot.fulfil(.success(report))
         } else {
             reports.yield(report)
         }
@@ -264,8 +318,8 @@ final class ProducerCore: Sendable {
             defer { state.waiting = [:] }
             return state.waiting
         }
-        for (_, continuation) in left {
-            continuation.resume(returning: .failure(KafkaError(code: .destroyed, message: "producer closed before delivery")))
+        for (_, slot) in left {
+            slot.fulfil(.failure(KafkaError(code: .destroyed, message: "producer closed before delivery")))
         }
         reports.finish()
     }

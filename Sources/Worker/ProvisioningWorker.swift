@@ -14,8 +14,12 @@ public struct WorkerSettings: Sendable {
     public var groupId: String
     /// Commands running at once, across keys.
     public var maxInFlight: Int = 256
-    /// Queued commands of one partition at which it is paused; it resumes at half.
-    public var maxQueuedPerPartition: Int = 1024
+    /// Queued commands of one partition at which it is paused; it resumes at half. Kafka hands
+    /// out a partition in order, so the other keys of a hot key's partition get past its backlog
+    /// only as far as this reaches: the bound is mostly in bytes, what memory it costs.
+    public var maxQueuedPerPartition: Int = 8192
+    /// Bytes of queued commands (records and bookkeeping) of one partition at which it is paused.
+    public var maxQueuedBytesPerPartition: Int = 4 << 20
     public var commitInterval: Duration = .seconds(1)
     /// Commands of one partition that may start past the group's last acknowledged commit: at
     /// most what the partition's next owner repeats if this worker dies or is fenced. At half of
@@ -87,6 +91,7 @@ public final class ProvisioningWorker: Sendable {
         self.logger = logger
         self.scheduler = WorkScheduler(
             maxInFlight: settings.maxInFlight, maxQueuedPerPartition: settings.maxQueuedPerPartition,
+            maxQueuedBytesPerPartition: settings.maxQueuedBytesPerPartition,
             maxUncommittedPerPartition: settings.maxUncommittedPerPartition ?? 2 * settings.maxInFlight
         )
         (commitRequests, commitRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -227,15 +232,21 @@ public final class ProvisioningWorker: Sendable {
             span.end()
             switch publishing {
             case .acknowledged(let producer):
-                await withTaskGroup(of: Void.self) { group in
-                    for record in records {
-                        group.addTask { await self.sendUntilAcknowledged(record, with: producer, commandId: result.reply.commandId) }
-                    }
+                var deliveries: [(KafkaProducerMessage, KafkaPendingDelivery)] = []
+                for record in records {
+                    if let delivery = await queue(record, with: producer, commandId: result.reply.commandId) { deliveries.append((record, delivery)) }
                 }
+                // The reply is queued behind the key's earlier ones and Kafka writes them in that
+                // order: the key's next command may start now, its offset waits for the acknowledgement.
+                await carryOut(await scheduler.handedOff(job))
+                for (record, delivery) in deliveries {
+                    await acknowledge(delivery, of: record, with: producer, commandId: result.reply.commandId)
+                }
+                await carryOut(await scheduler.acknowledged(job))
             case .transactional(let outbox):
                 await outbox.add(records, partition: job.partition, offset: job.message.offset)
+                await carryOut(await scheduler.complete(job))
             }
-            await carryOut(await scheduler.complete(job))
         case .retry(let delay, let progress):
             if let failure = progress.lastFailure, progress.attempts > (job.progress?.attempts ?? 0) {
                 var metadata = CommandIdentity(progress.command).metadata
@@ -306,26 +317,52 @@ public final class ProvisioningWorker: Sendable {
         return records
     }
 
-    /// Retries until Kafka acknowledges the record: the offset must not be committed before.
-    private func sendUntilAcknowledged(_ record: KafkaProducerMessage, with producer: KafkaProducer, commandId: String?) async {
-        var delay = Duration.milliseconds(100)
+    /// Queues the record in the producer, waiting while its queue is full or Kafka is out of
+    /// reach. Nil when it cannot be published: the producer is closed, or retrying cannot help
+    /// (e.g. a record over the broker's size limit; holding the partition forever would stop
+    /// every other key on it), which is logged.
+    private func queue(_ record: KafkaProducerMessage, with producer: KafkaProducer, commandId: String?) async -> KafkaPendingDelivery? {
+        var delay = Duration.milliseconds(10)
         while true {
             do {
-                try await producer.send(record)
-                return
+                return try producer.submit(record)
             } catch {
-                if error.code == .destroyed { return }
-                guard error.isRetriable else {
-                    // Retrying cannot help (e.g. a record over the broker's size limit); holding the
-                    // partition forever would stop every other key on it.
-                    logger.critical("publish failed for good; the command's reply or dead letter is lost", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
-                    return
-                }
-                logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
+                guard publishFailureIsTemporary(error, record: record, commandId: commandId) else { return nil }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
         }
+    }
+
+    /// Waits for the acknowledgement; a record librdkafka gave up on (after its own retries, for
+    /// `message.timeout.ms`) is queued again until Kafka has it. The offset must not be committed
+    /// before. Only then can a key's replies land out of order: the next one was queued meanwhile.
+    private func acknowledge(_ delivery: KafkaPendingDelivery, of record: KafkaProducerMessage, with producer: KafkaProducer, commandId: String?) async {
+        var delivery = delivery
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await delivery.acknowledgement()
+                return
+            } catch {
+                guard publishFailureIsTemporary(error, record: record, commandId: commandId) else { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+                guard let again = await queue(record, with: producer, commandId: commandId) else { return }
+                delivery = again
+            }
+        }
+    }
+
+    private func publishFailureIsTemporary(_ error: KafkaError, record: KafkaProducerMessage, commandId: String?) -> Bool {
+        if error.code == .destroyed { return false }
+        if error.code == .queueFull { return true }
+        guard error.isRetriable else {
+            logger.critical("publish failed for good; the command's reply or dead letter is lost", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
+            return false
+        }
+        logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId ?? "")", "error": "\(error)"])
+        return true
     }
 
     /// Before partitions leave: start nothing that need not run, let the rest finish within the

@@ -15,10 +15,13 @@ struct Job: Sendable {
     /// The command's trace span, started at its first step, ended at its reply.
     var span: (any Span)?
     var partition: KafkaTopicPartition { message.topicPartition }
+    /// What the job holds in memory, roughly: its record and the bookkeeping around it.
+    var size: Int { (message.value?.count ?? 0) + (message.key?.count ?? 0) + 2 * key.utf8.count + 256 }
 }
 
 /// Decides what runs when: one job per key at a time, in offset order; at most `maxInFlight`
-/// jobs at once; partitions with too much queued work are paused until it drains. Also keeps
+/// jobs at once; partitions with too much queued work (by count or bytes) are paused until it
+/// drains to half. Queueing deep lets other keys of a hot key's partition go past its backlog. Also keeps
 /// each partition's `OffsetTracker`. It only decides: the worker carries the decisions out.
 actor WorkScheduler {
     struct Decisions: Sendable {
@@ -29,10 +32,19 @@ actor WorkScheduler {
         var firstOfPartition = false
         /// Partitions whose uncommitted work grew large: commit them now rather than at the next tick.
         var commitSoon: Set<KafkaTopicPartition> = []
+
+        mutating func merge(_ other: Decisions) {
+            start += other.start
+            pause += other.pause
+            resume += other.resume
+            firstOfPartition = firstOfPartition || other.firstOfPartition
+            commitSoon.formUnion(other.commitSoon)
+        }
     }
 
     private let maxInFlight: Int
     private let maxQueuedPerPartition: Int
+    private let maxQueuedBytesPerPartition: Int
     private let maxUncommittedPerPartition: Int
     /// Per key, the jobs not yet finished; the first is running or waiting for capacity.
     private var queues: [String: Deque<Job>] = [:]
@@ -41,8 +53,11 @@ actor WorkScheduler {
     /// Keys whose first job waits for a retry: it holds its key, not a slot.
     private var parked: Set<String> = []
     private var running = 0
+    /// Jobs handed to the producer whose records Kafka has not acknowledged yet.
+    private var awaitingAcknowledgement = 0
     private var runningByPartition: [KafkaTopicPartition: Int] = [:]
     private var queuedByPartition: [KafkaTopicPartition: Int] = [:]
+    private var queuedBytesByPartition: [KafkaTopicPartition: Int] = [:]
     private var paused: Set<KafkaTopicPartition> = []
     private var trackers: [KafkaTopicPartition: OffsetTracker] = [:]
     /// The highest offset started per partition: queued commands below it must still run, or
@@ -65,9 +80,10 @@ actor WorkScheduler {
     /// How often a partition was paused for too much queued work.
     private(set) var pauses = 0
 
-    init(maxInFlight: Int, maxQueuedPerPartition: Int, maxUncommittedPerPartition: Int = .max) {
+    init(maxInFlight: Int, maxQueuedPerPartition: Int, maxQueuedBytesPerPartition: Int = .max, maxUncommittedPerPartition: Int = .max) {
         self.maxInFlight = max(1, maxInFlight)
         self.maxQueuedPerPartition = max(1, maxQueuedPerPartition)
+        self.maxQueuedBytesPerPartition = max(1, maxQueuedBytesPerPartition)
         self.maxUncommittedPerPartition = max(2, maxUncommittedPerPartition)
     }
 
@@ -77,34 +93,55 @@ actor WorkScheduler {
         if decisions.firstOfPartition { assignmentStart[job.partition] = job.message.offset }
         trackers[job.partition, default: OffsetTracker()].received(job.message.offset)
         queuedByPartition[job.partition, default: 0] += 1
+        queuedBytesByPartition[job.partition, default: 0] += job.size
         let isNewKey = queues[job.key] == nil
         queues[job.key, default: []].append(job)
         if isNewKey { waiting.append(job.key) }
         startWhatFits(&decisions)
-        if queuedByPartition[job.partition, default: 0] >= maxQueuedPerPartition, paused.insert(job.partition).inserted {
+        let full = queuedByPartition[job.partition, default: 0] >= maxQueuedPerPartition
+            || queuedBytesByPartition[job.partition, default: 0] >= maxQueuedBytesPerPartition
+        if full, paused.insert(job.partition).inserted {
             pauses += 1
             decisions.pause.append(job.partition)
         }
         return decisions
     }
 
+    /// The job is done and its records are acknowledged (or in the outbox).
     func complete(_ job: Job) -> Decisions {
+        var decisions = handedOff(job)
+        decisions.merge(acknowledged(job))
+        return decisions
+    }
+
+    /// The job's reply is queued in the producer behind its key's earlier replies: its slot and
+    /// its key go to the next job, while its offset waits for `acknowledged`.
+    func handedOff(_ job: Job) -> Decisions {
         var decisions = Decisions()
         running -= 1
         runningByPartition[job.partition, default: 1] -= 1
-        queuedByPartition[job.partition, default: 1] -= 1
-        trackers[job.partition]?.completed(job.message.offset)
-        if var queue = queues[job.key] {
-            queue.removeFirst()
-            if queue.isEmpty {
+        awaitingAcknowledgement += 1
+        // In place: a copy of a hot key's queue per command would make its backlog quadratic.
+        if queues[job.key]?.popFirst() != nil {
+            if queues[job.key]?.isEmpty ?? true {
                 queues[job.key] = nil
             } else {
-                queues[job.key] = queue
                 waiting.append(job.key)
             }
         }
         startWhatFits(&decisions)
-        if paused.contains(job.partition), queuedByPartition[job.partition, default: 0] <= maxQueuedPerPartition / 2 {
+        return decisions
+    }
+
+    /// Kafka has the job's records: its offset may be committed.
+    func acknowledged(_ job: Job) -> Decisions {
+        var decisions = Decisions()
+        awaitingAcknowledgement -= 1
+        queuedByPartition[job.partition, default: 1] -= 1
+        queuedBytesByPartition[job.partition, default: job.size] -= job.size
+        trackers[job.partition]?.completed(job.message.offset)
+        if paused.contains(job.partition), queuedByPartition[job.partition, default: 0] <= maxQueuedPerPartition / 2,
+            queuedBytesByPartition[job.partition, default: 0] <= maxQueuedBytesPerPartition / 2 {
             paused.remove(job.partition)
             decisions.resume.append(job.partition)
         }
@@ -117,9 +154,8 @@ actor WorkScheduler {
         var decisions = Decisions()
         running -= 1
         runningByPartition[job.partition, default: 1] -= 1
-        if var queue = queues[job.key], !queue.isEmpty {
-            queue[0] = job
-            queues[job.key] = queue
+        if queues[job.key]?.isEmpty == false {
+            queues[job.key]![0] = job
             parked.insert(job.key)
         }
         startWhatFits(&decisions)
@@ -141,7 +177,7 @@ actor WorkScheduler {
     var summary: String {
         let held = held.map { "\($0.key.partition):\($0.value.count)" }.sorted()
         let uncommitted = startedSinceCommit.filter { $0.value > 0 }.map { "\($0.key.partition):\($0.value)" }.sorted()
-        return "running \(running), waiting \(waiting.count) keys, parked \(parked.count), queued \(queuedByPartition.values.reduce(0, +)), held \(held), started since last accepted commit \(uncommitted), paused \(paused.map(\.partition).sorted())"
+        return "running \(running), awaiting acknowledgement \(awaitingAcknowledgement), waiting \(waiting.count) keys, parked \(parked.count), queued \(queuedByPartition.values.reduce(0, +)), held \(held), started since last accepted commit \(uncommitted), paused \(paused.map(\.partition).sorted())"
     }
 
     /// Commands waiting for a retry now.
@@ -192,6 +228,7 @@ actor WorkScheduler {
             guard let head = queue.first, partitions.contains(head.partition) else { continue }
             if parked.remove(key) != nil {
                 queuedByPartition[head.partition, default: 0] -= queue.count
+                queuedBytesByPartition[head.partition, default: 0] -= queue.reduce(0) { $0 + $1.size }
                 queues[key] = nil
                 continue
             }
@@ -202,6 +239,7 @@ actor WorkScheduler {
                 kept.append(job)
             }
             queuedByPartition[head.partition, default: 0] -= queue.count - kept.count
+            queuedBytesByPartition[head.partition, default: 0] -= queue.reduce(0) { $0 + $1.size } - kept.reduce(0) { $0 + $1.size }
             if kept.isEmpty {
                 queues[key] = nil
                 gone.insert(key)
@@ -242,7 +280,7 @@ actor WorkScheduler {
     func notifyProgress() { resumeIdleWaiters() }
 
     private func isBusy(_ partitions: Set<KafkaTopicPartition>?) -> Bool {
-        guard let partitions else { return running > 0 || !queues.isEmpty }
+        guard let partitions else { return running > 0 || awaitingAcknowledgement > 0 || !queues.isEmpty }
         return partitions.contains { queuedByPartition[$0, default: 0] > 0 }
     }
 
@@ -311,6 +349,7 @@ actor WorkScheduler {
         for partition in partitions {
             trackers[partition] = nil
             queuedByPartition[partition] = nil
+            queuedBytesByPartition[partition] = nil
             runningByPartition[partition] = nil
             highestStarted[partition] = nil
             assignmentStart[partition] = nil

@@ -193,6 +193,26 @@ struct AdapterBehaviourTests {
         }
     }
 
+    @Test("a user id with a slash, spaces, '&' and non-ASCII letters reaches the vendor as one id, in paths and queries")
+    func awkwardUserIds() async throws {
+        try await Vendors.with { vendors in
+            let name = "ana maria/ü&x=1?#%"
+            let create = #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"\#(name)","email":"ana@example.com","givenName":"Ana","familyName":"M","password":"Top-Secret-9"}}"#
+            let created = await vendors.perform(try command(create), on: .servicemobility)
+            #expect(created.failure == nil, "\(String(describing: created.failure))")
+            #expect(vendors.users(.servicemobility).compactMap { $0["UserID"]?.stringValue } == [name], "stored under the whole id, not a sub-path")
+            let read = await vendors.perform(try command(#"{"commandId":"g","target":"t","operation":"getUser","userId":"\#(name)"}"#), on: .servicemobility)
+            #expect(read.failure == nil, "read back by the same id")
+
+            // ASMS puts the id in the path of an update and in the query of a read.
+            let update = #"{"commandId":"u","target":"t","operation":"updateUser","userId":"\#(name)","user":{"email":"b@example.com"}}"#
+            let planned = try vendors.adapters[.asms]!.plan(try command(update), for: vendors.target(.asms)).get()
+            #expect(planned["url"]?.stringValue == vendors.server.baseURL + "/ASMSAPI/api/v9/user/ana%20maria%2F%C3%BC&x=1%3F%23%25")
+            let get = try vendors.adapters[.asms]!.plan(try command(#"{"commandId":"g","target":"t","operation":"getUser","userId":"\#(name)"}"#), for: vendors.target(.asms)).get()
+            #expect(get["url"]?.stringValue == vendors.server.baseURL + "/ASMSAPI/api/v9/user?id=ana%20maria%2F%C3%BC%26x%3D1%3F%23%25")
+        }
+    }
+
     @Test("a dry run shows the request with every secret redacted and calls nothing", arguments: VendorKind.allCases)
     func dryRun(_ vendor: VendorKind) async throws {
         try await Vendors.with { vendors in

@@ -82,6 +82,44 @@ struct SchedulerTests {
         #expect(await scheduler.maxRunning == 2)
     }
 
+    /// The reply is queued in the producer behind the key's earlier ones, so the key's next
+    /// command need not wait for Kafka's acknowledgement; the offset must.
+    @Test("a key's next command starts once the reply is handed to the producer; the offset waits for the acknowledgement")
+    func handOffReleasesTheKey() async {
+        let scheduler = WorkScheduler(maxInFlight: 10, maxQueuedPerPartition: 100)
+        let partition = KafkaTopicPartition(topic: "commands", partition: 0)
+        let first = job(0, key: "hot"), second = job(1, key: "hot")
+        #expect(await scheduler.accept(first).start.map(\.message.offset) == [0])
+        #expect(await scheduler.accept(second).start.isEmpty, "one at a time per key")
+        #expect(await scheduler.handedOff(first).start.map(\.message.offset) == [1])
+        #expect(await scheduler.takeCommits([partition]).isEmpty, "0 is not acknowledged yet")
+        #expect(await scheduler.drain(nil, timeout: .milliseconds(50)) == false, "a shutdown waits for the acknowledgement")
+        _ = await scheduler.acknowledged(first)
+        #expect(await scheduler.takeCommits([partition]) == [KafkaTopicPartitionOffset(partition, offset: 1)])
+        _ = await scheduler.complete(second)
+        #expect(await scheduler.takeCommits([partition]) == [KafkaTopicPartitionOffset(partition, offset: 2)])
+        #expect(await scheduler.drain(nil, timeout: .seconds(5)))
+    }
+
+    @Test("a partition is paused when its queued commands reach the byte bound, and resumed at half")
+    func byteBound() async {
+        let scheduler = WorkScheduler(maxInFlight: 1, maxQueuedPerPartition: 1000, maxQueuedBytesPerPartition: 4000)
+        var jobs: [Job] = []
+        var paused: [Int64] = []
+        for offset in 0..<20 {
+            let next = job(Int64(offset), key: "hot")
+            jobs.append(next)
+            if !(await scheduler.accept(next).pause.isEmpty) { paused.append(Int64(offset)) }
+        }
+        // Each job counts its record and key twice plus 256 bytes of bookkeeping: 269 here.
+        #expect(paused == [14], "paused at the 15th (4,035 bytes)")
+        var resumedAt: Int?
+        for (index, done) in jobs.enumerated() where resumedAt == nil {
+            if !(await scheduler.complete(done).resume.isEmpty) { resumedAt = index }
+        }
+        #expect(resumedAt == 12, "resumed at 7 queued (1,883 bytes)")
+    }
+
     @Test("a hot key's backlog pauses its partition and resumes it at half; other partitions keep going")
     func hotKeyBackPressure() async {
         let scheduler = WorkScheduler(maxInFlight: 4, maxQueuedPerPartition: 10)

@@ -24,7 +24,7 @@ public struct ASMSAdapter: VendorAdapter {
             case .getUser:
                 request = VendorRequest(.GET, "/api/v9/user", query: [("id", try requireUserId(command))])
             case .updateUser, .setUserStatus:
-                request = VendorRequest(.PUT, "/api/v9/user/\(try requireUserId(command))", body: .object(try changes(command)))
+                request = VendorRequest(.PUT, "/api/v9/user/\(VendorRequest.segment(try requireUserId(command)))", body: .object(try changes(command)))
             default:
                 throw AdapterFailure(.unsupportedOperation, message: "asms has no '\(command.operation.rawValue)'")
             }
@@ -49,7 +49,7 @@ public struct ASMSAdapter: VendorAdapter {
                 let changes = try changes(command)
                 let (_, stored) = try await call(VendorRequest(.GET, "/api/v9/user", query: [("id", userId)]), command: command, target: target)
                 let body = Self.editable(stored.objectValue ?? [:]).merging(changes) { _, new in new }
-                let (response, _) = try await call(VendorRequest(.PUT, "/api/v9/user/\(userId)", body: .object(body)), command: command, target: target)
+                let (response, _) = try await call(VendorRequest(.PUT, "/api/v9/user/\(VendorRequest.segment(userId))", body: .object(body)), command: command, target: target)
                 return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
             default:
                 throw AdapterFailure(.unsupportedOperation, message: "asms has no '\(command.operation.rawValue)'")

@@ -13,6 +13,7 @@ struct VendorRequest: Sendable {
     enum Method: String, Sendable { case GET, POST, PUT, DELETE }
 
     var method: Method
+    /// Relative to the base URL and sent as it is: a value in it goes through `segment(_:)`.
     var path: String
     var query: [(String, String)] = []
     /// Header values that are credentials (`Authorization`, tokens) are marked secret so that a
@@ -33,18 +34,57 @@ struct VendorRequest: Sendable {
     }
 
     func url(base: String) -> String {
-        var url = base.hasSuffix("/") ? String(base.dropLast()) : base
-        url += path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
-            segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? String(segment)
-        }.joined(separator: "/")
-        if !query.isEmpty {
-            url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        var url = Array(base.utf8)
+        if url.last == UInt8(ascii: "/") { url.removeLast() }
+        url += path.utf8
+        for (index, (name, value)) in query.enumerated() {
+            url.append(index == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))
+            Self.appendQueryComponent(name, to: &url)
+            url.append(UInt8(ascii: "="))
+            Self.appendQueryComponent(value, to: &url)
         }
-        return url
+        return String(decoding: url, as: UTF8.self)
     }
 
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", "_", ".", "~"])) ?? text
+    /// A value (a user id) as one path segment: a `/` in it is escaped, not a new segment.
+    static func segment(_ value: String) -> String {
+        var bytes: [UInt8] = []
+        for byte in value.utf8 {
+            if isUnreserved(byte) || isPathSafe(byte) { bytes.append(byte) } else { appendEscaped(byte, to: &bytes) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// RFC 3986 `unreserved`: letters, digits, `-._~`.
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+        default: false
+        }
+    }
+
+    /// The rest of a path segment's `pchar` (sub-delims but `;`, `:` and `@`), as Foundation's `urlPathAllowed`.
+    private static func isPathSafe(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"): true
+        default: false
+        }
+    }
+
+    /// Query names and values keep only `unreserved` characters unescaped.
+    private static func appendQueryComponent(_ text: String, to url: inout [UInt8]) {
+        for byte in text.utf8 {
+            if isUnreserved(byte) { url.append(byte) } else { appendEscaped(byte, to: &url) }
+        }
+    }
+
+    private static func appendEscaped(_ byte: UInt8, to url: inout [UInt8]) {
+        let hex = Array("0123456789ABCDEF".utf8)
+        url.append(UInt8(ascii: "%"))
+        url.append(hex[Int(byte >> 4)])
+        url.append(hex[Int(byte & 0x0F)])
     }
 
     /// What a dry run shows: method, URL, headers and body with every credential and secret

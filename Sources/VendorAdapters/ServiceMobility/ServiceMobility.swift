@@ -103,7 +103,7 @@ public struct ServiceMobilityAdapter: VendorAdapter {
         }
     }
 
-    static func path(_ userId: String) -> String { "/trans/User/\(userId)" }
+    static func path(_ userId: String) -> String { "/trans/User/\(VendorRequest.segment(userId))" }
 
     /// `createUser` names the user by `user.userName`; every other operation by `userId`.
     static func userId(_ command: ProvisioningCommand) throws(AdapterFailure) -> String {
