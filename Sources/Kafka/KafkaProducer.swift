@@ -203,48 +203,57 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
     return bytes.withUnsafeBytes { body($0) }
 }
 
-/// A record queued by `KafkaProducer.submit`; awaits its acknowledgement once.
+/// A record queued by `KafkaProducer.submit`: await its acknowledgement, or have it call back,
+/// once.
 public struct KafkaPendingDelivery: Sendable {
     fileprivate let slot: DeliverySlot
 
     /// Waits until the broker acknowledged the record; throws if librdkafka gave up on it.
     @discardableResult
     public func acknowledgement() async throws(KafkaError) -> KafkaDeliveryReport {
-        let report = try await slot.wait().get()
-        if let error = report.error { throw error }
-        return report
+        try await withCheckedContinuation { continuation in
+            slot.whenDone { continuation.resume(returning: $0) }
+        }.get()
+    }
+
+    /// Calls `body` with the outcome once it is known, at once if it is already. It runs on
+    /// librdkafka's delivery thread (or the caller's): it must be short and must not block.
+    /// Lets a caller with many records in flight keep no task per record.
+    public func whenAcknowledged(_ body: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) {
+        slot.whenDone(body)
     }
 }
 
 /// Where a delivery report meets whoever waits for it; either may come first.
 private final class DeliverySlot: Sendable {
     typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
+    typealias Waiter = @Sendable (Outcome) -> Void
     private enum State {
-        case pending(CheckedContinuation<Outcome, Never>?)
+        case pending(Waiter?)
         case done(Outcome)
     }
 
     private let state = Mutex(State.pending(nil))
 
+    /// A report with an error is a failure.
     func fulfil(_ outcome: Outcome) {
-        let waiter = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+        let outcome = outcome.flatMap { report in report.error.map { .failure($0) } ?? .success(report) }
+        let waiter = state.withLock { state -> Waiter? in
             guard case .pending(let waiter) = state else { return nil }
             state = .done(outcome)
             return waiter
         }
-        waiter?.resume(returning: outcome)
+        waiter?(outcome)
     }
 
-    func wait() async -> Outcome {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Outcome? in
-                switch state {
-                case .done(let outcome): return outcome
-                case .pending: state = .pending(continuation); return nil
-                }
+    func whenDone(_ waiter: @escaping Waiter) {
+        let ready = state.withLock { state -> Outcome? in
+            switch state {
+            case .done(let outcome): return outcome
+            case .pending: state = .pending(waiter); return nil
             }
-            if let ready { continuation.resume(returning: ready) }
         }
+        if let ready { waiter(ready) }
     }
 }
 

@@ -63,6 +63,9 @@ public final class ProvisioningWorker: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let healthState = Mutex(WorkerHealth())
     private let eventLoop = Mutex<Task<Void, Never>?>(nil)
+    /// Jobs whose records Kafka acknowledged, for the scheduler.
+    private let acknowledgements: AsyncStream<Job>
+    private let acknowledged: AsyncStream<Job>.Continuation
     /// Wakes the committer before its next tick; requests made meanwhile coalesce.
     private let commitRequests: AsyncStream<Void>
     private let commitRequested: AsyncStream<Void>.Continuation
@@ -95,6 +98,7 @@ public final class ProvisioningWorker: Sendable {
             maxUncommittedPerPartition: settings.maxUncommittedPerPartition ?? 2 * settings.maxInFlight
         )
         (commitRequests, commitRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (acknowledgements, acknowledged) = AsyncStream.makeStream(of: Job.self)
     }
 
     /// The most commands that ran at once so far.
@@ -134,6 +138,10 @@ public final class ProvisioningWorker: Sendable {
     /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
     public func runUntilStopped() async {
         let committer = Task { await commitPeriodically() }
+        // Runs until the shutdown has drained every acknowledgement.
+        let acknowledging = Task {
+            for await job in acknowledgements { await carryOut(await scheduler.acknowledged(job)) }
+        }
         // librdkafka's statistics (with `statistics.interval.ms`) carry each partition's lag.
         let statistics = Task { [consumer] in
             for await sample in consumer.statistics { WorkerMetrics.lag(sample) }
@@ -147,6 +155,8 @@ public final class ProvisioningWorker: Sendable {
         committer.cancel()
         await committer.value
         await shutDown()
+        acknowledged.finish()
+        await acknowledging.value
     }
 
     private func readEvents() async {
@@ -239,10 +249,7 @@ public final class ProvisioningWorker: Sendable {
                 // The reply is queued behind the key's earlier ones and Kafka writes them in that
                 // order: the key's next command may start now, its offset waits for the acknowledgement.
                 await carryOut(await scheduler.handedOff(job))
-                for (record, delivery) in deliveries {
-                    await acknowledge(delivery, of: record, with: producer, commandId: result.reply.commandId)
-                }
-                await carryOut(await scheduler.acknowledged(job))
+                awaitAcknowledgements(deliveries, of: job, with: producer, commandId: result.reply.commandId)
             case .transactional(let outbox):
                 await outbox.add(records, partition: job.partition, offset: job.message.offset)
                 await carryOut(await scheduler.complete(job))
@@ -330,6 +337,30 @@ public final class ProvisioningWorker: Sendable {
                 guard publishFailureIsTemporary(error, record: record, commandId: commandId) else { return nil }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Tells the scheduler when Kafka has every record of the job, without a task per job: the
+    /// deliveries call back, and one loop (`acknowledgements`) takes them to the scheduler.
+    private func awaitAcknowledgements(_ deliveries: [(KafkaProducerMessage, KafkaPendingDelivery)], of job: Job, with producer: KafkaProducer, commandId: String?) {
+        guard !deliveries.isEmpty else {
+            acknowledged.yield(job)
+            return
+        }
+        let remaining = Countdown(deliveries.count)
+        let acknowledged = self.acknowledged
+        for (record, delivery) in deliveries {
+            delivery.whenAcknowledged { outcome in
+                if case .failure = outcome {
+                    // Rare: librdkafka gave up after its own retries. Publish again, in a task.
+                    Task {
+                        await self.acknowledge(delivery, of: record, with: producer, commandId: commandId)
+                        if remaining.done() { acknowledged.yield(job) }
+                    }
+                } else if remaining.done() {
+                    acknowledged.yield(job)
+                }
             }
         }
     }
@@ -468,4 +499,14 @@ extension ProvisioningWorker: Service {
             self.stop()
         }
     }
+}
+
+/// Counts a job's records down to their last acknowledgement.
+private final class Countdown: Sendable {
+    private let left: Atomic<Int>
+
+    init(_ count: Int) { left = Atomic(count) }
+
+    /// One more is done; true for the last.
+    func done() -> Bool { left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 }

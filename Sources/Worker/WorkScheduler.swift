@@ -10,10 +10,35 @@ struct Job: Sendable {
     /// Commands with the same key run one after another, in offset order.
     let key: String
     let receivedAt: Date
-    /// Set once the command has been routed; carries its attempts across retries.
-    var progress: CommandProcessor.Progress?
+    /// Set once the command has been routed; carries its attempts across retries. Boxed, with
+    /// the span: most jobs wait in queues without either, and a job there should cost little
+    /// more than its record (inline, a command and its target made each job about 2 KB).
+    var progress: CommandProcessor.Progress? {
+        get { started?.progress }
+        set { started = Started(progress: newValue, span: span) }
+    }
     /// The command's trace span, started at its first step, ended at its reply.
-    var span: (any Span)?
+    var span: (any Span)? {
+        get { started?.span }
+        set { started = Started(progress: progress, span: newValue) }
+    }
+    private var started: Started?
+
+    private final class Started: Sendable {
+        let progress: CommandProcessor.Progress?
+        let span: (any Span)?
+
+        init(progress: CommandProcessor.Progress?, span: (any Span)?) {
+            self.progress = progress
+            self.span = span
+        }
+    }
+
+    init(message: KafkaConsumerMessage, key: String, receivedAt: Date) {
+        self.message = message
+        self.key = key
+        self.receivedAt = receivedAt
+    }
     var partition: KafkaTopicPartition { message.topicPartition }
     /// What the job holds in memory, roughly: its record and the bookkeeping around it.
     var size: Int { (message.value?.count ?? 0) + (message.key?.count ?? 0) + 2 * key.utf8.count + 256 }

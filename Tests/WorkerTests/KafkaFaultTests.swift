@@ -25,7 +25,7 @@ struct KafkaFaultTests {
             let replies = Mutex<[String: Int]>([:])
         }
 
-        init(total: Int, exactlyOnce: Bool = false) async throws {
+        init(total: Int, exactlyOnce: Bool = false, producerProperties: [String: String] = [:]) async throws {
             var logger = Logger(label: "kafka-fault-test")
             logger.logLevel = ProcessInfo.processInfo.environment["RIG_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
             self.logger = logger
@@ -60,7 +60,7 @@ struct KafkaFaultTests {
                 )
             } else {
                 worker = ProvisioningWorker(
-                    consumer: consumer, producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger),
+                    consumer: consumer, producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, properties: producerProperties), logger: logger),
                     processor: processor, settings: settings, logger: logger
                 )
             }
@@ -118,6 +118,26 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+        await rig.stop(running)
+    }
+
+    /// A key's next command starts once the reply is queued, before Kafka acknowledged it; a
+    /// reply librdkafka gives up on (its `message.timeout.ms` passed) must be published again,
+    /// or it is lost while its key has moved on.
+    @Test("replies librdkafka gives up on while the replies' leader is down are published again: every command answered")
+    func deliveryTimeouts() async throws {
+        let rig = try await Rig(total: 1_500, producerProperties: ["message.timeout.ms": "1500"])
+        let running = Task { await rig.worker.runUntilStopped() }
+        try await rig.readUntil { $0 >= 300 }
+        let admin = try KafkaAdminClient(bootstrapServers: rig.cluster.bootstrapServers, logger: rig.logger)
+        let leader = try #require(try await admin.metadata().topic("replies")?.partitions.first { $0.id == 0 }?.leader)
+        await admin.close()
+        try rig.cluster.setBrokerDown(leader)
+        try await Task.sleep(for: .seconds(4))  // the outage itself: longer than message.timeout.ms
+        try rig.cluster.setBrokerUp(leader)
+        try await rig.readUntil { $0 == rig.total }
+        #expect(rig.answered == rig.total)
+        print("replies' leader down 4 s, message.timeout.ms 1.5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
     }
 
