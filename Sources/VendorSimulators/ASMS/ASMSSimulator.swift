@@ -6,11 +6,23 @@ import ProvisioningContract
 
 /// ASMS's users by id, the next id, and live tokens.
 struct ASMSStore: Sendable {
-    var users: [Int: [String: JSONValue]] = [:]
+    /// Changed only through `set`, which keeps the look-up by user name current.
+    private(set) var users: [Int: [String: JSONValue]] = [:]
+    /// Lower-cased `userName` → id.
+    private var idsByUserName: [String: Int] = [:]
     var nextId = 4848
     var tokens: Set<String> = []
 
     var storedUsers: [JSONValue] { users.keys.sorted().map { .object(users[$0]!) } }
+
+    /// The id of the user with this user name, in any case.
+    func id(userName: String) -> Int? { idsByUserName[userName.lowercased()] }
+
+    mutating func set(_ id: Int, _ user: [String: JSONValue]) {
+        if let old = users[id]?["userName"]?.stringValue?.lowercased(), idsByUserName[old] == id { idsByUserName[old] = nil }
+        users[id] = user
+        if let name = user["userName"]?.stringValue?.lowercased() { idsByUserName[name] = id }
+    }
 }
 
 /// The ASMS routes, validation and error shapes.
@@ -126,7 +138,7 @@ enum ASMS {
             return .json(200, visible(user))
         }
         if let name = query["username"] {
-            guard let user = store.users.values.first(where: { $0["userName"]?.stringValue?.lowercased() == name.lowercased() }) else {
+            guard let user = store.id(userName: name).flatMap({ store.users[$0] }) else {
                 return error("UserNotFound")
             }
             return .json(200, visible(user))
@@ -202,11 +214,11 @@ enum ASMS {
         case .failure(let failure): return failure.response
         }
         let name = user["userName"]!.stringValue!.lowercased()
-        if store.users.values.contains(where: { $0["userName"]?.stringValue?.lowercased() == name }) { return error("UserAlreadyExists") }
+        if store.id(userName: name) != nil { return error("UserAlreadyExists") }
         let id = store.nextId
         store.nextId += 1
         user["id"] = .integer(Int64(id))
-        store.users[id] = user
+        store.set(id, user)
         return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]), topLevelOrder: ["id", "result"])
     }
 
@@ -220,12 +232,12 @@ enum ASMS {
         case .failure(let failure): return failure.response
         }
         let name = user["userName"]!.stringValue!.lowercased()
-        if store.users.contains(where: { $0.key != id && $0.value["userName"]?.stringValue?.lowercased() == name }) {
+        if let owner = store.id(userName: name), owner != id {
             return error("UserAlreadyExists")
         }
         if user["password"] == nil { user["password"] = existing["password"] }
         user["id"] = .integer(Int64(id))
-        store.users[id] = user
+        store.set(id, user)
         return .json(200, .object(["id": .integer(Int64(id)), "result": .bool(true)]), topLevelOrder: ["id", "result"])
     }
 }

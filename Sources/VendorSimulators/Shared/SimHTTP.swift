@@ -18,7 +18,7 @@ struct SimRequest: Sendable {
     /// The body as JSON, or nil when it is not JSON.
     var json: JSONValue? {
         guard !body.isEmpty else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: Data(body))
+        return try? JSONParser.parse(body)
     }
 
     /// The body as a JSON object; nil when it is empty or not an object.
@@ -124,9 +124,35 @@ enum JSONWriter {
 
 /// `application/x-www-form-urlencoded` and query strings.
 enum FormDecoding {
-    static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+    /// `%XX` is a byte and, in forms and queries (not paths), `+` a space; a malformed escape
+    /// stays as it is.
+    static func decode(_ text: Substring, plusIsSpace: Bool = true) -> String {
+        let input = Array(text.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(input.count)
+        var index = 0
+        while index < input.count {
+            let byte = input[index]
+            if byte == UInt8(ascii: "+"), plusIsSpace {
+                bytes.append(UInt8(ascii: " "))
+            } else if byte == UInt8(ascii: "%"), index + 2 < input.count, let high = hex(input[index + 1]), let low = hex(input[index + 2]) {
+                bytes.append(high << 4 | low)
+                index += 2
+            } else {
+                bytes.append(byte)
+            }
+            index += 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// Pairs in order, names and values decoded.

@@ -78,7 +78,7 @@ struct SimulatorResponder: HTTPResponder {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        let segments = path.split(separator: "/").map { FormDecoding.decode($0.replacingOccurrences(of: "+", with: "%2B")[...]) }
+        let segments = path.split(separator: "/").map { FormDecoding.decode($0, plusIsSpace: false) }
         var simRequest = SimRequest(
             method: request.method.rawValue, segments: segments, query: FormDecoding.query(request.uri.query),
             headers: headers, body: Array(buffer.readableBytesView)

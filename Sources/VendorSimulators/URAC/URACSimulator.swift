@@ -25,10 +25,49 @@ struct URACUser: Sendable {
 
 /// URAC's users, in creation order, and the ids marked locked.
 struct URACStore: Sendable {
-    var users: [URACUser] = []
+    /// In creation order (`listUsers` answers in it); changed only through the methods below,
+    /// which keep the look-ups current: a burst of creates must not cost a scan each.
+    private(set) var users: [URACUser] = []
     var locked: Set<String> = []
+    private var positions: [String: Int] = [:]
+    private var idsByUsername: [String: String] = [:]
+    private var idsByEmail: [String: String] = [:]
 
-    func index(of id: String) -> Int? { users.firstIndex { $0.id == id } }
+    func index(of id: String) -> Int? { positions[id] }
+
+    /// The id of the user with this user name (exact) or email (any case), if any.
+    func id(username: String) -> String? { idsByUsername[username] }
+    func id(email: String) -> String? { idsByEmail[email.lowercased()] }
+
+    mutating func append(_ user: URACUser) {
+        positions[user.id] = users.count
+        users.append(user)
+        index(user)
+    }
+
+    mutating func replace(at index: Int, with user: URACUser) {
+        unindex(users[index])
+        users[index] = user
+        self.index(user)
+    }
+
+    mutating func setStatus(at index: Int, _ status: String) { users[index].status = status }
+
+    mutating func remove(at index: Int) {
+        unindex(users[index])
+        users.remove(at: index)
+        positions = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1.id, $0) })
+    }
+
+    private mutating func index(_ user: URACUser) {
+        idsByUsername[user.username] = user.id
+        idsByEmail[user.email.lowercased()] = user.id
+    }
+
+    private mutating func unindex(_ user: URACUser) {
+        if idsByUsername[user.username] == user.id { idsByUsername[user.username] = nil }
+        if idsByEmail[user.email.lowercased()] == user.id { idsByEmail[user.email.lowercased()] = nil }
+    }
 
     var storedUsers: [JSONValue] {
         users.map { user in
@@ -234,7 +273,7 @@ enum URAC {
         switch body["profile"] {
         case nil, .null?: break
         case .string(let text)?:
-            guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let object = parsed.objectValue else {
+            guard let parsed = try? JSONParser.parse(Array(text.utf8)), let object = parsed.objectValue else {
                 return error(413, status: status, addUser: true)
             }
             profile = object
@@ -269,7 +308,7 @@ enum URAC {
         }
 
         let username = fields["username"]!, email = fields["email"]!
-        if store.users.contains(where: { $0.username == username || $0.email.lowercased() == email.lowercased() }) {
+        if store.id(username: username) != nil || store.id(email: email) != nil {
             return error(402, status: status)
         }
         let user = URACUser(
@@ -279,7 +318,7 @@ enum URAC {
         )
         // Two names with the same FNV digest would collide; a simulator can refuse that rare case.
         if store.index(of: user.id) != nil { return error(414, status: status) }
-        store.users.append(user)
+        store.append(user)
         return ok(.object(["id": .string(user.id), "token": .string(user.token)]))
     }
 
@@ -346,8 +385,8 @@ enum URAC {
         }
 
         let username = fields["username"]!, email = fields["email"]!
-        if store.users.contains(where: { $0.id != id && $0.username == username }) { return error(410, status: status) }
-        if store.users.contains(where: { $0.id != id && $0.email.lowercased() == email.lowercased() }) { return error(412, status: status) }
+        if let owner = store.id(username: username), owner != id { return error(410, status: status) }
+        if let owner = store.id(email: email), owner != id { return error(412, status: status) }
 
         var user = store.users[index]
         user.username = username
@@ -360,7 +399,7 @@ enum URAC {
         user.config = config
         user.pin = pin
         if let password { user.password = password }
-        store.users[index] = user
+        store.replace(at: index, with: user)
         return ok(.bool(true))
     }
 
@@ -373,7 +412,7 @@ enum URAC {
         guard let newStatus = request.query["status"], !newStatus.isEmpty else { return error(172, "Missing required field: status", status: status) }
         guard ["active", "inactive"].contains(newStatus) else { return invalid("status", status: status).response }
         if store.locked.contains(store.users[index].id) { return error(500, status: status) }
-        store.users[index].status = newStatus
+        store.setStatus(at: index, newStatus)
         return ok(.bool(true))
     }
 
@@ -384,7 +423,7 @@ enum URAC {
         case .failure(let failure): return failure.response
         }
         if store.locked.contains(store.users[index].id) { return error(500, status: status) }
-        store.users.remove(at: index)
+        store.remove(at: index)
         return ok(.bool(true))
     }
 
