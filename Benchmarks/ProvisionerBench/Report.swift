@@ -4,7 +4,7 @@ import Foundation
 enum Report {
     static func markdown(_ results: [Measurement], raw: Measurement?) -> String {
         var lines = [
-            "| scenario | commands | commands/s | of raw path | latency p50 / p99 / max ms (at rate) | p99 less vendor latency | peak RSS MB | CPU s | failed |",
+            "| scenario | commands | commands/s | of raw path | latency p50 / p99 / max ms (at rate) | p99 less vendor latency | peak RSS MB | CPU s: worker / broker / simulators | failed |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         let alone = results.first { $0.scenario.name == "d-alone" }
@@ -17,11 +17,11 @@ enum Report {
                 throughput += ")"
             }
             lines.append(String(
-                format: "| %@ | %d | %@ | %@ | %.1f / %.1f / %.1f (%.0f/s) | %.1f | %.0f | %.1f | %d |",
+                format: "| %@ | %d | %@ | %@ | %.1f / %.1f / %.1f (%.0f/s) | %.1f | %.0f | %.1f / %.1f / %.1f | %d |",
                 result.scenario.title, result.scenario.commands, throughput, ratio,
                 result.latency.p50, result.latency.p99, result.latency.max, result.latencyRate,
                 result.latency.p99 - Double(result.scenario.vendorLatencyMs),
-                result.peakRSSMegabytes, result.cpuSeconds, result.failed
+                result.peakRSSMegabytes, result.cpuSeconds, result.brokerCPUSeconds, result.simulatorCPUSeconds, result.failed
             ))
         }
         return lines.joined(separator: "\n")

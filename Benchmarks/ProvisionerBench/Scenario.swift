@@ -95,10 +95,13 @@ struct Measurement: Sendable {
     var peakRSSMegabytes: Double
     /// CPU seconds of all worker processes during the throughput phase.
     var cpuSeconds: Double
+    /// The same for the embedded broker and the simulators, which share the machine's cores.
+    var brokerCPUSeconds: Double
+    var simulatorCPUSeconds: Double
 
     var summary: String {
-        String(format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s",
-               throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds)
+        String(format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s (broker %.1f s, simulators %.1f s)",
+               throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds, brokerCPUSeconds, simulatorCPUSeconds)
             + (otherKeysThroughput.map { String(format: ", other keys %.0f/s", $0) } ?? "")
     }
 }
@@ -160,9 +163,12 @@ extension Scenario {
             try await Task.sleep(for: .seconds(3))  // the members' rebalances settle (a benchmark, not a test)
         }
         let cpuBefore = workerProcesses.map(\.cpuSeconds).reduce(0, +)
+        let othersBefore = (broker.cpuSeconds, simulator?.cpuSeconds ?? 0)
         if workers > 1 { try await preload() }
         try await watermarks.waitForReplies(records.count, timeout: .seconds(600))
         let cpuSeconds = workerProcesses.map(\.cpuSeconds).reduce(0, +) - cpuBefore
+        let brokerCPU = broker.cpuSeconds - othersBefore.0
+        let simulatorCPU = (simulator?.cpuSeconds ?? 0) - othersBefore.1
 
         // Latency at half the measured rate, each command on a key of its own.
         let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap)
@@ -201,7 +207,8 @@ extension Scenario {
             scenario: self, throughput: throughput, otherKeysThroughput: otherKeys,
             failed: throughputReplies.filter { $0.failed }.count,
             latency: (percentile(0.5), percentile(0.99), latencies.last ?? 0), latencyRate: rate,
-            peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds
+            peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds,
+            brokerCPUSeconds: brokerCPU, simulatorCPUSeconds: simulatorCPU
         )
     }
 

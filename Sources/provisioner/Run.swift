@@ -113,6 +113,9 @@ enum VendorHTTP {
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
         configuration.httpVersion = .automatic
+        // `VendorHTTPClient` makes each call's client span and sends its traceparent; the
+        // client's own span would be a second one per call.
+        configuration.tracing.tracer = nil
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

@@ -17,7 +17,8 @@ struct CrashAndStopTests {
         let config: String
     }
 
-    func setUp(group: String, send: Bool = true, maxInFlight: Int = 64, sessionTimeoutMs: Int = 4000) async throws -> Setup {
+    /// Without `vendor` (a simulator's address) every command is answered without a vendor call.
+    func setUp(group: String, send: Bool = true, maxInFlight: Int = 64, sessionTimeoutMs: Int = 4000, vendor: String? = nil) async throws -> Setup {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "6"])
         let bootstrap = try await broker.firstLine()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString).yaml").path
@@ -29,16 +30,18 @@ struct CrashAndStopTests {
         worker: { maxInFlight: \(maxInFlight), shutdownGracePeriod: 10s }
         observability: { port: 0 }
         targets:
-          tecs-test: { vendor: tecs, baseURL: "http://127.0.0.1:9/x", credentials: { username: u, password: p } }
+          tecs-test: { vendor: tecs, baseURL: "\(vendor.map { $0 + "/usermanagement-backofficews" } ?? "http://127.0.0.1:9/x")", credentials: { username: User1, password: Password1 } }
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let setup = Setup(broker: broker, bootstrap: bootstrap, config: config)
-        if send { try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" }) }
+        if send { try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" }, operation: vendor == nil ? "deleteUser" : "setUserStatus") }
         return setup
     }
 
-    /// Commands answered without a vendor (unsupported operation), spread over 200 users.
-    func sendCommands(_ setup: Setup, ids: [String]) async throws {
-        let lines = ids.enumerated().map { #"{"commandId":"\#($1)","target":"tecs-test","operation":"deleteUser","userId":"user-\#($0 % 200)"}"# }
+    /// Commands spread over 200 users: by default answered without a vendor (TECS has no
+    /// `deleteUser`); `setUserStatus` calls the vendor.
+    func sendCommands(_ setup: Setup, ids: [String], operation: String = "deleteUser") async throws {
+        let status = operation == "setUserStatus" ? #","status":"inactive""# : ""
+        let lines = ids.enumerated().map { #"{"commandId":"\#($1)","target":"tecs-test","operation":"\#(operation)","userId":"user-\#($0 % 200)"\#(status)}"# }
         let sender = try ProvisionerProcess(arguments: ["send", "--config", setup.config], environment: ["LOG_LEVEL": "error"])
         try sender.send(lines.joined(separator: "\n") + "\n")
         #expect(try await sender.exitCode() == 0)
@@ -81,8 +84,14 @@ struct CrashAndStopTests {
 
     @Test("SIGKILL mid-stream, then a restart: every command ends with at least one reply")
     func killAndRestart() async throws {
-        // Two at a time (and so a commit every few commands): the kill lands while most are to come.
-        let setup = try await setUp(group: "kill-workers", maxInFlight: 2)
+        // A vendor taking 20 ms a call, four calls at a time (about 200 commands a second): the
+        // kill lands while most are to come. (Without a vendor the worker answered all 2,000
+        // before the reader had seen 20.)
+        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "20"])
+        defer { simulator.kill() }
+        let listening = try await simulator.firstLine()
+        let port = try #require(listening.range(of: "127.0.0.1:").flatMap { Int(listening[$0.upperBound...].prefix { $0.isNumber }) })
+        let setup = try await setUp(group: "kill-workers", maxInFlight: 4, vendor: "http://127.0.0.1:\(port)")
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()
