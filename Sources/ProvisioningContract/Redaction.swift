@@ -23,24 +23,35 @@ public enum Redaction {
     ].map { Array($0.utf8) }
 
     /// Whether `needle` occurs in `haystack`: a plain loop over short texts, faster here than
-    /// the generic (and Foundation's) searches.
-    private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    /// the generic (and Foundation's) searches. With `foldingCase`, ASCII capitals in the
+    /// haystack match the needle's (lower-case) letters.
+    private static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: UnsafeBufferPointer<UInt8>, foldingCase: Bool = false) -> Bool {
         guard let first = needle.first, haystack.count >= needle.count else { return needle.isEmpty }
-        return haystack.withUnsafeBufferPointer { text in
-            needle.withUnsafeBufferPointer { word in
-                var start = 0
-                let last = text.count - word.count
-                while start <= last {
-                    if text[start] == first {
-                        var matched = 1
-                        while matched < word.count, text[start + matched] == word[matched] { matched += 1 }
-                        if matched == word.count { return true }
-                    }
-                    start += 1
-                }
-                return false
-            }
+        @inline(__always) func at(_ index: Int) -> UInt8 {
+            let byte = haystack[index]
+            return foldingCase && byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
         }
+        var start = 0
+        let last = haystack.count - needle.count
+        while start <= last {
+            if at(start) == first {
+                var matched = 1
+                while matched < needle.count, at(start + matched) == needle[matched] { matched += 1 }
+                if matched == needle.count { return true }
+            }
+            start += 1
+        }
+        return false
+    }
+
+    private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        haystack.withUnsafeBufferPointer { text in needle.withUnsafeBufferPointer { contains(text, $0) } }
+    }
+
+    /// `body` over the text's UTF-8, without a copy for native strings.
+    private static func withUTF8<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        var text = text
+        return text.withUTF8(body)
     }
 
     /// The text's UTF-8 with ASCII letters in lower case (optionally without anything but
@@ -62,17 +73,38 @@ public enum Redaction {
     /// A JSON value with every sensitive field's value replaced, and every string scrubbed of
     /// `knownSecrets` and of secret-looking patterns.
     public static func redacted(_ value: JSONValue, knownSecrets: [String] = []) -> JSONValue {
+        redactedIfChanged(value, knownSecrets: knownSecrets) ?? value
+    }
+
+    /// Nil when nothing in the value needs redacting (the usual case): then nothing is copied.
+    private static func redactedIfChanged(_ value: JSONValue, knownSecrets: [String]) -> JSONValue? {
         switch value {
         case .object(let object):
-            return .object(Dictionary(uniqueKeysWithValues: object.map { key, value in
-                isSensitive(key) && value != .null ? (key, .string(marker)) : (key, redacted(value, knownSecrets: knownSecrets))
-            }))
+            var copy: [String: JSONValue]?
+            for (key, item) in object {
+                let replacement: JSONValue? = if isSensitive(key) && item != .null {
+                    item == .string(marker) ? nil : .string(marker)
+                } else {
+                    redactedIfChanged(item, knownSecrets: knownSecrets)
+                }
+                guard let replacement else { continue }
+                if copy == nil { copy = object }
+                copy?[key] = replacement
+            }
+            return copy.map(JSONValue.object)
         case .array(let items):
-            return .array(items.map { redacted($0, knownSecrets: knownSecrets) })
+            var copy: [JSONValue]?
+            for (index, item) in items.enumerated() {
+                guard let replacement = redactedIfChanged(item, knownSecrets: knownSecrets) else { continue }
+                if copy == nil { copy = items }
+                copy?[index] = replacement
+            }
+            return copy.map(JSONValue.array)
         case .string(let text):
-            return .string(scrub(text, knownSecrets: knownSecrets))
+            let scrubbed = scrub(text, knownSecrets: knownSecrets)
+            return scrubbed == text ? nil : .string(scrubbed)
         default:
-            return value
+            return nil
         }
     }
 
@@ -81,15 +113,15 @@ public enum Redaction {
     /// `password: ...`.
     public static func scrub(_ text: String, knownSecrets: [String] = []) -> String {
         var result = text
-        if !knownSecrets.isEmpty {
-            let bytes = Array(result.utf8)
-            for secret in knownSecrets where secret.utf8.count >= minimumSecretLength && contains(bytes, Array(secret.utf8)) {
-                result = result.replacingOccurrences(of: secret, with: marker)
-            }
+        for secret in knownSecrets where secret.utf8.count >= minimumSecretLength {
+            let found = withUTF8(result) { bytes in withUTF8(secret) { contains(bytes, $0) } }
+            if found { result = result.replacingOccurrences(of: secret, with: marker) }
         }
         // The patterns are costly; most lines have none of their words.
-        let lowered = folded(result)
-        guard patternWords.contains(where: { contains(lowered, $0) }) else { return result }
+        let hasPatternWord = withUTF8(result) { bytes in
+            patternWords.contains { word in word.withUnsafeBufferPointer { contains(bytes, $0, foldingCase: true) } }
+        }
+        guard hasPatternWord else { return result }
         for (pattern, template) in patterns {
             let range = NSRange(result.startIndex..., in: result)
             result = pattern.stringByReplacingMatches(in: result, range: range, withTemplate: template)

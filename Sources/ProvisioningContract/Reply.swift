@@ -200,7 +200,7 @@ public struct ProvisioningReply: Sendable, Hashable, Codable {
     }
 
     /// Kafka headers of a reply: identification plus the CloudEvents Kafka binding, binary mode.
-    public func headers(eventId: String = UUID().uuidString) -> [(key: String, value: String)] {
+    public func headers(eventId: String = EventID.random()) -> [(key: String, value: String)] {
         var headers: [(key: String, value: String)] = []
         if let commandId { headers.append(("commandId", commandId)) }
         if let correlationId { headers.append(("correlationId", correlationId)) }
@@ -288,5 +288,21 @@ public struct DeadLetterHeaders: Sendable, Hashable {
             ("dlq.failed.at", Timestamp.format(failedAt)),
             ("dlq.worker", worker),
         ]
+    }
+}
+
+/// CloudEvents ids for replies: random (version 4) UUIDs from the system generator. Foundation's
+/// `UUID()` opened /dev/urandom for each one on Linux, a system call per reply.
+public enum EventID {
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let (high, low) = (generator.next() as UInt64, generator.next() as UInt64)
+        func byte(_ value: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: value >> (8 * index)) }
+        let uuid = UUID(uuid: (
+            byte(high, 0), byte(high, 1), byte(high, 2), byte(high, 3), byte(high, 4), byte(high, 5),
+            byte(high, 6) & 0x0F | 0x40, byte(high, 7),
+            byte(low, 0) & 0x3F | 0x80, byte(low, 1), byte(low, 2), byte(low, 3), byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7)
+        ))
+        return uuid.uuidString
     }
 }

@@ -4,6 +4,19 @@ import Testing
 
 @Suite("Replies and dead letters")
 struct ReplyTests {
+    @Test("each reply's CloudEvents id is a fresh random (version 4) UUID")
+    func eventIds() throws {
+        let ids = (0..<1000).map { _ in EventID.random() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(50) {
+            let uuid = try #require(UUID(uuidString: id), "\(id) is a UUID")
+            #expect(uuid.uuidString == id)
+            let characters = Array(id)
+            #expect(characters[14] == "4", "version 4: \(id)")
+            #expect("89AB".contains(characters[19]), "RFC 4122 variant: \(id)")
+        }
+    }
+
     let received = Date(timeIntervalSince1970: 1_795_428_000)
 
     @Test("a failed reply has the contract's fields: error, vendorResponse, nulls for unknowns")
