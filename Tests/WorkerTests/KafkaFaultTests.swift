@@ -102,6 +102,16 @@ struct KafkaFaultTests {
 
         var answered: Int { seen.replies.withLock { $0.count } }
         var duplicates: Int { seen.replies.withLock { $0.values.reduce(0) { $0 + $1 - 1 } } }
+
+        /// The broker leading partition 0 of `topic` is down for `outage`, then up again.
+        func takeDownLeader(of topic: String, for outage: Duration) async throws {
+            let admin = try KafkaAdminClient(bootstrapServers: cluster.bootstrapServers, logger: logger)
+            let leader = try #require(try await admin.metadata().topic(topic)?.partitions.first { $0.id == 0 }?.leader)
+            await admin.close()
+            try cluster.setBrokerDown(leader)
+            try await Task.sleep(for: outage)  // the outage itself, not a wait for an event
+            try cluster.setBrokerUp(leader)
+        }
     }
 
     @Test("the leader of a commands partition down for 5 s mid-stream: every command answered, no restart")
@@ -109,12 +119,7 @@ struct KafkaFaultTests {
         let rig = try await Rig(total: 1_500)
         let running = Task { await rig.worker.runUntilStopped() }
         try await rig.readUntil { $0 >= 300 }
-        let admin = try KafkaAdminClient(bootstrapServers: rig.cluster.bootstrapServers, logger: rig.logger)
-        let leader = try #require(try await admin.metadata().topic("commands")?.partitions.first { $0.id == 0 }?.leader)
-        await admin.close()
-        try rig.cluster.setBrokerDown(leader)
-        try await Task.sleep(for: .seconds(5))  // the outage itself
-        try rig.cluster.setBrokerUp(leader)
+        try await rig.takeDownLeader(of: "commands", for: .seconds(5))
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
@@ -129,12 +134,7 @@ struct KafkaFaultTests {
         let rig = try await Rig(total: 1_500, producerProperties: ["message.timeout.ms": "1500"])
         let running = Task { await rig.worker.runUntilStopped() }
         try await rig.readUntil { $0 >= 300 }
-        let admin = try KafkaAdminClient(bootstrapServers: rig.cluster.bootstrapServers, logger: rig.logger)
-        let leader = try #require(try await admin.metadata().topic("replies")?.partitions.first { $0.id == 0 }?.leader)
-        await admin.close()
-        try rig.cluster.setBrokerDown(leader)
-        try await Task.sleep(for: .seconds(4))  // the outage itself: longer than message.timeout.ms
-        try rig.cluster.setBrokerUp(leader)
+        try await rig.takeDownLeader(of: "replies", for: .seconds(4))  // longer than message.timeout.ms
         try await rig.readUntil { $0 == rig.total }
         #expect(rig.answered == rig.total)
         print("replies' leader down 4 s, message.timeout.ms 1.5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
