@@ -20,6 +20,9 @@ public struct WorkerSettings: Sendable {
     public var maxQueuedPerPartition: Int = 8192
     /// Bytes of queued commands (records and bookkeeping) of one partition at which it is paused.
     public var maxQueuedBytesPerPartition: Int = 4 << 20
+    /// Bytes of queued commands of all partitions together at which the partition a record
+    /// arrives on is paused: a worker owning many partitions stays within its memory.
+    public var maxQueuedBytes: Int = 32 << 20
     public var commitInterval: Duration = .seconds(1)
     /// Commands of one partition that may start past the group's last acknowledged commit: at
     /// most what the partition's next owner repeats if this worker dies or is fenced. At half of
@@ -94,7 +97,7 @@ public final class ProvisioningWorker: Sendable {
         self.logger = logger
         self.scheduler = WorkScheduler(
             maxInFlight: settings.maxInFlight, maxQueuedPerPartition: settings.maxQueuedPerPartition,
-            maxQueuedBytesPerPartition: settings.maxQueuedBytesPerPartition,
+            maxQueuedBytesPerPartition: settings.maxQueuedBytesPerPartition, maxQueuedBytes: settings.maxQueuedBytes,
             maxUncommittedPerPartition: settings.maxUncommittedPerPartition ?? 2 * settings.maxInFlight
         )
         (commitRequests, commitRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -45,8 +45,8 @@ struct Job: Sendable {
 }
 
 /// Decides what runs when: one job per key at a time, in offset order; at most `maxInFlight`
-/// jobs at once; partitions with too much queued work (by count or bytes) are paused until it
-/// drains to half. Queueing deep lets other keys of a hot key's partition go past its backlog. Also keeps
+/// jobs at once; partitions with too much queued work (by count or bytes, or all of them
+/// together by bytes) are paused until it drains to half. Queueing deep lets other keys of a hot key's partition go past its backlog. Also keeps
 /// each partition's `OffsetTracker`. It only decides: the worker carries the decisions out.
 actor WorkScheduler {
     struct Decisions: Sendable {
@@ -70,6 +70,7 @@ actor WorkScheduler {
     private let maxInFlight: Int
     private let maxQueuedPerPartition: Int
     private let maxQueuedBytesPerPartition: Int
+    private let maxQueuedBytes: Int
     private let maxUncommittedPerPartition: Int
     /// Per key, the jobs not yet finished; the first is running or waiting for capacity.
     private var queues: [String: Deque<Job>] = [:]
@@ -83,6 +84,8 @@ actor WorkScheduler {
     private var runningByPartition: [KafkaTopicPartition: Int] = [:]
     private var queuedByPartition: [KafkaTopicPartition: Int] = [:]
     private var queuedBytesByPartition: [KafkaTopicPartition: Int] = [:]
+    /// All partitions' queued bytes together.
+    private var queuedBytes = 0
     private var paused: Set<KafkaTopicPartition> = []
     private var trackers: [KafkaTopicPartition: OffsetTracker] = [:]
     /// The highest offset started per partition: queued commands below it must still run, or
@@ -105,10 +108,14 @@ actor WorkScheduler {
     /// How often a partition was paused for too much queued work.
     private(set) var pauses = 0
 
-    init(maxInFlight: Int, maxQueuedPerPartition: Int, maxQueuedBytesPerPartition: Int = .max, maxUncommittedPerPartition: Int = .max) {
+    init(
+        maxInFlight: Int, maxQueuedPerPartition: Int, maxQueuedBytesPerPartition: Int = .max, maxQueuedBytes: Int = .max,
+        maxUncommittedPerPartition: Int = .max
+    ) {
         self.maxInFlight = max(1, maxInFlight)
         self.maxQueuedPerPartition = max(1, maxQueuedPerPartition)
         self.maxQueuedBytesPerPartition = max(1, maxQueuedBytesPerPartition)
+        self.maxQueuedBytes = max(1, maxQueuedBytes)
         self.maxUncommittedPerPartition = max(2, maxUncommittedPerPartition)
     }
 
@@ -119,12 +126,14 @@ actor WorkScheduler {
         trackers[job.partition, default: OffsetTracker()].received(job.message.offset)
         queuedByPartition[job.partition, default: 0] += 1
         queuedBytesByPartition[job.partition, default: 0] += job.size
+        queuedBytes += job.size
         let isNewKey = queues[job.key] == nil
         queues[job.key, default: []].append(job)
         if isNewKey { waiting.append(job.key) }
         startWhatFits(&decisions)
         let full = queuedByPartition[job.partition, default: 0] >= maxQueuedPerPartition
             || queuedBytesByPartition[job.partition, default: 0] >= maxQueuedBytesPerPartition
+            || queuedBytes >= maxQueuedBytes
         if full, paused.insert(job.partition).inserted {
             pauses += 1
             decisions.pause.append(job.partition)
@@ -164,12 +173,9 @@ actor WorkScheduler {
         awaitingAcknowledgement -= 1
         queuedByPartition[job.partition, default: 1] -= 1
         queuedBytesByPartition[job.partition, default: job.size] -= job.size
+        queuedBytes -= job.size
         trackers[job.partition]?.completed(job.message.offset)
-        if paused.contains(job.partition), queuedByPartition[job.partition, default: 0] <= maxQueuedPerPartition / 2,
-            queuedBytesByPartition[job.partition, default: 0] <= maxQueuedBytesPerPartition / 2 {
-            paused.remove(job.partition)
-            decisions.resume.append(job.partition)
-        }
+        resumeDrained(&decisions)
         resumeIdleWaiters()
         return decisions
     }
@@ -196,6 +202,17 @@ actor WorkScheduler {
         waiting.prepend(job.key)
         startWhatFits(&decisions)
         return decisions
+    }
+
+    /// Resumes paused partitions whose own queue is down to half its bounds, once all queues
+    /// together are down to half theirs (a partition paused for the total may have none queued).
+    private func resumeDrained(_ decisions: inout Decisions) {
+        guard !paused.isEmpty, queuedBytes <= maxQueuedBytes / 2 else { return }
+        let drained = paused.filter {
+            queuedByPartition[$0, default: 0] <= maxQueuedPerPartition / 2 && queuedBytesByPartition[$0, default: 0] <= maxQueuedBytesPerPartition / 2
+        }
+        paused.subtract(drained)
+        decisions.resume += drained
     }
 
     /// A one-line picture of the queues, for diagnosing a stall.
@@ -253,7 +270,9 @@ actor WorkScheduler {
             guard let head = queue.first, partitions.contains(head.partition) else { continue }
             if parked.remove(key) != nil {
                 queuedByPartition[head.partition, default: 0] -= queue.count
-                queuedBytesByPartition[head.partition, default: 0] -= queue.reduce(0) { $0 + $1.size }
+                let bytes = queue.reduce(0) { $0 + $1.size }
+                queuedBytesByPartition[head.partition, default: 0] -= bytes
+                queuedBytes -= bytes
                 queues[key] = nil
                 continue
             }
@@ -264,7 +283,9 @@ actor WorkScheduler {
                 kept.append(job)
             }
             queuedByPartition[head.partition, default: 0] -= queue.count - kept.count
-            queuedBytesByPartition[head.partition, default: 0] -= queue.reduce(0) { $0 + $1.size } - kept.reduce(0) { $0 + $1.size }
+            let dropped = queue.reduce(0) { $0 + $1.size } - kept.reduce(0) { $0 + $1.size }
+            queuedBytesByPartition[head.partition, default: 0] -= dropped
+            queuedBytes -= dropped
             if kept.isEmpty {
                 queues[key] = nil
                 gone.insert(key)
@@ -374,7 +395,7 @@ actor WorkScheduler {
         for partition in partitions {
             trackers[partition] = nil
             queuedByPartition[partition] = nil
-            queuedBytesByPartition[partition] = nil
+            queuedBytes -= queuedBytesByPartition.removeValue(forKey: partition) ?? 0
             runningByPartition[partition] = nil
             highestStarted[partition] = nil
             assignmentStart[partition] = nil

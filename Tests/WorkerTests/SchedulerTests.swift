@@ -120,6 +120,26 @@ struct SchedulerTests {
         #expect(resumedAt == 12, "resumed at 7 queued (1,883 bytes)")
     }
 
+    /// A worker owning many partitions, each under its own bound, must still stay within memory.
+    @Test("past the bound on all partitions' queued bytes, the partition a record arrives on is paused, and resumed once the total is down to half")
+    func totalByteBound() async {
+        let scheduler = WorkScheduler(maxInFlight: 1, maxQueuedPerPartition: 1000, maxQueuedBytes: 3000)
+        var hot: [Job] = []
+        for offset in 0..<10 {
+            let next = job(Int64(offset), key: "hot")
+            hot.append(next)
+            #expect(await scheduler.accept(next).pause.isEmpty, "2,690 bytes in all, under the bound")
+        }
+        let other = KafkaTopicPartition(topic: "commands", partition: 1)
+        #expect(await scheduler.accept(job(0, key: "cold", partition: 1)).pause.isEmpty, "2,962 bytes")
+        #expect(await scheduler.accept(job(1, key: "cold", partition: 1)).pause == [other], "3,234 bytes: paused, though its own queue is short")
+        var resumedAt: Int?
+        for (index, done) in hot.enumerated() where resumedAt == nil {
+            if await scheduler.complete(done).resume == [other] { resumedAt = index }
+        }
+        #expect(resumedAt == 6, "resumed at 1,351 bytes in all, under half of 3,000")
+    }
+
     @Test("a hot key's backlog pauses its partition and resumes it at half; other partitions keep going")
     func hotKeyBackPressure() async {
         let scheduler = WorkScheduler(maxInFlight: 4, maxQueuedPerPartition: 10)
