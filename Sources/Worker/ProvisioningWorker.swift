@@ -223,9 +223,7 @@ public final class ProvisioningWorker: Sendable {
     }
 
     private func execute(_ job: Job) async {
-        var job = job
         let span = job.span ?? InstrumentationSystem.commandSpan(for: job.message)
-        job.span = span
         WorkerMetrics.inFlight.increment()
         let step = await ServiceContext.withValue(span.context) {
             await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress)
@@ -267,8 +265,7 @@ public final class ProvisioningWorker: Sendable {
                 logger.info("vendor call failed; retrying", metadata: metadata)
             }
             // The command waits without a slot; only its own key waits with it.
-            var next = job
-            next.progress = progress
+            let next = job.advanced(to: progress, span: span)
             await carryOut(await scheduler.park(next))
             Task {
                 try? await Task.sleep(for: delay)

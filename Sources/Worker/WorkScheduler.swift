@@ -13,25 +13,26 @@ struct Job: Sendable {
     /// Set once the command has been routed; carries its attempts across retries. Boxed, with
     /// the span: most jobs wait in queues without either, and a job there should cost little
     /// more than its record (inline, a command and its target made each job about 2 KB).
-    var progress: CommandProcessor.Progress? {
-        get { started?.progress }
-        set { started = Started(progress: newValue, span: span) }
-    }
+    var progress: CommandProcessor.Progress? { started?.progress }
     /// The command's trace span, started at its first step, ended at its reply.
-    var span: (any Span)? {
-        get { started?.span }
-        set { started = Started(progress: progress, span: newValue) }
-    }
+    var span: (any Span)? { started?.span }
     private var started: Started?
 
     private final class Started: Sendable {
         let progress: CommandProcessor.Progress?
-        let span: (any Span)?
+        let span: any Span
 
-        init(progress: CommandProcessor.Progress?, span: (any Span)?) {
+        init(progress: CommandProcessor.Progress?, span: any Span) {
             self.progress = progress
             self.span = span
         }
+    }
+
+    /// The job after a step: where it stands, and its span.
+    func advanced(to progress: CommandProcessor.Progress?, span: any Span) -> Job {
+        var job = self
+        job.started = Started(progress: progress, span: span)
+        return job
     }
 
     init(message: KafkaConsumerMessage, key: String, receivedAt: Date) {
@@ -46,8 +47,8 @@ struct Job: Sendable {
 
 /// Decides what runs when: one job per key at a time, in offset order; at most `maxInFlight`
 /// jobs at once; partitions with too much queued work (by count or bytes, or all of them
-/// together by bytes) are paused until it drains to half. Queueing deep lets other keys of a hot key's partition go past its backlog. Also keeps
-/// each partition's `OffsetTracker`. It only decides: the worker carries the decisions out.
+/// together by bytes) are paused until it drains to half; queueing deep lets the other keys of a
+/// hot key's partition get past its backlog. Also keeps each partition's `OffsetTracker`. It only decides: the worker carries the decisions out.
 actor WorkScheduler {
     struct Decisions: Sendable {
         var start: [Job] = []

@@ -80,8 +80,9 @@ struct VendorRequest: Sendable {
         }
     }
 
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
     private static func appendEscaped(_ byte: UInt8, to url: inout [UInt8]) {
-        let hex = Array("0123456789ABCDEF".utf8)
         url.append(UInt8(ascii: "%"))
         url.append(hex[Int(byte >> 4)])
         url.append(hex[Int(byte & 0x0F)])
