@@ -136,15 +136,27 @@ public final class KafkaConsumer: Sendable {
 
     /// Stops fetching from these partitions until `resume`; already buffered messages still arrive.
     /// A pause ends when the partition is revoked: if it comes back, it starts unpaused at its
-    /// committed offset.
-    public func pause(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+    /// committed offset. Returns at once (librdkafka only queues the change).
+    public func pause(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let core = self.core
-        try await client.blocking { handle throws(KafkaError) in try core.pause(Set(partitions), handle) }
+        try client.withHandle { handle throws(KafkaError) in try core.pause(Set(partitions), handle) }
     }
 
-    public func resume(_ partitions: [KafkaTopicPartition]) async throws(KafkaError) {
+    public func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let core = self.core
-        try await client.blocking { handle throws(KafkaError) in try core.resume(Set(partitions), handle) }
+        try client.withHandle { handle throws(KafkaError) in try core.resume(Set(partitions), handle) }
+    }
+
+    /// Fetches the partition again from `offset`, dropping what was fetched of it and not yet
+    /// delivered. Returns at once: the seek completes in the background (librdkafka's
+    /// `rd_kafka_seek_partitions` without a timeout).
+    public func seek(_ partition: KafkaTopicPartition, to offset: Int64) throws(KafkaError) {
+        let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: offset)])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try client.withHandle { handle throws(KafkaError) in
+            if let error = rd_kafka_seek_partitions(handle.pointer, list, 0) { throw KafkaError(consuming: error) }
+        }
+        if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
     }
 
     /// Leaves the group and releases the client. Finish and commit in-flight work first: the

@@ -28,7 +28,7 @@ public final class KafkaPartitionRevocation: Sendable, CustomStringConvertible {
     private let semaphore = DispatchSemaphore(value: 0)
     private let completed = Atomic<Bool>(false)
 
-    init(partitions: [KafkaTopicPartition], isLost: Bool) {
+    public init(partitions: [KafkaTopicPartition], isLost: Bool) {
         self.partitions = partitions
         self.isLost = isLost
     }

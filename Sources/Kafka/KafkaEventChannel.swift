@@ -94,6 +94,9 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
         AsyncIterator(channel: channel)
     }
 
+    /// The next event; nil once the consumer is closed or the calling task is cancelled.
+    public func next() async -> KafkaConsumerEvent? { await channel.next() }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = Never
         let channel: KafkaEventChannel

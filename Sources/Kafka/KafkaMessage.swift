@@ -69,4 +69,12 @@ public struct KafkaDeliveryReport: Sendable, Hashable {
     public var offset: Int64?
     /// `nil` on success.
     public var error: KafkaError?
+
+    public init(id: UInt64, topic: String, partition: Int32, offset: Int64?, error: KafkaError?) {
+        self.id = id
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.error = error
+    }
 }

@@ -208,6 +208,13 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
 public struct KafkaPendingDelivery: Sendable {
     fileprivate let slot: DeliverySlot
 
+    /// A delivery settled by the caller, for producers other than `KafkaProducer` (in-process
+    /// fakes): call `settle` once with the outcome.
+    public static func promise() -> (delivery: KafkaPendingDelivery, settle: @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) {
+        let slot = DeliverySlot()
+        return (KafkaPendingDelivery(slot: slot), { slot.fulfil($0) })
+    }
+
     /// Waits until the broker acknowledged the record; throws if librdkafka gave up on it.
     @discardableResult
     public func acknowledgement() async throws(KafkaError) -> KafkaDeliveryReport {

@@ -7,12 +7,16 @@ struct OffsetTracker: Sendable {
     /// Received and not yet covered by `committable`, in offset order.
     private var outstanding = Deque<Int64>()
     private var done: Set<Int64> = []
+    /// The first offset received.
+    private(set) var start: Int64?
     /// The next offset to read once everything before it is done; nil until something is done.
     private(set) var committable: Int64?
     /// What was last handed out for committing.
     var committed: Int64?
 
+    /// Offsets must arrive in increasing order (`PartitionState.classify` sees to it).
     mutating func received(_ offset: Int64) {
+        if start == nil { start = offset }
         outstanding.append(offset)
     }
 
@@ -29,6 +33,4 @@ struct OffsetTracker: Sendable {
         guard let committable, committable != committed else { return nil }
         return committable
     }
-
-    var isIdle: Bool { outstanding.isEmpty }
 }

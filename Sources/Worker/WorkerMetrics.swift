@@ -21,6 +21,12 @@ enum WorkerMetrics {
         Counter(label: "provisioner_dead_letters_total", dimensions: [("category", category.rawValue)]).increment()
     }
 
+    /// A partition's records out of sequence: `gap` (read again), `confirmed_gap` (none there
+    /// on the second read) or `repeated` (dropped).
+    static func offsetAnomaly(_ kind: String) {
+        Counter(label: "provisioner_offset_anomalies_total", dimensions: [("kind", kind)]).increment()
+    }
+
     /// `assigned`, `revoked` or `lost` (fenced out of the group).
     static func rebalance(_ kind: String) {
         Counter(label: "provisioner_rebalances_total", dimensions: [("kind", kind)]).increment()

@@ -264,7 +264,7 @@ struct ConsumerGroupTests {
                 if case .partitionsAssigned = event { return }
             }
         }
-        try await consumer.pause([paused])
+        try consumer.pause([paused])
         // Records for the paused partition are written first.
         for index in 0..<50 { try await producer.send(KafkaProducerMessage(topic: topic, partition: 0, key: nil, value: bytes("p0-\(index)"))) }
         for index in 0..<50 { try await producer.send(KafkaProducerMessage(topic: topic, partition: 1, key: nil, value: bytes("p1-\(index)"))) }
@@ -272,7 +272,7 @@ struct ConsumerGroupTests {
 
         let beforeResume = try await read(50, from: consumer)
         #expect(beforeResume.allSatisfy { $0.partition == 1 })
-        try await consumer.resume([paused])
+        try consumer.resume([paused])
         let afterResume = try await read(50, from: consumer)
         #expect(afterResume.map(\.partition) == Array(repeating: 0, count: 50))
         #expect(afterResume.map(\.offset) == Array(0..<50))
@@ -359,7 +359,7 @@ struct ConsumerGroupTests {
         _ = try await read(400, from: first)
         try await first.commit(all.map { KafkaTopicPartitionOffset($0, offset: 10) })
         // Two stay paused, two are paused and resumed: either way librdkafka keeps a position.
-        try await first.pause(all)
+        try first.pause(all)
         try await first.resume(Array(all[2...]))
 
         // A second member takes some partitions, then leaves: they come back to the first.

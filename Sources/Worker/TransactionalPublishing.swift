@@ -11,7 +11,7 @@ import Logging
 /// above one still running stay for a later transaction. A fenced or otherwise fatal producer is
 /// replaced by a new one with the same transactional id; records stay until a transaction holding
 /// them commits, so nothing is lost on the way.
-actor TransactionalOutbox {
+actor TransactionalPublishing: ReplyPublishing {
     private let makeProducer: @Sendable () throws(KafkaError) -> KafkaProducer
     private let consumer: KafkaConsumer
     private let logger: Logger
@@ -31,10 +31,16 @@ actor TransactionalOutbox {
         self.makeProducer = makeProducer
     }
 
-    /// Keeps a finished command's records until its offset is committed.
-    func add(_ records: [KafkaProducerMessage], partition: KafkaTopicPartition, offset: Int64) {
+    /// Keeps a finished command's records until its offset is committed: in the outbox, the
+    /// offset may be committed at once, as the transaction carries both.
+    func publish(_ records: [KafkaProducerMessage], of partition: KafkaTopicPartition, at offset: Int64, acknowledged: @escaping @Sendable () -> Void) {
         pending[partition, default: [:]][offset] = records
+        acknowledged()
     }
+
+    func run() async {}
+
+    var transactionStatistics: (transactions: Int, producersRebuilt: Int)? { (transactions, producersRebuilt) }
 
     /// Forgets the records of partitions this worker no longer owns: their commands were not
     /// committed, so the next owner runs them again and publishes their replies.
@@ -43,9 +49,9 @@ actor TransactionalOutbox {
     }
 
     /// Commits `offsets` (the next offset to read, per partition) in one transaction with the
-    /// records of every command below them. On failure the transaction is aborted (or the
-    /// producer rebuilt) and the records stay for the next attempt.
-    func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws(KafkaError) {
+    /// records of every command below them; the offsets are committed only there. On failure
+    /// the transaction is aborted (or the producer rebuilt) and the records stay for the next attempt.
+    func commit(_ offsets: [KafkaTopicPartitionOffset], consumer _: any CommandConsumer) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         await takeTurn()
         defer { passTurn() }

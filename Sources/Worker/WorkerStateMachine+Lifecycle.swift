@@ -1,0 +1,221 @@
+import DequeModule
+import Kafka
+
+/// Revocation, stopping, ticks and commits; the scheduling core they share.
+extension WorkerStateMachine {
+    /// Partitions are leaving: nothing new of them starts; jobs that need not run are dropped;
+    /// the rest finish, and the revocation is released once they have (or at `deadline`).
+    mutating func revoked(_ revocation: KafkaPartitionRevocation, deadline: ContinuousClock.Instant) -> [Action] {
+        let leaving = Set(revocation.partitions)
+        for partition in leaving {
+            partitions[partition]?.revoking = true
+        }
+        dropQueued(leaving)
+        revoking.append(Revoking(revocation: revocation, partitions: leaving, deadline: deadline))
+        var actions: [Action] = []
+        startWhatFits(&actions)
+        settle(&actions)
+        return actions
+    }
+
+    /// Reading has stopped: queued jobs that need not run are dropped; the rest finish, and
+    /// `finish` comes once they have (or at `deadline`).
+    mutating func stop(deadline: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        guard stopDeadline == nil else { return actions }
+        stopDeadline = deadline
+        dropQueued(Set(partitions.keys))
+        startWhatFits(&actions)
+        settle(&actions)
+        return actions
+    }
+
+    /// Every commit interval, and when a commit is wanted sooner: offsets to commit, holds
+    /// older than `maxCommitWait` lifted, revocations and the stop past their deadlines.
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        var lifted: [KafkaTopicPartition] = []
+        var released: [(KafkaTopicPartition, String)] = []
+        for (partition, state) in partitions {
+            guard let since = state.heldSince, now - since >= limits.maxCommitWait else { continue }
+            lifted.append(partition)
+            released += state.held.map { (partition, $0) }
+            partitions[partition]!.held = []
+            partitions[partition]!.heldSince = nil
+            partitions[partition]!.startedSinceCommit = 0
+        }
+        if !lifted.isEmpty {
+            actions.append(.report(.holdsLifted(lifted.sorted())))
+            waiting = Deque(released) + waiting
+            startWhatFits(&actions)
+        }
+        settle(&actions, now: now)
+        guard !finished else { return actions }
+        let offsets = takeCommits(nil)
+        if !offsets.isEmpty { actions.append(.commit(offsets)) }
+        return actions
+    }
+
+    // MARK: Core
+
+    /// The job's partition state, if the job belongs to its current assignment.
+    func current(_ job: Job) -> PartitionState? {
+        guard let state = partitions[job.partition], state.epoch == job.epoch else { return nil }
+        return state
+    }
+
+    mutating func startWhatFits(_ actions: inout [Action]) {
+        var commitSoon = false
+        while running < limits.maxInFlight, let (partition, key) = waiting.popFirst() {
+            guard var state = partitions[partition], let job = state.queues[key]?.first,
+                !state.running.contains(key), !state.parked.contains(key)
+            else { continue }
+            // Past the bound only new offsets wait: those below one started must run, or the
+            // commit could never move.
+            if job.offset > state.highestStarted {
+                if state.startedSinceCommit >= limits.maxUncommittedPerPartition {
+                    if state.held.isEmpty { state.heldSince = .now }
+                    state.held.append(key)
+                    partitions[partition] = state
+                    commitSoon = true
+                    continue
+                }
+                state.startedSinceCommit += 1
+                if state.startedSinceCommit >= limits.maxUncommittedPerPartition / 2 { commitSoon = true }
+                state.highestStarted = job.offset
+            }
+            state.running.insert(key)
+            partitions[partition] = state
+            running += 1
+            maxRunning = max(maxRunning, running)
+            actions.append(.start(job))
+        }
+        if commitSoon { actions.append(.commitSoon) }
+    }
+
+    /// Resumes paused partitions whose own queue is down to half its bounds, once all queues
+    /// together are down to half theirs (a partition paused for the total may have none queued).
+    mutating func resumeDrained(_ actions: inout [Action]) {
+        guard queuedBytes <= limits.maxQueuedBytes / 2 else { return }
+        var drained: [KafkaTopicPartition] = []
+        for (partition, state) in partitions where state.paused {
+            if state.queued <= limits.maxQueuedPerPartition / 2, state.queuedBytes <= limits.maxQueuedBytesPerPartition / 2 {
+                partitions[partition]!.paused = false
+                drained.append(partition)
+            }
+        }
+        if !drained.isEmpty { actions.append(.resume(drained)) }
+    }
+
+    /// Releases revocations whose partitions are idle or past their deadline, and finishes a
+    /// stop once everything is.
+    mutating func settle(_ actions: inout [Action], now: ContinuousClock.Instant? = nil) {
+        if !revoking.isEmpty {
+            var still: [Revoking] = []
+            for entry in revoking {
+                let timedOut = now.map { $0 >= entry.deadline } ?? false
+                guard timedOut || !entry.partitions.contains(where: { partitions[$0]?.isBusy ?? false }) else {
+                    still.append(entry)
+                    continue
+                }
+                let offsets = entry.revocation.isLost ? [] : takeCommits(entry.partitions)
+                forget(entry.partitions)
+                actions.append(.release(entry.revocation, commit: offsets, timedOut: timedOut))
+            }
+            revoking = still
+        }
+        guard let stopDeadline, !finished else { return }
+        let timedOut = now.map { $0 >= stopDeadline } ?? false
+        guard timedOut || (running == 0 && !partitions.values.contains(where: \.isBusy)) else { return }
+        finished = true
+        actions.append(.finish(commit: takeCommits(nil), timedOut: timedOut))
+    }
+
+    /// Offsets to commit that moved since the last commit, marked as committed. A partition
+    /// with much work started since its last accepted commit is included even if its offset has
+    /// not moved (a command waiting for a retry pins it): the commit landing shows the group
+    /// still accepts this member's commits, which lets held work start.
+    mutating func takeCommits(_ only: Set<KafkaTopicPartition>?) -> [KafkaTopicPartitionOffset] {
+        var offsets: [KafkaTopicPartitionOffset] = []
+        for (partition, state) in partitions where only?.contains(partition) ?? true {
+            if let offset = state.offsets.pendingCommit {
+                offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
+                partitions[partition]!.offsets.committed = offset
+            } else if state.startedSinceCommit >= limits.maxUncommittedPerPartition / 2, let offset = state.offsets.committed ?? state.offsets.start {
+                offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
+            }
+        }
+        return offsets
+    }
+
+    /// Forgets the jobs of `leaving` that have not started and need not: those above every
+    /// started offset of their partition. Their offsets stay uncommitted, so whoever owns the
+    /// partition next runs them. Jobs below a started one stay, so that finishing them lets the
+    /// commit reach everything that ran, and nothing that ran runs again elsewhere; they go
+    /// first, so the hand-over is quick. A job waiting for a retry is given up with its key's
+    /// queue: the next owner tries again.
+    mutating func dropQueued(_ leaving: Set<KafkaTopicPartition>) {
+        var first: [(KafkaTopicPartition, String)] = []
+        for partition in leaving {
+            guard var state = partitions[partition] else { continue }
+            state.held = []
+            state.heldSince = nil
+            for (key, queue) in state.queues where !state.running.contains(key) {
+                if state.parked.contains(key) {
+                    drop(key: key, in: &state)
+                    continue
+                }
+                let kept = queue.filter { $0.offset < state.highestStarted }
+                drop(queue.count - kept.count, bytes: queue.reduce(0) { $0 + $1.size } - kept.reduce(0) { $0 + $1.size }, in: &state)
+                if kept.isEmpty {
+                    state.queues[key] = nil
+                } else {
+                    state.queues[key] = Deque(kept)
+                    first.append((partition, key))
+                }
+            }
+            for (key, queue) in state.queues where state.running.contains(key) {
+                let kept = [queue[0]] + queue.dropFirst().filter { $0.offset < state.highestStarted }
+                drop(queue.count - kept.count, bytes: queue.reduce(0) { $0 + $1.size } - kept.reduce(0) { $0 + $1.size }, in: &state)
+                state.queues[key] = Deque(kept)
+            }
+            partitions[partition] = state
+        }
+        waiting = Deque(first) + waiting.filter { !leaving.contains($0.0) }
+    }
+
+    /// Gives up a key's whole queue.
+    mutating func drop(key: String, in state: inout PartitionState) {
+        guard let queue = state.queues.removeValue(forKey: key) else { return }
+        state.parked.remove(key)
+        drop(queue.count, bytes: queue.reduce(0) { $0 + $1.size }, in: &state)
+    }
+
+    private mutating func drop(_ count: Int, bytes: Int, in state: inout PartitionState) {
+        state.queued -= count
+        state.queuedBytes -= bytes
+        queuedBytes -= bytes
+    }
+
+    /// Drops all state of partitions this worker no longer owns.
+    mutating func forget(_ leaving: Set<KafkaTopicPartition>) {
+        for partition in leaving {
+            guard let state = partitions.removeValue(forKey: partition) else { continue }
+            queuedBytes -= state.queuedBytes
+        }
+        waiting = waiting.filter { !leaving.contains($0.0) }
+    }
+
+    /// A one-line picture of the queues, for diagnosing a stall.
+    var summary: String {
+        let values = partitions.values
+        let held = partitions.filter { !$0.value.held.isEmpty }.map { "\($0.key.partition):\($0.value.held.count)" }.sorted()
+        let next = partitions.map { "\($0.key.partition):\($0.value.expected.map(String.init) ?? "?")" }.sorted()
+        return "running \(running), awaiting acknowledgement \(values.reduce(0) { $0 + $1.awaitingAcknowledgement }), waiting \(waiting.count) keys, "
+            + "parked \(values.reduce(0) { $0 + $1.parked.count }), queued \(values.reduce(0) { $0 + $1.queued }), held \(held), "
+            + "paused \(partitions.filter(\.value.paused).map(\.key.partition).sorted()), next offsets \(next), gaps \(gaps)"
+    }
+
+    /// Commands waiting for a retry now.
+    var parkedCount: Int { partitions.values.reduce(0) { $0 + $1.parked.count } }
+}
