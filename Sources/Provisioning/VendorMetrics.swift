@@ -5,17 +5,22 @@ import Metrics
 enum VendorMetrics {
     /// One attempt at a vendor: how long, and how it ended (`success` or the error category).
     static func call(target: String, operation: String, outcome: String, duration: Duration) {
+        calls(target, operation, outcome).record(duration)
+    }
+
+    private static let calls = MetricHandles { values in
         Timer(
             label: "provisioner_vendor_call_duration_seconds",
-            dimensions: [("target", target), ("operation", operation), ("outcome", outcome)],
-            preferredDisplayUnit: .seconds
-        ).record(duration)
+            dimensions: [("target", values[0]), ("operation", values[1]), ("outcome", values[2])], preferredDisplayUnit: .seconds
+        )
     }
 
     /// A transient failure that will be tried again.
     static func retry(target: String) {
-        Counter(label: "provisioner_retries_total", dimensions: [("target", target)]).increment()
+        retries(target).increment()
     }
+
+    private static let retries = MetricHandles { Counter(label: "provisioner_retries_total", dimensions: [("target", $0[0])]) }
 
     /// 0 closed, 1 half-open (one probe out), 2 open.
     static func breaker(target: String, state: TargetGuards.BreakerState) {
@@ -24,8 +29,10 @@ enum VendorMetrics {
         case .halfOpen: 1
         case .open: 2
         }
-        Gauge(label: "provisioner_circuit_breaker_state", dimensions: [("target", target)]).record(value)
+        breakers(target).record(value)
     }
+
+    private static let breakers = MetricHandles { Gauge(label: "provisioner_circuit_breaker_state", dimensions: [("target", $0[0])]) }
 }
 
 extension Timer {

@@ -16,12 +16,12 @@ struct KafkaHeadersInjector: Injector {
     }
 }
 
-extension InstrumentationSystem {
+extension Tracer {
     /// The span of one command, from its first step to its reply: a child of the trace in the
     /// command's `traceparent` header, or the root of a new trace.
-    static func commandSpan(for message: KafkaConsumerMessage) -> any Span {
+    func commandSpan(for message: KafkaConsumerMessage) -> any Tracing.Span {
         var context = ServiceContext.topLevel
-        tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor())
-        return tracer.startAnySpan("provisioning.command", context: context, ofKind: .consumer)
+        extract(message.headers, into: &context, using: KafkaHeadersExtractor())
+        return startAnySpan("provisioning.command", context: context, ofKind: .consumer)
     }
 }

@@ -17,7 +17,7 @@ extension ProvisioningWorker {
 
     /// One step of the job; returns the job this task runs next, if any.
     private func execute(_ job: Job) async -> Job? {
-        let span = job.span ?? InstrumentationSystem.commandSpan(for: job.message)
+        let span = job.span ?? tracer.commandSpan(for: job.message)
         WorkerMetrics.inFlight.increment()
         let step = await ServiceContext.withValue(span.context) {
             await processor.step(job.message.value, receivedAt: job.receivedAt, progress: job.progress)
@@ -94,7 +94,7 @@ extension ProvisioningWorker {
         do {
             var headers = result.reply.headers().map { KafkaHeader(key: $0.key, value: $0.value) }
             // The reply continues the command's trace: same trace id, the worker's span as parent.
-            InstrumentationSystem.tracer.inject(trace, into: &headers, using: KafkaHeadersInjector())
+            tracer.inject(trace, into: &headers, using: KafkaHeadersInjector())
             records.append(KafkaProducerMessage(topic: settings.repliesTopic, key: replyKey, value: try result.reply.encoded(), headers: headers))
         } catch {
             logger.error("cannot encode reply", metadata: ["commandId": "\(result.reply.commandId ?? "")", "error": "\(error)"])

@@ -5,6 +5,7 @@ import Provisioning
 import ProvisioningContract
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The provisioning worker: reads commands, runs them with key-ordered concurrency, publishes
 /// each reply (and dead letter) and commits a command's offset only once they are acknowledged,
@@ -21,6 +22,8 @@ public final class ProvisioningWorker: Sendable {
     let settings: WorkerSettings
     let logger: Logger
     let machine: Mutex<WorkerStateMachine>
+    /// The process's tracer, looked up once (make the worker after bootstrapping tracing).
+    let tracer: any Tracer
     let healthState = Mutex(WorkerHealth())
     private let stopping = Atomic<Bool>(false)
     /// Jobs to start as new tasks of `run()`'s group; finished after the final commit.
@@ -59,6 +62,7 @@ public final class ProvisioningWorker: Sendable {
         self.settings = settings
         self.logger = logger
         self.machine = Mutex(WorkerStateMachine(limits: settings.limits))
+        self.tracer = InstrumentationSystem.tracer
         (launches, launch) = AsyncStream.makeStream(of: Job.self)
         (requests, request) = AsyncStream.makeStream(of: CommitterRequest.self)
         (stopSignal, stopSignalled) = AsyncStream.makeStream(of: Never.self)

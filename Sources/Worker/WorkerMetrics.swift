@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Metrics
+import Provisioning
 import ProvisioningContract
 
 /// What the worker reports about commands and Kafka, through swift-metrics (Prometheus in
@@ -11,15 +12,18 @@ enum WorkerMetrics {
     static let commitFailures = Counter(label: "provisioner_commit_failures_total")
 
     static func reply(_ reply: ProvisioningReply) {
-        Counter(label: "provisioner_replies_total", dimensions: [
-            ("target", reply.target ?? "unknown"), ("operation", reply.operation ?? "unknown"),
-            ("status", reply.status.rawValue), ("category", reply.error?.category.rawValue ?? "none"),
-        ]).increment()
+        replies(reply.target ?? "unknown", reply.operation ?? "unknown", reply.status.rawValue, reply.error?.category.rawValue ?? "none").increment()
+    }
+
+    private static let replies = MetricHandles { values in
+        Counter(label: "provisioner_replies_total", dimensions: [("target", values[0]), ("operation", values[1]), ("status", values[2]), ("category", values[3])])
     }
 
     static func deadLetter(_ category: ErrorCategory) {
-        Counter(label: "provisioner_dead_letters_total", dimensions: [("category", category.rawValue)]).increment()
+        deadLetters(category.rawValue).increment()
     }
+
+    private static let deadLetters = MetricHandles { Counter(label: "provisioner_dead_letters_total", dimensions: [("category", $0[0])]) }
 
     /// A partition's records out of sequence: `gap` (read again), `confirmed_gap` (none there
     /// on the second read) or `repeated` (dropped).

@@ -82,44 +82,67 @@ struct ExtensionFields {
     }
 }
 
-/// The calendar conversions vendors need: canonical dates are `yyyy-MM-dd` (checked by the decoder).
+/// The calendar conversions vendors need: canonical dates are `yyyy-MM-dd` (checked by the
+/// decoder). Plain arithmetic on the proleptic Gregorian calendar in UTC: `String(format:)` and
+/// `Calendar` cost more than the rest of a request's mapping.
 enum CalendarDate {
-    private static var utc: Calendar {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }
-
     private static func parts(_ date: String) -> (year: Int, month: Int, day: Int)? {
         let parts = date.split(separator: "-").compactMap { Int($0) }
         guard parts.count == 3 else { return nil }
         return (parts[0], parts[1], parts[2])
     }
 
+    private static func padded(_ value: Int, _ width: Int) -> String {
+        let digits = String(value)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+
     /// `2000-01-01` → `01.01.2000` (TECS).
     static func dotted(_ date: String) -> String? {
         guard let (year, month, day) = parts(date) else { return nil }
-        return String(format: "%02d.%02d.%04d", day, month, year)
+        return "\(padded(day, 2)).\(padded(month, 2)).\(padded(year, 4))"
     }
 
     /// `01.01.2000` → `2000-01-01`.
     static func fromDotted(_ text: String) -> String? {
         let parts = text.split(separator: ".").compactMap { Int($0) }
         guard parts.count == 3 else { return nil }
-        return String(format: "%04d-%02d-%02d", parts[2], parts[1], parts[0])
+        return "\(padded(parts[2], 4))-\(padded(parts[1], 2))-\(padded(parts[0], 2))"
     }
 
     /// `2000-01-01` → milliseconds since the epoch at 00:00 UTC (ASMS).
     static func unixMilliseconds(_ date: String) -> Int64? {
-        guard let (year, month, day) = parts(date),
-              let moment = utc.date(from: DateComponents(year: year, month: month, day: day)) else { return nil }
-        return Int64(moment.timeIntervalSince1970) * 1000
+        guard let (year, month, day) = parts(date), (1...12).contains(month), (1...31).contains(day) else { return nil }
+        return Int64(daysFromCivil(year, month, day)) * 86_400_000
     }
 
     /// Milliseconds since the epoch → the UTC calendar date.
     static func fromUnixMilliseconds(_ milliseconds: Int64) -> String {
-        let components = utc.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-        return String(format: "%04d-%02d-%02d", components.year ?? 0, components.month ?? 0, components.day ?? 0)
+        let days = Int((Double(milliseconds) / 86_400_000).rounded(.down))
+        let (year, month, day) = civilFromDays(days)
+        return "\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))"
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    private static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    private static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

@@ -125,18 +125,21 @@ struct VendorHTTPResponse: Sendable {
 public struct VendorHTTPClient: Sendable {
     let client: HTTPClient
     let logger: Logger
+    /// The process's tracer, looked up once (make the client after bootstrapping tracing).
+    let tracer: any Tracer
     /// The largest vendor answer read; vendors answer one user at a time.
     static let maximumBodySize = 4 << 20
 
     public init(client: HTTPClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        self.tracer = InstrumentationSystem.tracer
     }
 
     /// Sends the request in a client span whose W3C `traceparent` goes along; transport
     /// failures and timeouts become retryable `unavailable`.
     func send(_ request: VendorRequest, to target: ProvisioningTarget) async throws(AdapterFailure) -> VendorHTTPResponse {
-        let span = InstrumentationSystem.tracer.startAnySpan("\(request.method.rawValue) \(target.vendor.rawValue)", ofKind: .client)
+        let span = tracer.startAnySpan("\(request.method.rawValue) \(target.vendor.rawValue)", ofKind: .client)
         defer { span.end() }
         span.attributes["http.request.method"] = request.method.rawValue
         span.attributes["provisioning.target"] = target.name
@@ -153,7 +156,7 @@ public struct VendorHTTPClient: Sendable {
 
     private func execute(_ request: VendorRequest, to target: ProvisioningTarget, trace: ServiceContext) async throws(AdapterFailure) -> VendorHTTPResponse {
         var http = HTTPClientRequest(url: request.url(base: target.baseURL))
-        InstrumentationSystem.tracer.inject(trace, into: &http.headers, using: HTTPHeadersInjector())
+        tracer.inject(trace, into: &http.headers, using: HTTPHeadersInjector())
         http.method = .init(rawValue: request.method.rawValue)
         http.headers.add(name: "Accept", value: "application/json")
         for (name, value) in request.headers {
