@@ -16,13 +16,14 @@ enum Report {
                 if let alone { throughput += String(format: ", %.0f%% of %.0f without the hot key", 100 * other / alone.throughput, alone.throughput) }
                 throughput += ")"
             }
-            lines.append(String(
-                format: "| %@ | %d | %@ | %@ | %.1f / %.1f / %.1f (%.0f/s) | %.1f | %.0f | %.1f / %.1f / %.1f | %d |",
-                result.scenario.title, result.scenario.commands, throughput, ratio,
-                result.latency.p50, result.latency.p99, result.latency.max, result.latencyRate,
-                result.latency.p99 - Double(result.scenario.vendorLatencyMs),
-                result.peakRSSMegabytes, result.cpuSeconds, result.brokerCPUSeconds, result.simulatorCPUSeconds, result.failed
-            ))
+            lines.append(
+                String(
+                    format: "| %@ | %d | %@ | %@ | %.1f / %.1f / %.1f (%.0f/s) | %.1f | %.0f | %.1f / %.1f / %.1f | %d |",
+                    result.scenario.title, result.scenario.commands, throughput, ratio,
+                    result.latency.p50, result.latency.p99, result.latency.max, result.latencyRate,
+                    result.latency.p99 - Double(result.scenario.vendorLatencyMs),
+                    result.peakRSSMegabytes, result.cpuSeconds, result.brokerCPUSeconds, result.simulatorCPUSeconds, result.failed
+                ))
         }
         return lines.joined(separator: "\n")
     }

@@ -32,7 +32,10 @@ struct Scenario: Sendable {
         case "raw": return Scenario(name: "raw", title: "raw Kafka path (consume, produce, commit)", commands: count(40_000), worker: .echo)
         case "a": return Scenario(name: "a", title: "a. dry run (no HTTP)", commands: count(30_000), mix: .vendors(dryRun: true))
         case "b": return Scenario(name: "b", title: "b. simulators, no latency, mixed vendors", commands: count(20_000))
-        case "c": return Scenario(name: "c", title: "c. 100 ms vendor, 2,000 keys, maxInFlight 512", commands: count(20_000), vendorLatencyMs: 100, maxInFlight: 512, mix: .keys(2000))
+        case "c":
+            return Scenario(
+                name: "c", title: "c. 100 ms vendor, 2,000 keys, maxInFlight 512", commands: count(20_000), vendorLatencyMs: 100, maxInFlight: 512,
+                mix: .keys(2000))
         // The hot key's replies share one partition, which the embedded broker caps at about 5 MB.
         case "d": return Scenario(name: "d", title: "d. hot key (half the commands on one key)", commands: count(10_000), mix: .hotKey(alone: false))
         case "d-alone": return Scenario(name: "d-alone", title: "d. without the hot key", commands: count(10_000), mix: .hotKey(alone: true))
@@ -67,8 +70,9 @@ struct Scenario: Sendable {
         if target == "asms-test" {
             extensions = #","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"specialist","registerType":"specialist"}}"#
         }
-        let value = #"{"commandId":"\#(prefix)-\#(index)","target":"\#(target)","operation":"createUser","dryRun":\#(dryRun),"# +
-            #""user":{"userName":"\#(user)","email":"\#(user)@example.com","givenName":"Bench","familyName":"User\#(index)","displayName":"Bench \#(index)","password":"Bench-Pa55-\#(index)"\#(extensions)}}"#
+        let value =
+            #"{"commandId":"\#(prefix)-\#(index)","target":"\#(target)","operation":"createUser","dryRun":\#(dryRun),"#
+            + #""user":{"userName":"\#(user)","email":"\#(user)@example.com","givenName":"Bench","familyName":"User\#(index)","displayName":"Bench \#(index)","password":"Bench-Pa55-\#(index)"\#(extensions)}}"#
         return ("\(target):\(user)", value)
     }
 
@@ -100,8 +104,9 @@ struct Measurement: Sendable {
     var simulatorCPUSeconds: Double
 
     var summary: String {
-        String(format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s (broker %.1f s, simulators %.1f s)",
-               throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds, brokerCPUSeconds, simulatorCPUSeconds)
+        String(
+            format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s (broker %.1f s, simulators %.1f s)",
+            throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds, brokerCPUSeconds, simulatorCPUSeconds)
             + (otherKeysThroughput.map { String(format: ", other keys %.0f/s", $0) } ?? "")
     }
 }
@@ -127,24 +132,27 @@ extension Scenario {
         let group = "bench-\(name)"
         let config = try Self.configFile(bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight)
         var workerProcesses: [Child] = []
-        defer { workerProcesses.forEach { $0.stop() } }
+        defer { for process in workerProcesses { process.stop() } }
         func startWorkers() async throws {
             for _ in 0..<workers {
                 switch worker {
                 case .provisioner:
                     let port = try freePort()
-                    let child = try Child(binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": "warning", "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
+                    let child = try Child(
+                        binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": "warning", "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
                     child.healthPort = port
                     workerProcesses.append(child)
                 case .echo:
-                    workerProcesses.append(try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))
+                    workerProcesses.append(
+                        try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))
                 }
             }
         }
 
         let watermarks = try Watermarks(bootstrap: bootstrap)
         let records = commandRecords()
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
         func preload() async throws {
             for record in records {
                 try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: record.key, value: record.value))
@@ -224,7 +232,7 @@ extension Scenario {
             do {
                 _ = try producer.enqueue(message)
                 return
-            } catch where error.code == .queueFull {
+            } catch  where error.code == .queueFull {
                 try await producer.flush()
             }
         }
@@ -233,21 +241,21 @@ extension Scenario {
     static func configFile(bootstrap: String, group: String, simulatorPort: Int, maxInFlight: Int) throws -> String {
         let base = "http://127.0.0.1:\(simulatorPort)"
         let yaml = """
-        kafka:
-          bootstrapServers: \(bootstrap)
-          groupId: \(group)
-          # The embedded broker answers a fetch only after fetch.wait.max.ms (500 ms by default)
-          # when it has nothing yet, even if records arrive meanwhile: without this, every hop
-          # adds up to half a second of waiting that is the mock's, not the worker's.
-          properties: { session.timeout.ms: "10000", fetch.wait.max.ms: "5" }
-        worker: { maxInFlight: \(maxInFlight) }
-        observability: { port: 0, logFormat: json }
-        targets:
-          tecs-test: { vendor: tecs, baseURL: "\(base)/usermanagement-backofficews", credentials: { username: User1, password: Password1 }, maxConcurrency: \(maxInFlight) }
-          urac-test: { vendor: urac, baseURL: "\(base)/urac", tenant: { id: 5551aca9e179c39b760f7a1a, code: DBTN }, credentials: { key: urac-simulator-key, accessToken: urac-simulator-token }, maxConcurrency: \(maxInFlight) }
-          servicemobility-test: { vendor: servicemobility, baseURL: "\(base)/seiapi/v3", credentials: { username: smadmin, password: smpassword }, maxConcurrency: \(maxInFlight) }
-          asms-test: { vendor: asms, baseURL: "\(base)/ASMSAPI", credentials: { username: asmsadmin, password: asmspassword }, maxConcurrency: \(maxInFlight) }
-        """
+            kafka:
+              bootstrapServers: \(bootstrap)
+              groupId: \(group)
+              # The embedded broker answers a fetch only after fetch.wait.max.ms (500 ms by default)
+              # when it has nothing yet, even if records arrive meanwhile: without this, every hop
+              # adds up to half a second of waiting that is the mock's, not the worker's.
+              properties: { session.timeout.ms: "10000", fetch.wait.max.ms: "5" }
+            worker: { maxInFlight: \(maxInFlight) }
+            observability: { port: 0, logFormat: json }
+            targets:
+              tecs-test: { vendor: tecs, baseURL: "\(base)/usermanagement-backofficews", credentials: { username: User1, password: Password1 }, maxConcurrency: \(maxInFlight) }
+              urac-test: { vendor: urac, baseURL: "\(base)/urac", tenant: { id: 5551aca9e179c39b760f7a1a, code: DBTN }, credentials: { key: urac-simulator-key, accessToken: urac-simulator-token }, maxConcurrency: \(maxInFlight) }
+              servicemobility-test: { vendor: servicemobility, baseURL: "\(base)/seiapi/v3", credentials: { username: smadmin, password: smpassword }, maxConcurrency: \(maxInFlight) }
+              asms-test: { vendor: asms, baseURL: "\(base)/ASMSAPI", credentials: { username: asmsadmin, password: asmspassword }, maxConcurrency: \(maxInFlight) }
+            """
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(group)-\(UUID().uuidString).yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -48,7 +48,8 @@ final class Child: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(healthPort)/health/ready"), timeout: .seconds(2)),
-               response.status == .ok {
+                response.status == .ok
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -59,7 +60,8 @@ final class Child: @unchecked Sendable {
     /// User and system CPU time so far (/proc/PID/stat).
     var cpuSeconds: Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the command name: state is field 3, utime 14 and stime 15 (1-based, whole line).
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
@@ -69,8 +71,9 @@ final class Child: @unchecked Sendable {
     /// Peak resident set size (VmHWM in /proc/PID/status), MB.
     var peakRSSMegabytes: Double {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
         return kilobytes / 1024
     }
 
@@ -93,7 +96,8 @@ final class Watermarks: Sendable {
 
     init(bootstrap: String) throws {
         // Subscribed to the dead-letter topic, which stays quiet; only used for its metadata calls.
-        let configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "bench-watermarks-\(UUID().uuidString)", topics: ["provisioning.dlq"])
+        let configuration = KafkaConsumerConfiguration(
+            bootstrapServers: bootstrap, groupId: "bench-watermarks-\(UUID().uuidString)", topics: ["provisioning.dlq"])
         consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
     }
 
@@ -123,23 +127,27 @@ struct ReadReply: Sendable {
 /// Reads the replies topic from the start to its end, after the measurement.
 enum RepliesReader {
     static func read(bootstrap: String) async throws -> [ReadReply] {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "bench-reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: bootstrap, groupId: "bench-reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
         configuration.properties = ["enable.auto.commit": "false"]
         let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
         var ends: [Int32: Int64] = [:]
         for partition in Int32(0)..<12 {
             let (low, high) = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition))
             // The embedded broker keeps about 5 MB a partition and drops the oldest records.
-            if low > 0 { throw BenchError("partition \(partition) of the replies lost its first \(low) records to the embedded broker's size cap: use fewer commands") }
+            if low > 0 {
+                throw BenchError("partition \(partition) of the replies lost its first \(low) records to the embedded broker's size cap: use fewer commands")
+            }
             if high > 0 { ends[partition] = high }
         }
         var replies: [ReadReply] = []
         if !ends.isEmpty {
             for await message in consumer.messages {
-                replies.append(ReadReply(
-                    key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
-                    failed: message.headers.string("status") == "failed"
-                ))
+                replies.append(
+                    ReadReply(
+                        key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
+                        failed: message.headers.string("status") == "failed"
+                    ))
                 if message.offset + 1 >= ends[message.partition, default: 0] { ends[message.partition] = nil }
                 if ends.isEmpty { break }
             }

@@ -84,7 +84,9 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
     /// With `.noError` and a time past the client's request timeout, the broker applies the
     /// request but the client never hears of it: a lost acknowledgement.
     public func pushRequestError(_ api: KafkaAPIKey, broker id: Int32, error: KafkaError.Code, roundTripTime: Duration = .zero) throws(KafkaError) {
-        try check(crdkafka_mock_broker_push_request_error_rtt(cluster, id, api.rawValue, rd_kafka_resp_err_t(rawValue: error.rawValue), roundTripTime.milliseconds), "push request error")
+        try check(
+            crdkafka_mock_broker_push_request_error_rtt(cluster, id, api.rawValue, rd_kafka_resp_err_t(rawValue: error.rawValue), roundTripTime.milliseconds),
+            "push request error")
     }
 
     public func clearRequestErrors(_ api: KafkaAPIKey) {

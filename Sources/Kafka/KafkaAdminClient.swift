@@ -15,7 +15,7 @@ public final class KafkaAdminClient: Sendable {
 
     /// Creates a topic. An existing topic is an error (`topicAlreadyExists`).
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = -1, timeout: Duration = .seconds(30)) async throws(KafkaError) {
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             var errstr = [CChar](repeating: 0, count: 512)
             guard let topic = rd_kafka_NewTopic_new(name, Int32(partitions), Int32(replicationFactor), &errstr, errstr.count) else {
                 throw KafkaError.client("invalid topic \(name): \(String(errorBuffer: errstr))")
@@ -39,7 +39,8 @@ public final class KafkaAdminClient: Sendable {
             for index in 0..<count {
                 let err = rd_kafka_topic_result_error(results[index])
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    throw KafkaError(err, message: "create topic \(name): \(rd_kafka_topic_result_error_string(results[index]).map { String(cString: $0) } ?? "")")
+                    throw KafkaError(
+                        err, message: "create topic \(name): \(rd_kafka_topic_result_error_string(results[index]).map { String(cString: $0) } ?? "")")
                 }
             }
         }
@@ -47,7 +48,7 @@ public final class KafkaAdminClient: Sendable {
 
     /// Brokers, topics and partition leaders as the cluster reports them now.
     public func metadata(timeout: Duration = .seconds(10)) async throws(KafkaError) -> KafkaClusterMetadata {
-                return try await client.blocking { handle throws(KafkaError) in
+        return try await client.blocking { handle throws(KafkaError) in
             var metadata: UnsafePointer<rd_kafka_metadata>?
             try check(rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeout.milliseconds), "metadata")
             guard let metadata else { throw KafkaError(code: .timedOut, message: "metadata") }

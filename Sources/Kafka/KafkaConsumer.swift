@@ -92,13 +92,16 @@ public final class KafkaConsumer: Sendable {
         let list = RDKafkaTopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         try client.withHandle { handle throws(KafkaError) in
-            try check(rd_kafka_commit_queue(handle.pointer, list, core.consumerQueue.pointer, { rk, err, offsets, _ in
-                guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
-                let committed = RDKafkaTopicPartitionList.offsets(offsets)
-                var error: KafkaError? = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "commit")
-                if error == nil, let offsets { error = RDKafkaTopicPartitionList.firstError(offsets) }
-                callbacks.onCommit?(KafkaCommitResult(offsets: committed, error: error))
-            }, nil), "commit")
+            try check(
+                rd_kafka_commit_queue(
+                    handle.pointer, list, core.consumerQueue.pointer,
+                    { rk, err, offsets, _ in
+                        guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
+                        let committed = RDKafkaTopicPartitionList.offsets(offsets)
+                        var error: KafkaError? = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "commit")
+                        if error == nil, let offsets { error = RDKafkaTopicPartitionList.firstError(offsets) }
+                        callbacks.onCommit?(KafkaCommitResult(offsets: committed, error: error))
+                    }, nil), "commit")
         }
     }
 
@@ -115,7 +118,7 @@ public final class KafkaConsumer: Sendable {
 
     /// The group's committed offsets for `partitions` (`KafkaTopicPartitionOffset.invalid` where none).
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartitionOffset] {
-                return try await client.blocking { handle throws(KafkaError) in
+        return try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(partitions)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             try check(rd_kafka_committed(handle.pointer, list, timeout.milliseconds), "committed")
@@ -129,7 +132,9 @@ public final class KafkaConsumer: Sendable {
         try await client.blocking { handle throws(KafkaError) in
             var low: Int64 = 0
             var high: Int64 = 0
-            try check(rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, timeout.milliseconds), "watermarks of \(partition)")
+            try check(
+                rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, timeout.milliseconds),
+                "watermarks of \(partition)")
             return (low, high)
         }
     }
@@ -270,7 +275,10 @@ final class ConsumerCore: Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("consumer close", metadata: ["error": "\(KafkaError(err))"])
         }
-        if let queue = queue.withLock({ state in defer { state = nil }; return state }) {
+        if let queue = queue.withLock({ state in
+            defer { state = nil }
+            return state
+        }) {
             rd_kafka_queue_destroy(queue.pointer)
         }
         channel.finish()
@@ -404,7 +412,8 @@ final class ConsumerCore: Sendable {
             var value: UnsafeRawPointer?
             var size = 0
             while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append(KafkaHeader(key: name.map { String(cString: $0) } ?? "", value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                headers.append(
+                    KafkaHeader(key: name.map { String(cString: $0) } ?? "", value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
                 index += 1
             }
         }

@@ -34,7 +34,10 @@ public final class KafkaProducer: Sendable {
         self.statistics = statistics
         client.start(
             poll: { rd_kafka_poll($0.pointer, 100) },
-            finish: { core.finish($0); return true }
+            finish: {
+                core.finish($0)
+                return true
+            }
         )
     }
 
@@ -71,7 +74,7 @@ public final class KafkaProducer: Sendable {
 
     /// Waits until every queued record is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_flush(handle.pointer, timeout.milliseconds), "flush")
         }
     }
@@ -109,14 +112,48 @@ public final class KafkaProducer: Sendable {
                         configure(&vus[count])
                         count += 1
                     }
-                    add { $0.vtype = RD_KAFKA_VTYPE_TOPIC; $0.u.cstr = topic }
-                    add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA }
-                    add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
-                    add { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(id)) }
-                    if let key { add { $0.vtype = RD_KAFKA_VTYPE_KEY; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress); $0.u.mem.size = key.count } }
-                    if let value { add { $0.vtype = RD_KAFKA_VTYPE_VALUE; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.u.mem.size = value.count } }
-                    if let headers { add { $0.vtype = RD_KAFKA_VTYPE_HEADERS; $0.u.headers = headers } }
-                    if let timestamp = message.timestampMilliseconds { add { $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP; $0.u.i64 = timestamp } }
+                    add {
+                        $0.vtype = RD_KAFKA_VTYPE_TOPIC
+                        $0.u.cstr = topic
+                    }
+                    add {
+                        $0.vtype = RD_KAFKA_VTYPE_PARTITION
+                        $0.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA
+                    }
+                    add {
+                        $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        $0.u.i = RD_KAFKA_MSG_F_COPY
+                    }
+                    add {
+                        $0.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(id))
+                    }
+                    if let key {
+                        add {
+                            $0.vtype = RD_KAFKA_VTYPE_KEY
+                            $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                            $0.u.mem.size = key.count
+                        }
+                    }
+                    if let value {
+                        add {
+                            $0.vtype = RD_KAFKA_VTYPE_VALUE
+                            $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                            $0.u.mem.size = value.count
+                        }
+                    }
+                    if let headers {
+                        add {
+                            $0.vtype = RD_KAFKA_VTYPE_HEADERS
+                            $0.u.headers = headers
+                        }
+                    }
+                    if let timestamp = message.timestampMilliseconds {
+                        add {
+                            $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP
+                            $0.u.i64 = timestamp
+                        }
+                    }
                     do throws(KafkaError) {
                         return try client.withHandle { handle in rd_kafka_produceva(handle.pointer, vus, count) }
                     } catch {
@@ -142,7 +179,7 @@ public final class KafkaProducer: Sendable {
     /// Registers the `transactionalId` with the coordinator, fencing any older instance with the
     /// same id and completing or aborting what it left open. Call once before `beginTransaction`.
     public func initTransactions(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_init_transactions(handle.pointer, timeout.milliseconds))
         }
     }
@@ -155,12 +192,14 @@ public final class KafkaProducer: Sendable {
 
     /// Adds the consumer's offsets to the current transaction: they are committed for the
     /// consumer's group exactly when the transaction commits.
-    public func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: KafkaConsumer, timeout: Duration = .seconds(30)) async throws(KafkaError) {
+    public func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: KafkaConsumer, timeout: Duration = .seconds(30))
+        async throws(KafkaError)
+    {
         guard !offsets.isEmpty else { return }
         guard let metadata = RDKafkaGroupMetadata(try consumer.groupMetadata()) else {
             throw KafkaError(code: .state, message: "consumer has no group metadata")
         }
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             try check(rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata.pointer, timeout.milliseconds))
@@ -169,14 +208,14 @@ public final class KafkaProducer: Sendable {
 
     /// Flushes and commits the current transaction.
     public func commitTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_commit_transaction(handle.pointer, timeout.milliseconds))
         }
     }
 
     /// Aborts the current transaction; its records are marked aborted and its offsets dropped.
     public func abortTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-                try await client.blocking { handle throws(KafkaError) in
+        try await client.blocking { handle throws(KafkaError) in
             try check(rd_kafka_abort_transaction(handle.pointer, timeout.milliseconds))
         }
     }
@@ -257,7 +296,9 @@ private final class DeliverySlot: Sendable {
         let ready = state.withLock { state -> Outcome? in
             switch state {
             case .done(let outcome): return outcome
-            case .pending: state = .pending(waiter); return nil
+            case .pending:
+                state = .pending(waiter)
+                return nil
             }
         }
         if let ready { waiter(ready) }

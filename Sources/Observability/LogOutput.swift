@@ -69,7 +69,10 @@ public final class LogOutput: Sendable {
                 if chunk.isEmpty { break }
                 Self.writeAll(chunk, to: descriptor)
             }
-            for waiter in drained.withLock({ waiters in defer { waiters = [] }; return waiters }) { waiter.signal() }
+            for waiter in drained.withLock({ waiters in
+                defer { waiters = [] }
+                return waiters
+            }) { waiter.signal() }
         }
     }
 

@@ -36,7 +36,10 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     /// Lines handed to `write` one at a time, as strings (tests).
-    public init(label: String, format: LogFormat, level: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil, write: @escaping @Sendable (String) -> Void) {
+    public init(
+        label: String, format: LogFormat, level: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil,
+        write: @escaping @Sendable (String) -> Void
+    ) {
         self.label = label
         self.format = format
         self.logLevel = level
@@ -63,10 +66,14 @@ public struct StructuredLogHandler: LogHandler {
         case .json:
             var json = JSONWriter(capacity: 384)
             json.beginObject()
-            json.key("time"); json.string(time)
-            json.key("level"); json.string(event.level.rawValue)
-            json.key("logger"); json.string(label)
-            json.key("message"); json.string(message)
+            json.key("time")
+            json.string(time)
+            json.key("level")
+            json.string(event.level.rawValue)
+            json.key("logger")
+            json.string(label)
+            json.key("message")
+            json.string(message)
             for key in keys where !Self.reserved.contains(key) {
                 json.key(key)
                 json.value(Self.json(Self.redacted(merged[key]!, key: key)))

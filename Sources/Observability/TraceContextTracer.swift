@@ -105,11 +105,13 @@ public final class TraceContextSpan: Tracing.Span {
         }
         guard let ended, logSpans, let traceContext = context.traceContext else { return }
         let end = instant().nanosecondsSinceEpoch
-        Logger(label: "provisioner.trace").debug("span", metadata: [
-            "span": "\(ended.operationName)", "traceId": "\(traceContext.traceID)", "spanId": "\(traceContext.spanID)",
-            "parentSpanId": "\(parentSpanID ?? "")", "status": "\(ended.status?.code == .error ? "error" : "ok")",
-            "ms": "\(Double(end &- startNanoseconds) / 1_000_000)",
-        ])
+        Logger(label: "provisioner.trace").debug(
+            "span",
+            metadata: [
+                "span": "\(ended.operationName)", "traceId": "\(traceContext.traceID)", "spanId": "\(traceContext.spanID)",
+                "parentSpanId": "\(parentSpanID ?? "")", "status": "\(ended.status?.code == .error ? "error" : "ok")",
+                "ms": "\(Double(end &- startNanoseconds) / 1_000_000)",
+            ])
     }
 }
 

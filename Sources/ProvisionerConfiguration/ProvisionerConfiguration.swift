@@ -87,7 +87,9 @@ extension ProvisionerConfiguration {
     /// Loads the file at `path`, applies `environment` overrides and resolves secrets.
     /// `includeTargets: false` reads only what Kafka tools (`send`, `replies`, `dlq`) need, so they
     /// run without the vendors' secrets.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment, includeTargets: Bool = true) throws(ConfigurationError) -> Self {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment, includeTargets: Bool = true)
+        throws(ConfigurationError) -> Self
+    {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -281,7 +283,8 @@ struct Reader {
         let base = ["targets", name]
         let vendorText = try required(base + ["vendor"])
         guard let vendor = VendorKind(rawValue: vendorText) else {
-            throw ConfigurationError(key(base + ["vendor"]), "unknown vendor '\(vendorText)'; expected one of \(VendorKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ConfigurationError(
+                key(base + ["vendor"]), "unknown vendor '\(vendorText)'; expected one of \(VendorKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let urlText = try required(base + ["baseURL"])
         guard let baseURL = URL(string: urlText), let scheme = baseURL.scheme, ["http", "https"].contains(scheme), baseURL.host != nil else {

@@ -2,7 +2,6 @@ import Instrumentation
 import Logging
 import ProvisioningContract
 
-
 /// Which command a task works on. Carried in the task's `ServiceContext`, so that every line
 /// logged while it runs (the vendor call, a token renewal) names the command without each
 /// logger being handed its metadata.

@@ -92,8 +92,10 @@ public struct CommandProcessor: Sendable {
         case .wait(let delay, let reason):
             VendorMetrics.breaker(target: target.name, state: guards.breaker(target.name))
             guard ContinuousClock.now + delay <= progress.waitDeadline else {
-                let failure = progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
-                    ?? AdapterFailure(.unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
+                let failure =
+                    progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
+                    ?? AdapterFailure(
+                        .unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
                 return .finished(result(progress.command, outcome: .failed(failure), attempts: progress.attempts, receivedAt: receivedAt))
             }
             return .retry(after: delay, progress)
@@ -114,7 +116,10 @@ public struct CommandProcessor: Sendable {
                 return .finished(result(progress.command, outcome: outcome, attempts: progress.attempts, receivedAt: receivedAt))
             }
             guard progress.attempts < target.policy.retry.maxAttempts else {
-                return .finished(result(progress.command, outcome: .failed(Self.exhausted(failure, attempts: progress.attempts)), attempts: progress.attempts, receivedAt: receivedAt))
+                return .finished(
+                    result(
+                        progress.command, outcome: .failed(Self.exhausted(failure, attempts: progress.attempts)), attempts: progress.attempts,
+                        receivedAt: receivedAt))
             }
             progress.lastFailure = failure
             VendorMetrics.retry(target: target.name)
@@ -145,7 +150,8 @@ public struct CommandProcessor: Sendable {
             return .left(.failed(AdapterFailure(.unsupportedOperation, message: "\(target.vendor.rawValue) has no '\(command.operation.rawValue)'")))
         }
         if let notAfter = command.notAfter, receivedAt > notAfter {
-            return .left(.failed(AdapterFailure(.expired, message: "picked up at \(Timestamp.format(receivedAt)), after notAfter \(Timestamp.format(notAfter))")))
+            return .left(
+                .failed(AdapterFailure(.expired, message: "picked up at \(Timestamp.format(receivedAt)), after notAfter \(Timestamp.format(notAfter))")))
         }
         guard let adapter = adapters[target.vendor] else {
             return .left(.failed(AdapterFailure(.internal, message: "no adapter for vendor \(target.vendor.rawValue)")))

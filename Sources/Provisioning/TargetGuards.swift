@@ -110,7 +110,8 @@ private struct TargetState {
         if results.count > policy.breaker.window { results.removeFirst(results.count - policy.breaker.window) }
         let failures = results.filter { $0 }.count
         if case .closed = breaker, results.count >= policy.breaker.minimumCalls,
-           Double(failures) / Double(results.count) >= policy.breaker.failureRatio {
+            Double(failures) / Double(results.count) >= policy.breaker.failureRatio
+        {
             breaker = .open(until: now + policy.breaker.openDuration)
             results = []
         }

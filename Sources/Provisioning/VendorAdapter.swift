@@ -55,7 +55,10 @@ public struct AdapterFailure: Error, Sendable, Hashable {
     /// The vendor's `Retry-After`, when it asked for a pause.
     public var retryAfter: Duration?
 
-    public init(_ category: ErrorCategory, code: String? = nil, message: String, retryable: Bool = false, vendorResponse: VendorResponse? = nil, vendorUserId: String? = nil, retryAfter: Duration? = nil) {
+    public init(
+        _ category: ErrorCategory, code: String? = nil, message: String, retryable: Bool = false, vendorResponse: VendorResponse? = nil,
+        vendorUserId: String? = nil, retryAfter: Duration? = nil
+    ) {
         self.error = ReplyError(category: category, code: code, message: message, retryable: retryable)
         self.vendorResponse = vendorResponse
         self.vendorUserId = vendorUserId

@@ -24,11 +24,12 @@ enum VendorMetrics {
 
     /// 0 closed, 1 half-open (one probe out), 2 open.
     static func breaker(target: String, state: TargetGuards.BreakerState) {
-        let value: Int64 = switch state {
-        case .closed: 0
-        case .halfOpen: 1
-        case .open: 2
-        }
+        let value: Int64 =
+            switch state {
+            case .closed: 0
+            case .halfOpen: 1
+            case .open: 2
+            }
         breakers(target).record(value)
     }
 

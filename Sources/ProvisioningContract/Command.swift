@@ -109,7 +109,9 @@ public struct CanonicalUser: Sendable, Hashable, Codable {
         public var postalCode: String?
         public var country: String?
 
-        public init(street1: String? = nil, street2: String? = nil, city: String? = nil, state: String? = nil, postalCode: String? = nil, country: String? = nil) {
+        public init(
+            street1: String? = nil, street2: String? = nil, city: String? = nil, state: String? = nil, postalCode: String? = nil, country: String? = nil
+        ) {
             self.street1 = street1
             self.street2 = street2
             self.city = city

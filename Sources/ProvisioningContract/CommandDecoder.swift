@@ -68,7 +68,8 @@ public enum CommandDecoder {
         }
         let operationName = try fields.requiredString("operation")
         guard let operation = Operation(rawValue: operationName) else {
-            throw FieldProblem("operation", "unknown operation '\(operationName)'; expected one of \(Operation.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw FieldProblem(
+                "operation", "unknown operation '\(operationName)'; expected one of \(Operation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let command = ProvisioningCommand(
             commandId: commandId,
@@ -164,8 +165,9 @@ public enum CommandDecoder {
     static func isCalendarDate(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard text.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              (1...12).contains(month), day >= 1 else { return false }
+            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+            (1...12).contains(month), day >= 1
+        else { return false }
         var components = DateComponents()
         (components.year, components.month, components.day) = (year, month, day)
         let calendar = Calendar(identifier: .gregorian)

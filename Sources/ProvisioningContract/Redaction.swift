@@ -82,11 +82,12 @@ public enum Redaction {
         case .object(let object):
             var copy: [String: JSONValue]?
             for (key, item) in object {
-                let replacement: JSONValue? = if isSensitive(key) && item != .null {
-                    item == .string(marker) ? nil : .string(marker)
-                } else {
-                    redactedIfChanged(item, knownSecrets: knownSecrets)
-                }
+                let replacement: JSONValue? =
+                    if isSensitive(key) && item != .null {
+                        item == .string(marker) ? nil : .string(marker)
+                    } else {
+                        redactedIfChanged(item, knownSecrets: knownSecrets)
+                    }
                 guard let replacement else { continue }
                 if copy == nil { copy = object }
                 copy?[key] = replacement
@@ -132,7 +133,9 @@ public enum Redaction {
     /// Shorter values (a one-digit flag) would blank out unrelated text.
     static let minimumSecretLength = 4
 
-    private static let patternWords = ["token", "password", "bearer", "secret", "authorization", "apikey", "passport", "nationalid", "licence"].map { Array($0.utf8) }
+    private static let patternWords = ["token", "password", "bearer", "secret", "authorization", "apikey", "passport", "nationalid", "licence"].map {
+        Array($0.utf8)
+    }
     private static let secretKey = #"[A-Za-z_-]*(?:password|token|secret|authorization|apikey|passport|nationalid|driverlicence)[A-Za-z_-]*"#
     private static let patterns: [(NSRegularExpression, String)] = [
         // Bearer tokens anywhere.

@@ -162,39 +162,72 @@ public struct ProvisioningReply: Sendable, Hashable, Codable {
     public func encoded() throws -> [UInt8] {
         var json = JSONWriter()
         json.beginObject()
-        json.key("schema"); json.string(schema)
-        json.key("commandId"); json.string(commandId)
-        if let correlationId { json.key("correlationId"); json.string(correlationId) }
-        json.key("target"); json.string(target)
-        json.key("vendor"); json.string(vendor)
-        json.key("operation"); json.string(operation)
-        json.key("status"); json.string(status.rawValue)
-        json.key("vendorUserId"); json.string(vendorUserId)
-        json.key("data"); json.value(data)
+        json.key("schema")
+        json.string(schema)
+        json.key("commandId")
+        json.string(commandId)
+        if let correlationId {
+            json.key("correlationId")
+            json.string(correlationId)
+        }
+        json.key("target")
+        json.string(target)
+        json.key("vendor")
+        json.string(vendor)
+        json.key("operation")
+        json.string(operation)
+        json.key("status")
+        json.string(status.rawValue)
+        json.key("vendorUserId")
+        json.string(vendorUserId)
+        json.key("data")
+        json.value(data)
         if let error {
             json.key("error")
             json.beginObject()
-            json.key("category"); json.string(error.category.rawValue)
-            json.key("code"); json.string(error.code)
-            json.key("message"); json.string(error.message)
-            json.key("retryable"); json.raw(error.retryable ? "true" : "false")
+            json.key("category")
+            json.string(error.category.rawValue)
+            json.key("code")
+            json.string(error.code)
+            json.key("message")
+            json.string(error.message)
+            json.key("retryable")
+            json.raw(error.retryable ? "true" : "false")
             json.endObject()
         }
         if let vendorResponse {
             json.key("vendorResponse")
             json.beginObject()
-            if let status = vendorResponse.httpStatus { json.key("httpStatus"); json.raw(String(status)) }
-            if let code = vendorResponse.code { json.key("code"); json.string(code) }
-            if let message = vendorResponse.message { json.key("message"); json.string(message) }
-            if let body = vendorResponse.body { json.key("body"); json.value(body) }
+            if let status = vendorResponse.httpStatus {
+                json.key("httpStatus")
+                json.raw(String(status))
+            }
+            if let code = vendorResponse.code {
+                json.key("code")
+                json.string(code)
+            }
+            if let message = vendorResponse.message {
+                json.key("message")
+                json.string(message)
+            }
+            if let body = vendorResponse.body {
+                json.key("body")
+                json.value(body)
+            }
             json.endObject()
         }
-        json.key("attempts"); json.raw(String(attempts))
-        json.key("dryRun"); json.raw(dryRun ? "true" : "false")
-        json.key("receivedAt"); json.string(Timestamp.format(receivedAt))
-        json.key("completedAt"); json.string(Timestamp.format(completedAt))
-        json.key("durationMs"); json.raw(durationMs.isFinite ? "\(durationMs)" : "0")
-        json.key("worker"); json.string(worker)
+        json.key("attempts")
+        json.raw(String(attempts))
+        json.key("dryRun")
+        json.raw(dryRun ? "true" : "false")
+        json.key("receivedAt")
+        json.string(Timestamp.format(receivedAt))
+        json.key("completedAt")
+        json.string(Timestamp.format(completedAt))
+        json.key("durationMs")
+        json.raw(durationMs.isFinite ? "\(durationMs)" : "0")
+        json.key("worker")
+        json.string(worker)
         json.endObject()
         return json.bytes
     }
@@ -232,13 +265,20 @@ public enum Timestamp {
             for _ in digits.count..<width { text.append("0") }
             text.append(digits)
         }
-        append(parts.tm_year + 1900, width: 4); text.append("-")
-        append(parts.tm_mon + 1, width: 2); text.append("-")
-        append(parts.tm_mday, width: 2); text.append("T")
-        append(parts.tm_hour, width: 2); text.append(":")
-        append(parts.tm_min, width: 2); text.append(":")
-        append(parts.tm_sec, width: 2); text.append(".")
-        append(Int32(milliseconds), width: 3); text.append("Z")
+        append(parts.tm_year + 1900, width: 4)
+        text.append("-")
+        append(parts.tm_mon + 1, width: 2)
+        text.append("-")
+        append(parts.tm_mday, width: 2)
+        text.append("T")
+        append(parts.tm_hour, width: 2)
+        text.append(":")
+        append(parts.tm_min, width: 2)
+        text.append(":")
+        append(parts.tm_sec, width: 2)
+        text.append(".")
+        append(Int32(milliseconds), width: 3)
+        text.append("Z")
         return text
     }
 
@@ -261,7 +301,10 @@ public struct DeadLetterHeaders: Sendable, Hashable {
     public var failedAt: Date
     public var worker: String
 
-    public init(originalTopic: String, originalPartition: Int32, originalOffset: Int64, originalTimestamp: Int64?, consumerGroup: String, error: ReplyError, attempts: Int, failedAt: Date, worker: String) {
+    public init(
+        originalTopic: String, originalPartition: Int32, originalOffset: Int64, originalTimestamp: Int64?, consumerGroup: String, error: ReplyError,
+        attempts: Int, failedAt: Date, worker: String
+    ) {
         self.originalTopic = originalTopic
         self.originalPartition = originalPartition
         self.originalOffset = originalOffset
@@ -298,11 +341,12 @@ public enum EventID {
         var generator = SystemRandomNumberGenerator()
         let (high, low) = (generator.next() as UInt64, generator.next() as UInt64)
         func byte(_ value: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: value >> (8 * index)) }
-        let uuid = UUID(uuid: (
-            byte(high, 0), byte(high, 1), byte(high, 2), byte(high, 3), byte(high, 4), byte(high, 5),
-            byte(high, 6) & 0x0F | 0x40, byte(high, 7),
-            byte(low, 0) & 0x3F | 0x80, byte(low, 1), byte(low, 2), byte(low, 3), byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7)
-        ))
+        let uuid = UUID(
+            uuid: (
+                byte(high, 0), byte(high, 1), byte(high, 2), byte(high, 3), byte(high, 4), byte(high, 5),
+                byte(high, 6) & 0x0F | 0x40, byte(high, 7),
+                byte(low, 0) & 0x3F | 0x80, byte(low, 1), byte(low, 2), byte(low, 3), byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7)
+            ))
         return uuid.uuidString
     }
 }

@@ -100,7 +100,9 @@ final class AcknowledgedPublishing: ReplyPublishing {
         if error.code == .queueFull { return true }
         let commandId = record.headers.string("commandId") ?? ""
         guard error.isRetriable else {
-            logger.critical("publish failed for good; the command's reply or dead letter is lost", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId)", "error": "\(error)"])
+            logger.critical(
+                "publish failed for good; the command's reply or dead letter is lost",
+                metadata: ["topic": "\(record.topic)", "commandId": "\(commandId)", "error": "\(error)"])
             return false
         }
         logger.error("publish failed, retrying", metadata: ["topic": "\(record.topic)", "commandId": "\(commandId)", "error": "\(error)"])

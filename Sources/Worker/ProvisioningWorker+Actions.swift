@@ -27,7 +27,9 @@ extension ProvisioningWorker {
             case .resume(let partitions):
                 do { try consumer.resume(partitions) } catch { logger.warning("resume failed", metadata: ["error": "\(error)"]) }
             case .reread(let partition, let offset):
-                do { try consumer.seek(partition, to: offset) } catch { logger.error("cannot read the partition again", metadata: ["partition": "\(partition)", "error": "\(error)"]) }
+                do { try consumer.seek(partition, to: offset) } catch {
+                    logger.error("cannot read the partition again", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                }
             case .commitSoon:
                 requestTick()
             case .commit(let offsets):
@@ -52,21 +54,27 @@ extension ProvisioningWorker {
         switch anomaly {
         case .gap(let partition, let expected, let received):
             WorkerMetrics.offsetAnomaly("gap")
-            logger.error("records skipped: reading the partition again from the first missing one", metadata: [
-                "partition": "\(partition)", "expected": "\(expected)", "received": "\(received)",
-            ])
+            logger.error(
+                "records skipped: reading the partition again from the first missing one",
+                metadata: [
+                    "partition": "\(partition)", "expected": "\(expected)", "received": "\(received)",
+                ])
         case .confirmedGap(let partition, let missing):
             WorkerMetrics.offsetAnomaly("confirmed_gap")
-            logger.error("read again, the partition still has no records here (compacted, expired or transaction markers); going on past them", metadata: [
-                "partition": "\(partition)", "missing": "\(missing.lowerBound)..<\(missing.upperBound)",
-            ])
+            logger.error(
+                "read again, the partition still has no records here (compacted, expired or transaction markers); going on past them",
+                metadata: [
+                    "partition": "\(partition)", "missing": "\(missing.lowerBound)..<\(missing.upperBound)",
+                ])
         case .repeated(let partition, let offset):
             WorkerMetrics.offsetAnomaly("repeated")
             logger.warning("record delivered again while already taken; dropped", metadata: ["partition": "\(partition)", "offset": "\(offset)"])
         case .holdsLifted(let partitions):
-            logger.warning("no commit accepted for a while: going on past the uncommitted bound", metadata: [
-                "partitions": "\(partitions.map(\.description))", "waited": "\(settings.maxCommitWait)",
-            ])
+            logger.warning(
+                "no commit accepted for a while: going on past the uncommitted bound",
+                metadata: [
+                    "partitions": "\(partitions.map(\.description))", "waited": "\(settings.maxCommitWait)",
+                ])
         }
     }
 
@@ -93,7 +101,8 @@ extension ProvisioningWorker {
                 }
             case .release(let revocation, let offsets, let timedOut):
                 if timedOut {
-                    logger.warning("revoked partitions still had running commands after the grace period", metadata: ["partitions": "\(revocation.partitions.sorted())"])
+                    logger.warning(
+                        "revoked partitions still had running commands after the grace period", metadata: ["partitions": "\(revocation.partitions.sorted())"])
                 }
                 await commit(offsets)
                 await publishing.drop(Set(revocation.partitions))

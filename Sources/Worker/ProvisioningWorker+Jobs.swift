@@ -79,11 +79,12 @@ extension ProvisioningWorker {
             metadata["code"] = "\(error.code)"
             metadata["reason"] = "\(error.message)"
         }
-        let message: Logger.Message = switch level {
-        case .info: "command succeeded"
-        case .notice: "command failed"
-        default: "command failed; dead-lettered"
-        }
+        let message: Logger.Message =
+            switch level {
+            case .info: "command succeeded"
+            case .notice: "command failed"
+            default: "command failed; dead-lettered"
+            }
         logger.log(level: level, message, metadata: metadata)
     }
 
@@ -105,10 +106,11 @@ extension ProvisioningWorker {
                 originalTimestamp: job.message.timestampMilliseconds, consumerGroup: settings.groupId, error: error,
                 attempts: result.reply.attempts, failedAt: result.reply.completedAt, worker: settings.workerId
             )
-            records.append(KafkaProducerMessage(
-                topic: settings.deadLettersTopic, key: job.message.key, value: job.message.value,
-                headers: job.message.headers + headers.all.map { KafkaHeader(key: $0.key, value: $0.value) }
-            ))
+            records.append(
+                KafkaProducerMessage(
+                    topic: settings.deadLettersTopic, key: job.message.key, value: job.message.value,
+                    headers: job.message.headers + headers.all.map { KafkaHeader(key: $0.key, value: $0.value) }
+                ))
         }
         return records
     }

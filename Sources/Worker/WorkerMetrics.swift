@@ -16,7 +16,8 @@ enum WorkerMetrics {
     }
 
     private static let replies = MetricHandles { values in
-        Counter(label: "provisioner_replies_total", dimensions: [("target", values[0]), ("operation", values[1]), ("status", values[2]), ("category", values[3])])
+        Counter(
+            label: "provisioner_replies_total", dimensions: [("target", values[0]), ("operation", values[1]), ("status", values[2]), ("category", values[3])])
     }
 
     static func deadLetter(_ category: ErrorCategory) {
@@ -44,9 +45,9 @@ enum WorkerMetrics {
     static func lag(_ sample: KafkaStatistics) {
         guard let statistics = try? sample.decode(ConsumerStatistics.self) else { return }
         for (topic, partitions) in statistics.topics {
-            for (partition, values) in partitions.partitions where partition != "-1" && values.consumer_lag >= 0 {
+            for (partition, values) in partitions.partitions where partition != "-1" && values.consumerLag >= 0 {
                 Gauge(label: "provisioner_consumer_lag", dimensions: [("topic", topic), ("partition", partition)])
-                    .record(values.consumer_lag)
+                    .record(values.consumerLag)
             }
         }
     }
@@ -54,7 +55,10 @@ enum WorkerMetrics {
     /// The part of librdkafka's STATISTICS.md schema read here.
     private struct ConsumerStatistics: Decodable {
         struct Topic: Decodable { let partitions: [String: Partition] }
-        struct Partition: Decodable { let consumer_lag: Int64 }
+        struct Partition: Decodable {
+            let consumerLag: Int64
+            enum CodingKeys: String, CodingKey { case consumerLag = "consumer_lag" }
+        }
         let topics: [String: Topic]
     }
 }

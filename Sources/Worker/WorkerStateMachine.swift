@@ -120,7 +120,8 @@ struct WorkerStateMachine {
         } else {
             state.queues[job.key]!.append(job)
         }
-        let full = state.queued >= limits.maxQueuedPerPartition || state.queuedBytes >= limits.maxQueuedBytesPerPartition
+        let full =
+            state.queued >= limits.maxQueuedPerPartition || state.queuedBytes >= limits.maxQueuedBytesPerPartition
             || queuedBytes >= limits.maxQueuedBytes
         if full, !state.paused {
             state.paused = true

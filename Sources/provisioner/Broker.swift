@@ -36,10 +36,12 @@ struct Broker: AsyncParsableCommand {
             try Data((cluster.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
         }
         Console.line(cluster.bootstrapServers)
-        logger.info("embedded Kafka ready", metadata: [
-            "bootstrap": "\(cluster.bootstrapServers)", "brokers": "\(brokers)", "partitions": "\(partitions)",
-            "topics": "\(EmbeddedCluster.contractTopics.joined(separator: ","))",
-        ])
+        logger.info(
+            "embedded Kafka ready",
+            metadata: [
+                "bootstrap": "\(cluster.bootstrapServers)", "brokers": "\(brokers)", "partitions": "\(partitions)",
+                "topics": "\(EmbeddedCluster.contractTopics.joined(separator: ","))",
+            ])
         for await signal in signals {
             logger.info("stopping embedded Kafka", metadata: ["signal": "\(signal)"])
             break

@@ -72,11 +72,12 @@ struct DeadLetters: AsyncParsableCommand {
             for letter in letters {
                 let headers = letter.headers
                 let commandId = Filters.field("commandId", of: letter) ?? "-"
-                Console.line([
-                    "\(letter.partition)/\(letter.offset)", commandId, Filters.target(of: letter) ?? "-",
-                    headers.string("dlq.error.category") ?? "-", headers.string("dlq.error.code") ?? "-",
-                    headers.string("dlq.failed.at") ?? "-", headers.string("dlq.error.message") ?? "",
-                ].joined(separator: "  "))
+                Console.line(
+                    [
+                        "\(letter.partition)/\(letter.offset)", commandId, Filters.target(of: letter) ?? "-",
+                        headers.string("dlq.error.category") ?? "-", headers.string("dlq.error.code") ?? "-",
+                        headers.string("dlq.failed.at") ?? "-", headers.string("dlq.error.message") ?? "",
+                    ].joined(separator: "  "))
             }
             Console.line("\(letters.count) dead letter\(letters.count == 1 ? "" : "s")")
         }

@@ -67,7 +67,10 @@ struct Dev: AsyncParsableCommand {
         let endpoints = Task { [worker = worker.worker, port = settings.observability.port, logger] in
             let application = ObservabilityEndpoints.application(
                 worker: worker, registry: registry, port: port, logger: logger,
-                listening: { portFound.yield($0); portFound.finish() }
+                listening: {
+                    portFound.yield($0)
+                    portFound.finish()
+                }
             )
             do { try await application.run() } catch {
                 logger.error("metrics and health endpoints not served", metadata: ["error": "\(error)"])
@@ -103,7 +106,9 @@ struct Dev: AsyncParsableCommand {
 
         if keepRunning {
             Console.line("")
-            for line in DevEnvironment.byHand(bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings) {
+            for line in DevEnvironment.byHand(
+                bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings)
+            {
                 Console.line(line)
             }
             for await _ in signals { break }
@@ -133,7 +138,6 @@ struct ProvisioningWorkerHandle: Sendable {
     }
 }
 
-
 enum DevEnvironment {
     /// What `--keep-running` prints to go on by hand against the running stack.
     static func byHand(bootstrap: String, simulator: String, config: String, metricsPort: Int?, settings: ProvisionerConfiguration) -> [String] {
@@ -161,7 +165,8 @@ enum DevEnvironment {
         for line in text.split(whereSeparator: \.isNewline) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
-            let name = String(trimmed[..<equals]), value = String(trimmed[trimmed.index(after: equals)...])
+            let name = String(trimmed[..<equals])
+            let value = String(trimmed[trimmed.index(after: equals)...])
             setenv(name, value, 0)
         }
     }
@@ -170,7 +175,8 @@ enum DevEnvironment {
     static func pointTargets(_ settings: inout ProvisionerConfiguration, at port: Int) {
         for (name, target) in settings.targets {
             guard var components = URLComponents(url: target.baseURL, resolvingAgainstBaseURL: false),
-                  ["127.0.0.1", "localhost"].contains(components.host ?? ""), components.port == 8080 else { continue }
+                ["127.0.0.1", "localhost"].contains(components.host ?? ""), components.port == 8080
+            else { continue }
             components.port = port
             if let url = components.url { settings.targets[name]?.baseURL = url }
         }

@@ -47,9 +47,10 @@ enum LogSetup {
     static let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
 
     static func bootstrap() {
-        LoggingSystem.bootstrap({ label, provider in
-            StructuredLogHandler(label: label, format: format.withLock { $0 }, level: level, metadataProvider: provider)
-        }, metadataProvider: .multiplex([.command, .traceContext]))
+        LoggingSystem.bootstrap(
+            { label, provider in
+                StructuredLogHandler(label: label, format: format.withLock { $0 }, level: level, metadataProvider: provider)
+            }, metadataProvider: .multiplex([.command, .traceContext]))
         // Log lines wait in `LogOutput`'s buffer for its writer thread: written out before exit.
         atexit { LogOutput.standardError.flush() }
         // W3C trace context from commands through vendor calls to replies.

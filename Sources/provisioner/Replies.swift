@@ -95,8 +95,10 @@ struct ReplySummary {
     var table: String {
         var lines = ["", "\(total) replies, \(duplicates) duplicate\(duplicates == 1 ? "" : "s")"]
         lines.append("by status:   " + byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        lines.append("by category: " + (byCategory.isEmpty ? "-" : byCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
-        lines.append(String(format: "latency ms:  p50 %.1f, p95 %.1f, p99 %.1f, max %.1f", percentile(0.5), percentile(0.95), percentile(0.99), durations.max() ?? 0))
+        lines.append(
+            "by category: " + (byCategory.isEmpty ? "-" : byCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+        lines.append(
+            String(format: "latency ms:  p50 %.1f, p95 %.1f, p99 %.1f, max %.1f", percentile(0.5), percentile(0.95), percentile(0.99), durations.max() ?? 0))
         return lines.joined(separator: "\n")
     }
 
@@ -105,7 +107,7 @@ struct ReplySummary {
             "summary": [
                 "total": total, "duplicates": duplicates, "byStatus": byStatus, "byCategory": byCategory,
                 "latencyMs": ["p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99), "max": durations.max() ?? 0],
-            ] as [String: Any],
+            ] as [String: Any]
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)

@@ -6,8 +6,8 @@ import Logging
 import Metrics
 import Observability
 import Prometheus
-import Provisioning
 import ProvisionerConfiguration
+import Provisioning
 import ProvisioningContract
 import ServiceLifecycle
 import VendorAdapters
@@ -33,10 +33,12 @@ struct Run: AsyncParsableCommand {
         let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
-            logger.info("worker started", metadata: [
-                "worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())",
-                "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
-            ])
+            logger.info(
+                "worker started",
+                metadata: [
+                    "worker": "\(workerId)", "group": "\(settings.kafka.groupId)", "targets": "\(settings.targets.keys.sorted())",
+                    "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
+                ])
             let health = ObservabilityEndpoints.application(worker: worker, registry: registry, port: settings.observability.port, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [worker, health], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

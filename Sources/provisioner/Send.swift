@@ -32,10 +32,11 @@ struct Send: AsyncParsableCommand {
         var sent = 0
         let records = CommandLines.blocks(data).joined().map { value in
             // Upstream systems key commands `<target>:<user identity>`; so does this tool.
-            let key: [UInt8]? = switch CommandDecoder.decode(value) {
-            case .success(let command): Array(command.derivedKey.utf8)
-            case .failure: nil
-            }
+            let key: [UInt8]? =
+                switch CommandDecoder.decode(value) {
+                case .success(let command): Array(command.derivedKey.utf8)
+                case .failure: nil
+                }
             return KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value)
         }
         // Enqueued in file order (so each key keeps its order), then every delivery awaited.

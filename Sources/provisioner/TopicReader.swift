@@ -11,7 +11,8 @@ struct TopicReader {
 
     private func consumer() throws -> KafkaConsumer {
         // A group of its own, so that reading never moves the workers' (or anyone's) offsets.
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: kafka.bootstrapServers, groupId: "provisioner-cli-\(UUID().uuidString)", topics: [topic])
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: kafka.bootstrapServers, groupId: "provisioner-cli-\(UUID().uuidString)", topics: [topic])
         configuration.properties = kafka.properties.merging(["enable.auto.commit": "false"]) { _, new in new }
         // A group of one: eager is as good, and safe to close before the first assignment.
         configuration.rebalanceProtocol = .eager

@@ -36,6 +36,7 @@ struct ClientTests {
 
         struct Sample: Decodable {
             struct Topic: Decodable {
+                // swift-format-ignore: AlwaysUseLowerCamelCase
                 struct Partition: Decodable { let consumer_lag: Int64 }
                 let partitions: [String: Partition]
             }

@@ -229,7 +229,8 @@ struct ConsumerGroupTests {
         }
         await producer.close()
         // A session that outlives the outage: the member must still be in the group afterwards.
-        let consumer = try kafka.consumer(group: "g-commit-timeout", topics: [topic], properties: ["session.timeout.ms": "30000", "max.poll.interval.ms": "60000"])
+        let consumer = try kafka.consumer(
+            group: "g-commit-timeout", topics: [topic], properties: ["session.timeout.ms": "30000", "max.poll.interval.ms": "60000"])
         let messages = try await read(3, from: consumer)
         try kafka.cluster.setBrokerDown(1)
         let started = ContinuousClock.now

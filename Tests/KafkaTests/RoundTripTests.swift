@@ -111,7 +111,10 @@ struct RoundTripTests {
         while let event = await events.next() {
             buffered += 1
             if case .message = event { Issue.record("a message after close") }
-            if buffered > 10 { Issue.record("the events never end"); break }
+            if buffered > 10 {
+                Issue.record("the events never end")
+                break
+            }
         }
     }
 }

@@ -25,7 +25,9 @@ struct TestCluster {
         return name
     }
 
-    func consumer(group: String, topics: [String], protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol = .cooperative, properties: [String: String] = [:]) throws -> KafkaConsumer {
+    func consumer(
+        group: String, topics: [String], protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol = .cooperative, properties: [String: String] = [:]
+    ) throws -> KafkaConsumer {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: group, topics: topics)
         configuration.rebalanceProtocol = rebalance
         // The mock cluster holds the first join 3 s and expires members whose session is shorter

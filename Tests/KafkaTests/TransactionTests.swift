@@ -47,15 +47,14 @@ struct TransactionTests {
         // Every committed record is there. (The mock also shows the aborted one, even to
         // read_committed readers, so its absence cannot be asserted here.)
         let reader = try kafka.consumer(group: "g-txn-reader", topics: [output], properties: ["isolation.level": "read_committed"])
-        var values: [String] = []
-        try await withDeadline(30, "committed records") {
+        let values = try await withDeadline(30, "committed records") {
             var values: [String] = []
             for await message in reader.messages {
                 values.append(String(decoding: message.value ?? [], as: UTF8.self))
                 if Set(values).isSuperset(of: ["committed-0", "committed-1", "committed-2", "committed-3"]) { return values }
             }
             return values
-        }.forEach { values.append($0) }
+        }
         await reader.close()
         #expect(values.filter { $0.hasPrefix("committed") } == ["committed-0", "committed-1", "committed-2", "committed-3"])
     }

@@ -49,10 +49,12 @@ struct LogHandlerTests {
     func redaction() throws {
         for format in LogFormat.allCases {
             let sink = LineSink()
-            logger(format, sink: sink).error("GET /user?access_token=TOKEN-A1 failed: Authorization: Bearer TOKEN-B2", metadata: [
-                "password": "PASS-C3", "x-access-token": "TOKEN-D4", "nationalId": "DOC-E5", "X-Authorization": "Bearer TOKEN-F6",
-                "body": "{\"userName\":\"jo\",\"password\":\"PASS-G7\"}", "url": "https://v/x?tId=1&access_token=TOKEN-H8",
-            ])
+            logger(format, sink: sink).error(
+                "GET /user?access_token=TOKEN-A1 failed: Authorization: Bearer TOKEN-B2",
+                metadata: [
+                    "password": "PASS-C3", "x-access-token": "TOKEN-D4", "nationalId": "DOC-E5", "X-Authorization": "Bearer TOKEN-F6",
+                    "body": "{\"userName\":\"jo\",\"password\":\"PASS-G7\"}", "url": "https://v/x?tId=1&access_token=TOKEN-H8",
+                ])
             let line = try #require(sink.all.first)
             for secret in ["TOKEN-A1", "TOKEN-B2", "PASS-C3", "TOKEN-D4", "DOC-E5", "TOKEN-F6", "PASS-G7", "TOKEN-H8"] {
                 #expect(!line.contains(secret), "\(format): \(secret) in \(line)")
@@ -119,11 +121,14 @@ struct TraceContextTests {
         let tracer = TraceContextTracer()
         var context = ServiceContext.topLevel
         tracer.extract(["traceparent": "garbage"], into: &context, using: Headers())
-        let first = tracer.startSpan("a", context: context), second = tracer.startSpan("b", context: context)
-        var a: [String: String] = [:], b: [String: String] = [:]
+        let first = tracer.startSpan("a", context: context)
+        let second = tracer.startSpan("b", context: context)
+        var a: [String: String] = [:]
+        var b: [String: String] = [:]
         tracer.inject(first.context, into: &a, using: Headers())
         tracer.inject(second.context, into: &b, using: Headers())
-        let traceA = try #require(a["traceparent"]).split(separator: "-")[1], traceB = try #require(b["traceparent"]).split(separator: "-")[1]
+        let traceA = try #require(a["traceparent"]).split(separator: "-")[1]
+        let traceB = try #require(b["traceparent"]).split(separator: "-")[1]
         #expect(traceA.count == 32 && traceA != traceB)
     }
 }

@@ -153,7 +153,7 @@ struct CrashAndStopTests {
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         let workers = try (0..<3).map { _ in try worker(setup) }
-        defer { workers.forEach { $0.kill() } }
+        defer { for worker in workers { worker.kill() } }
 
         // Probes until all three answer and two rounds in a row see the same worker behind each
         // key: then the cooperative rebalances are over and the group is stable. (Rebalances

@@ -46,14 +46,17 @@ struct FaultSuiteTests {
 
     /// TECS creates of distinct users: each one vendor call that succeeds.
     func send(_ setup: Setup, ids: [String]) async throws {
-        let lines = ids.map { #"{"commandId":"\#($0)","target":"tecs-test","operation":"createUser","user":{"userName":"\#($0)","email":"\#($0)@example.com"}}"# }
+        let lines = ids.map {
+            #"{"commandId":"\#($0)","target":"tecs-test","operation":"createUser","user":{"userName":"\#($0)","email":"\#($0)@example.com"}}"#
+        }
         let sender = try ProvisionerProcess(arguments: ["send", "--config", setup.config], environment: ["LOG_LEVEL": "error"])
         try sender.send(lines.joined(separator: "\n") + "\n")
         #expect(try await sender.exitCode() == 0)
     }
 
     func worker(_ setup: Setup, metricsPort: Int = 0) throws -> ProvisionerProcess {
-        try ProvisionerProcess(arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error", "PROVISIONER_OBSERVABILITY_PORT": "\(metricsPort)"])
+        try ProvisionerProcess(
+            arguments: ["run", "--config", setup.config], environment: ["LOG_LEVEL": "error", "PROVISIONER_OBSERVABILITY_PORT": "\(metricsPort)"])
     }
 
     /// Vendor calls the simulator has received.
@@ -124,7 +127,7 @@ struct FaultSuiteTests {
         try await replies.ready()
         try await send(setup, ids: (0..<total).map { "k-\($0)" })
         var workers = try (0..<3).map { _ in try worker(setup) }
-        defer { workers.forEach { $0.kill() } }
+        defer { for worker in workers { worker.kill() } }
 
         // Five kills, 8 s apart, while the commands flow. (The embedded cluster needs about a
         // session timeout for each rebalance, so kills any closer keep the group rebalancing.)

@@ -49,13 +49,16 @@ struct ObservabilityEndToEndTests {
             .compactMap { $0.split(separator: "=", maxSplits: 1).last.map(String.init) }
     }
 
-    @Test("dev --keep-running: JSON logs name the command on every command line and leak no secret; traces continue from command to vendor to reply; replies and dead letters match the published schemas; /metrics counts it all")
+    @Test(
+        "dev --keep-running: JSON logs name the command on every command line and leak no secret; traces continue from command to vendor to reply; replies and dead letters match the published schemas; /metrics counts it all"
+    )
     func runningStack() async throws {
         let (samples, sampleIds, secretValues) = try Self.samples()
-        let dev = try ProvisionerProcess(arguments: [
-            "dev", "--keep-running", "--config", Self.root.appendingPathComponent("config/worker.yaml").path, "--samples", samples,
-            "--credentials", Self.root.appendingPathComponent("config/simulator.env").path,
-        ], environment: ["LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0"])
+        let dev = try ProvisionerProcess(
+            arguments: [
+                "dev", "--keep-running", "--config", Self.root.appendingPathComponent("config/worker.yaml").path, "--samples", samples,
+                "--credentials", Self.root.appendingPathComponent("config/simulator.env").path,
+            ], environment: ["LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0"])
         defer { dev.kill() }
 
         // What it prints to go on by hand.
@@ -72,30 +75,35 @@ struct ObservabilityEndToEndTests {
         }
         let bootstrap = try value(after: "  bootstrap servers")
         let simulator = try value(after: "  simulators")
-        let metricsURL = try #require(printed.first { $0.hasPrefix("metrics, health: ") }?.split(separator: " ").dropFirst(2).first.map { String($0.dropLast()) })
+        let metricsURL = try #require(
+            printed.first { $0.hasPrefix("metrics, health: ") }?.split(separator: " ").dropFirst(2).first.map { String($0.dropLast()) })
         #expect(printed.contains { $0.contains("provisioner send --config") && $0.contains(bootstrap) })
         #expect(printed.contains { $0.contains("provisioner replies --config") && $0.contains("--follow") })
         #expect(printed.contains { $0.contains("kcat -b \(bootstrap) -P -t provisioning.commands") })
         #expect(printed.contains { $0.hasPrefix("\(sampleIds.count) replies, 0 duplicates") }, "\(printed)")
 
         // Two commands by hand: one continuing an upstream trace, one without.
-        let upstreamTrace = "4bf92f3577b34da6a3ce929d0e0e4736", upstreamSpan = "00f067aa0ba902b7"
+        let upstreamTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let upstreamSpan = "00f067aa0ba902b7"
         var logger = Logger(label: "observability-test")
         logger.logLevel = .critical
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
-        try await producer.send(KafkaProducerMessage(
-            topic: "provisioning.commands", key: "tecs-test:userlogin",
-            value: #"{"commandId":"traced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#,
-            headers: [KafkaHeader(key: "traceparent", value: "00-\(upstreamTrace)-\(upstreamSpan)-01")]
-        ))
-        try await producer.send(KafkaProducerMessage(
-            topic: "provisioning.commands", key: "tecs-test:userlogin",
-            value: #"{"commandId":"untraced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#
-        ))
+        try await producer.send(
+            KafkaProducerMessage(
+                topic: "provisioning.commands", key: "tecs-test:userlogin",
+                value: #"{"commandId":"traced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#,
+                headers: [KafkaHeader(key: "traceparent", value: "00-\(upstreamTrace)-\(upstreamSpan)-01")]
+            ))
+        try await producer.send(
+            KafkaProducerMessage(
+                topic: "provisioning.commands", key: "tecs-test:userlogin",
+                value: #"{"commandId":"untraced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#
+            ))
         await producer.close()
 
         // Every reply and dead letter, from the start of both topics.
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "observability-\(UUID().uuidString)", topics: ["provisioning.replies", "provisioning.dlq"])
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: bootstrap, groupId: "observability-\(UUID().uuidString)", topics: ["provisioning.replies", "provisioning.dlq"])
         configuration.properties = ["session.timeout.ms": "6000"]
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         let expected = Set(sampleIds + ["traced", "untraced"])
@@ -122,7 +130,8 @@ struct ObservabilityEndToEndTests {
             let reply = try #require(replies.first { $0.headers.string("commandId") == id })
             return try #require(reply.headers.string("traceparent"), "\(id) has a traceparent").split(separator: "-")
         }
-        let traced = try traceparent("traced"), untraced = try traceparent("untraced")
+        let traced = try traceparent("traced")
+        let untraced = try traceparent("untraced")
         #expect(traced[1] == upstreamTrace && traced[2] != upstreamSpan, "the reply continues the upstream trace: \(traced)")
         #expect(untraced[1] != upstreamTrace && untraced[1].count == 32, "a command without one starts a trace")
         #expect(vendorTraceparents.contains { $0.hasPrefix("00-\(upstreamTrace)-") && !$0.contains(upstreamSpan) }, "the vendor call carries the trace")
@@ -154,13 +163,17 @@ struct ObservabilityEndToEndTests {
         let finishedLines = lines.filter { $0.contains(#""message":"command succeeded""#) || $0.contains(#""message":"command failed"#) }
         #expect(finishedLines.count >= expected.count, "a line per command")
         #expect(finishedLines.allSatisfy { $0.contains(#""commandId":"#) && $0.contains(#""target":"#) && $0.contains(#""operation":"#) })
-        #expect(lines.contains { $0.contains(#""commandId":"tecs-create""#) && $0.contains(#""correlationId":"sample""#) && $0.contains(#""message":"vendor call""#) },
-                "the vendor call's own debug line names its command")
+        #expect(
+            lines.contains {
+                $0.contains(#""commandId":"tecs-create""#) && $0.contains(#""correlationId":"sample""#) && $0.contains(#""message":"vendor call""#)
+            },
+            "the vendor call's own debug line names its command")
         #expect(commandLines > expected.count)
 
         // No secret anywhere: logs, replies (values and headers), dead-letter headers. (A dead
         // letter's value is the original command, byte for byte, by contract.)
-        let everything = [stderr]
+        let everything =
+            [stderr]
             + replies.map { String(decoding: $0.value ?? [], as: UTF8.self) + $0.headers.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
             + deadLetters.map { $0.headers.filter { $0.key.hasPrefix("dlq.") }.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
         let lookFor = secretValues + (try Self.credentials()) + issuedTokens
@@ -179,7 +192,8 @@ struct ObservabilityEndToEndTests {
         for reply in replies {
             let value = try JSONSerialization.jsonObject(with: Data(reply.value ?? []))
             let headers = Dictionary(reply.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
-            recordLines.append(String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "reply", "headers": headers, "value": value]), as: UTF8.self))
+            recordLines.append(
+                String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "reply", "headers": headers, "value": value]), as: UTF8.self))
         }
         for letter in deadLetters {
             let headers = Dictionary(letter.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
@@ -197,7 +211,8 @@ struct ObservabilityEndToEndTests {
         let asyncapi = try await Self.validate(["asyncapi", Self.root.appendingPathComponent("docs/asyncapi.yaml").path])
         #expect(asyncapi.status == 0, "\(asyncapi.output)")
         var lines: [String] = []
-        for line in try String(contentsOf: Self.root.appendingPathComponent("config/samples.jsonl"), encoding: .utf8).split(separator: "\n") where line.hasPrefix("{") {
+        for line in try String(contentsOf: Self.root.appendingPathComponent("config/samples.jsonl"), encoding: .utf8).split(separator: "\n")
+        where line.hasPrefix("{") {
             lines.append(#"{"kind":"command","value":\#(line)}"#)
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("commands-\(UUID().uuidString).jsonl").path

@@ -11,24 +11,26 @@ struct WorkerCommandTests {
     func configFile(bootstrap: String, healthPort: Int = 0, extra: String = "") throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString).yaml").path
         let yaml = """
-        kafka:
-          bootstrapServers: \(bootstrap)
-          groupId: cli-workers
-          properties: { session.timeout.ms: "4000" }
-        worker: { maxInFlight: 16, shutdownGracePeriod: 5s }
-        observability: { port: \(healthPort) }
-        targets:
-          tecs-test:
-            vendor: tecs
-            baseURL: http://127.0.0.1:9/usermanagement-backofficews
-            credentials: { username: User1, password: env:CLI_TEST_TECS_PASSWORD }
-        \(extra)
-        """
+            kafka:
+              bootstrapServers: \(bootstrap)
+              groupId: cli-workers
+              properties: { session.timeout.ms: "4000" }
+            worker: { maxInFlight: 16, shutdownGracePeriod: 5s }
+            observability: { port: \(healthPort) }
+            targets:
+              tecs-test:
+                vendor: tecs
+                baseURL: http://127.0.0.1:9/usermanagement-backofficews
+                credentials: { username: User1, password: env:CLI_TEST_TECS_PASSWORD }
+            \(extra)
+            """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    @Test("a worker subprocess answers every command sent with `provisioner send`, reports itself live and ready, counts it all in /metrics, and SIGTERM stops it with exit 0")
+    @Test(
+        "a worker subprocess answers every command sent with `provisioner send`, reports itself live and ready, counts it all in /metrics, and SIGTERM stops it with exit 0"
+    )
     func runAndSend() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "4"])
         defer { broker.kill() }
@@ -44,7 +46,9 @@ struct WorkerCommandTests {
         var lines: [String] = []
         for index in 0..<5 {
             lines.append(#"{"commandId":"unsupported-\#(index)","target":"tecs-test","operation":"deleteUser","userId":"u\#(index)"}"#)
-            lines.append(#"{"commandId":"expired-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index)","roles":[{"name":"r"}],"notAfter":"2020-01-01T00:00:00Z"}"#)
+            lines.append(
+                #"{"commandId":"expired-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index)","roles":[{"name":"r"}],"notAfter":"2020-01-01T00:00:00Z"}"#
+            )
             lines.append(#"{"commandId":"unknown-\#(index)","target":"nowhere","operation":"getUser","userId":"u\#(index)"}"#)
             lines.append(#"{"commandId":"invalid-\#(index)","target":"tecs-test","operation":"createUser"}"#)
         }
@@ -105,7 +109,8 @@ struct WorkerCommandTests {
         defer { worker.kill() }
         let replies = try ReplyReader(bootstrap: bootstrap)
 
-        let lines = (0..<3).map { #"{"commandId":"lost-\#($0)","target":"nowhere","operation":"getUser","userId":"u\#($0)"}"# }
+        let lines =
+            (0..<3).map { #"{"commandId":"lost-\#($0)","target":"nowhere","operation":"getUser","userId":"u\#($0)"}"# }
             + (0..<2).map { #"{"commandId":"unsupported-\#($0)","target":"tecs-test","operation":"deleteUser","userId":"u\#($0)"}"# }
         let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: environment)
         try sender.send(lines.joined(separator: "\n") + "\n")

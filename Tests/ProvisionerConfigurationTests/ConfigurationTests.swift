@@ -55,10 +55,10 @@ struct ConfigurationTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
         try "from-a-file\n".write(to: file, atomically: true, encoding: .utf8)
         let yaml = """
-        kafka: { bootstrapServers: 127.0.0.1:9092, groupId: g }
-        targets:
-          t: { vendor: tecs, baseURL: "http://127.0.0.1:8080/x", credentials: { username: u, password: "file:\(file.path)" } }
-        """
+            kafka: { bootstrapServers: 127.0.0.1:9092, groupId: g }
+            targets:
+              t: { vendor: tecs, baseURL: "http://127.0.0.1:8080/x", credentials: { username: u, password: "file:\(file.path)" } }
+            """
         let configuration = try ProvisionerConfiguration.parse(yaml: yaml, environment: [:])
         #expect(configuration.targets["t"]?.credentials["password"]?.revealed == "from-a-file")
     }
@@ -74,7 +74,10 @@ struct ConfigurationTests {
             ("targets: { t: { vendor: sap, baseURL: 'http://h/x' } }", "targets.t.vendor"),
             ("targets: { t: { vendor: tecs, baseURL: 'ftp://h/x', credentials: { username: u, password: p } } }", "targets.t.baseURL"),
             ("targets: { t: { vendor: tecs, baseURL: 'http://h/x', credentials: { username: u } } }", "targets.t.credentials.password"),
-            ("targets: { t: { vendor: tecs, baseURL: 'http://h/x', credentials: { username: u, password: 'env:NOT_SET_ANYWHERE' } } }", "targets.t.credentials.password"),
+            (
+                "targets: { t: { vendor: tecs, baseURL: 'http://h/x', credentials: { username: u, password: 'env:NOT_SET_ANYWHERE' } } }",
+                "targets.t.credentials.password"
+            ),
             ("targets: { t: { vendor: urac, baseURL: 'http://h/x', credentials: { key: k } } }", "targets.t.tenant"),
         ]
     )

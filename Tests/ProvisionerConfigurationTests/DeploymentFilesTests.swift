@@ -12,8 +12,11 @@ struct DeploymentFilesTests {
         // Debian's docker-compose (installed by scripts/bootstrap) validates and normalises the file.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-compose", "--project-directory", Self.root.path, "-f", Self.root.appendingPathComponent("docker-compose.yml").path, "config"]
-        let output = Pipe(), errors = Pipe()
+        process.arguments = [
+            "docker-compose", "--project-directory", Self.root.path, "-f", Self.root.appendingPathComponent("docker-compose.yml").path, "config",
+        ]
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()

@@ -5,26 +5,26 @@ import Testing
 @Suite("Command decoding and validation")
 struct CommandDecoderTests {
     static let sample = #"""
-    {
-      "schema": "provisioning.command/v1",
-      "commandId": "7d0c6f0e-2a0b-4e7e-9a57-2f8f2b6c1d11",
-      "correlationId": "order-42",
-      "target": "tecs-test",
-      "operation": "createUser",
-      "user": {
-        "userName": "john_doe", "email": "john@example.com", "givenName": "John", "familyName": "Doe",
-        "birthDate": "2000-01-01", "phone": "+4991199009926", "active": true, "password": "s3cret-Pa55",
-        "address": { "street1": "Potsdamer", "city": "Berlin", "postalCode": "10783", "country": "Germany" },
-        "documents": { "nationalId": "19574328625", "passport": "VH488314" },
-        "groups": ["waiter"],
-        "extensions": { "asms": { "projectId": 19, "consoleType": "administrator" } }
-      },
-      "roles": [ { "name": "MP_CORPORATE", "scope": "4dbbab90-74f5-4d8d-92e1-d02e6a4a0dee" } ],
-      "dryRun": false,
-      "notAfter": "2026-11-23T10:05:00Z",
-      "someFutureField": { "ignored": true }
-    }
-    """#
+        {
+          "schema": "provisioning.command/v1",
+          "commandId": "7d0c6f0e-2a0b-4e7e-9a57-2f8f2b6c1d11",
+          "correlationId": "order-42",
+          "target": "tecs-test",
+          "operation": "createUser",
+          "user": {
+            "userName": "john_doe", "email": "john@example.com", "givenName": "John", "familyName": "Doe",
+            "birthDate": "2000-01-01", "phone": "+4991199009926", "active": true, "password": "s3cret-Pa55",
+            "address": { "street1": "Potsdamer", "city": "Berlin", "postalCode": "10783", "country": "Germany" },
+            "documents": { "nationalId": "19574328625", "passport": "VH488314" },
+            "groups": ["waiter"],
+            "extensions": { "asms": { "projectId": 19, "consoleType": "administrator" } }
+          },
+          "roles": [ { "name": "MP_CORPORATE", "scope": "4dbbab90-74f5-4d8d-92e1-d02e6a4a0dee" } ],
+          "dryRun": false,
+          "notAfter": "2026-11-23T10:05:00Z",
+          "someFutureField": { "ignored": true }
+        }
+        """#
 
     @Test("the contract's sample command decodes, unknown top-level fields ignored")
     func sampleDecodes() throws {
@@ -81,26 +81,44 @@ struct CommandDecoderTests {
         Malformed("empty value", [], commandId: nil, field: nil),
         Malformed("null value (tombstone)", nil, commandId: nil, field: nil),
         Malformed("invalid UTF-8", [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x7D], commandId: nil, field: nil),
-        Malformed("a 2 MiB value", Array(("{\"commandId\":\"c-1\",\"pad\":\"" + String(repeating: "x", count: 2 << 20) + "\"}").utf8), commandId: nil, field: nil),
+        Malformed(
+            "a 2 MiB value", Array(("{\"commandId\":\"c-1\",\"pad\":\"" + String(repeating: "x", count: 2 << 20) + "\"}").utf8), commandId: nil, field: nil),
         Malformed("missing commandId", #"{"target":"tecs-test","operation":"getUser","userId":"u"}"#, commandId: nil, field: "commandId"),
         Malformed("empty commandId", #"{"commandId":"","target":"tecs-test","operation":"getUser","userId":"u"}"#, commandId: "", field: "commandId"),
-        Malformed("over-long commandId", "{\"commandId\":\"\(String(repeating: "a", count: 129))\",\"target\":\"t\",\"operation\":\"getUser\",\"userId\":\"u\"}", commandId: String(repeating: "a", count: 129), field: "commandId"),
+        Malformed(
+            "over-long commandId", "{\"commandId\":\"\(String(repeating: "a", count: 129))\",\"target\":\"t\",\"operation\":\"getUser\",\"userId\":\"u\"}",
+            commandId: String(repeating: "a", count: 129), field: "commandId"),
         Malformed("commandId a number", #"{"commandId":42,"target":"tecs-test","operation":"getUser","userId":"u"}"#, commandId: nil, field: "commandId"),
         Malformed("unknown operation", #"{"commandId":"c-1","target":"tecs-test","operation":"eraseEverything","userId":"u"}"#, field: "operation"),
         Malformed("missing target", #"{"commandId":"c-1","operation":"getUser","userId":"u"}"#, field: "target"),
         Malformed("dryRun a string", #"{"commandId":"c-1","target":"tecs-test","operation":"getUser","userId":"u","dryRun":"yes"}"#, field: "dryRun"),
         Malformed("user an array", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser","user":[]}"#, field: "user"),
         Malformed("createUser without user", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser"}"#, field: "user"),
-        Malformed("updateUser without userId", #"{"commandId":"c-1","target":"tecs-test","operation":"updateUser","user":{"email":"a@b.de"}}"#, field: "userId"),
+        Malformed(
+            "updateUser without userId", #"{"commandId":"c-1","target":"tecs-test","operation":"updateUser","user":{"email":"a@b.de"}}"#, field: "userId"),
         Malformed("assignRoles without roles", #"{"commandId":"c-1","target":"tecs-test","operation":"assignRoles","userId":"u"}"#, field: "roles"),
-        Malformed("a role without a name", #"{"commandId":"c-1","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"scope":"x"}]}"#, field: "roles[0].name"),
-        Malformed("groups with a number", #"{"commandId":"c-1","target":"urac-test","operation":"assignGroups","userId":"u","groups":["a",7]}"#, field: "groups[1]"),
-        Malformed("a bad email", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser","user":{"email":"john.example.com"}}"#, field: "user.email"),
-        Malformed("a bad birth date", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de","birthDate":"01.01.2000"}}"#, field: "user.birthDate"),
-        Malformed("a status that is neither", #"{"commandId":"c-1","target":"tecs-test","operation":"setUserStatus","userId":"u","status":"asleep"}"#, field: "status"),
-        Malformed("an unknown schema version", #"{"schema":"provisioning.command/v2","commandId":"c-1","target":"tecs-test","operation":"getUser","userId":"u"}"#, field: "schema"),
-        Malformed("notAfter not a time", #"{"commandId":"c-1","target":"tecs-test","operation":"getUser","userId":"u","notAfter":"tomorrow"}"#, field: "notAfter"),
-        Malformed("an extension not an object", #"{"commandId":"c-1","target":"asms-test","operation":"createUser","user":{"email":"a@b.de","extensions":{"asms":3}}}"#, field: "user.extensions.asms"),
+        Malformed(
+            "a role without a name", #"{"commandId":"c-1","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"scope":"x"}]}"#,
+            field: "roles[0].name"),
+        Malformed(
+            "groups with a number", #"{"commandId":"c-1","target":"urac-test","operation":"assignGroups","userId":"u","groups":["a",7]}"#, field: "groups[1]"),
+        Malformed(
+            "a bad email", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser","user":{"email":"john.example.com"}}"#, field: "user.email"),
+        Malformed(
+            "a bad birth date", #"{"commandId":"c-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de","birthDate":"01.01.2000"}}"#,
+            field: "user.birthDate"),
+        Malformed(
+            "a status that is neither", #"{"commandId":"c-1","target":"tecs-test","operation":"setUserStatus","userId":"u","status":"asleep"}"#, field: "status"
+        ),
+        Malformed(
+            "an unknown schema version", #"{"schema":"provisioning.command/v2","commandId":"c-1","target":"tecs-test","operation":"getUser","userId":"u"}"#,
+            field: "schema"),
+        Malformed(
+            "notAfter not a time", #"{"commandId":"c-1","target":"tecs-test","operation":"getUser","userId":"u","notAfter":"tomorrow"}"#, field: "notAfter"),
+        Malformed(
+            "an extension not an object",
+            #"{"commandId":"c-1","target":"asms-test","operation":"createUser","user":{"email":"a@b.de","extensions":{"asms":3}}}"#,
+            field: "user.extensions.asms"),
     ]
 
     @Test("malformed input is rejected with the readable commandId and a message naming the field", arguments: malformed)
@@ -118,7 +136,8 @@ struct CommandDecoderTests {
 
     @Test("every operation's required fields are enforced, and each is accepted when present")
     func requiredFields() throws {
-        let full = #"{"commandId":"c","target":"t","operation":"OP","userId":"u","user":{"email":"a@b.de"},"roles":[{"name":"r"}],"groups":["g"],"status":"active","password":"p"}"#
+        let full =
+            #"{"commandId":"c","target":"t","operation":"OP","userId":"u","user":{"email":"a@b.de"},"roles":[{"name":"r"}],"groups":["g"],"status":"active","password":"p"}"#
         for operation in Operation.allCases {
             let json = full.replacingOccurrences(of: "OP", with: operation.rawValue)
             #expect(throws: Never.self) { try CommandDecoder.decode(Array(json.utf8)).get() }

@@ -11,7 +11,8 @@ struct ReplyEncodingTests {
         var failed = ProvisioningReply(
             commandId: "c-\"1\"\\/\n\u{1}é", correlationId: "order-42", target: "tecs-test", vendor: "tecs", operation: "createUser",
             status: .failed, error: ReplyError(category: .validation, code: "24012", message: "Mandatory fields\tare not filled email"),
-            vendorResponse: VendorResponse(httpStatus: 200, code: "24012", message: "m", body: .object(["a": .array([.integer(1), .number(2.5), .null, .bool(true)])])),
+            vendorResponse: VendorResponse(
+                httpStatus: 200, code: "24012", message: "m", body: .object(["a": .array([.integer(1), .number(2.5), .null, .bool(true)])])),
             attempts: 3, dryRun: false, receivedAt: received, completedAt: received.addingTimeInterval(0.0421), worker: "host/1"
         )
         failed.vendorUserId = nil
@@ -31,7 +32,9 @@ struct ReplyEncodingTests {
             let reference = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(reply)) as? NSDictionary
             #expect(fast != nil && fast == reference, "\(String(decoding: bytes, as: UTF8.self))")
             let decoded = try JSONDecoder().decode(ProvisioningReply.self, from: Data(bytes))
-            #expect(decoded.commandId == reply.commandId && decoded.error == reply.error && decoded.data == reply.data && decoded.vendorResponse == reply.vendorResponse)
+            #expect(
+                decoded.commandId == reply.commandId && decoded.error == reply.error && decoded.data == reply.data
+                    && decoded.vendorResponse == reply.vendorResponse)
         }
     }
 

@@ -67,11 +67,12 @@ struct ReplyTests {
             status: .succeeded, attempts: 1, dryRun: false, receivedAt: received, completedAt: received, worker: "w"
         )
         let headers = Dictionary(uniqueKeysWithValues: reply.headers(eventId: "e-1").map { ($0.key, $0.value) })
-        #expect(headers == [
-            "commandId": "c-3", "correlationId": "corr", "status": "succeeded", "ce_specversion": "1.0", "ce_id": "e-1",
-            "ce_source": "/provisioner/w", "ce_type": "provisioning.reply.v1", "ce_time": "2026-11-23T10:00:00.000Z",
-            "content-type": "application/json",
-        ])
+        #expect(
+            headers == [
+                "commandId": "c-3", "correlationId": "corr", "status": "succeeded", "ce_specversion": "1.0", "ce_id": "e-1",
+                "ce_source": "/provisioner/w", "ce_type": "provisioning.reply.v1", "ce_time": "2026-11-23T10:00:00.000Z",
+                "content-type": "application/json",
+            ])
     }
 
     @Test("dead letters carry all eleven contract headers as strings")
@@ -81,14 +82,16 @@ struct ReplyTests {
             consumerGroup: "provisioning-workers", error: ReplyError(category: .invalidCommand, message: "the message is not JSON"),
             attempts: 1, failedAt: received, worker: "w"
         ).all
-        #expect(headers.map(\.key) == [
-            "dlq.original.topic", "dlq.original.partition", "dlq.original.offset", "dlq.original.timestamp", "dlq.consumer.group",
-            "dlq.error.category", "dlq.error.code", "dlq.error.message", "dlq.attempts", "dlq.failed.at", "dlq.worker",
-        ])
-        #expect(headers.map(\.value) == [
-            "provisioning.commands", "3", "42", "2026-11-23T10:00:00.000Z", "provisioning-workers",
-            "invalid_command", "INVALID_COMMAND", "the message is not JSON", "1", "2026-11-23T10:00:00.000Z", "w",
-        ])
+        #expect(
+            headers.map(\.key) == [
+                "dlq.original.topic", "dlq.original.partition", "dlq.original.offset", "dlq.original.timestamp", "dlq.consumer.group",
+                "dlq.error.category", "dlq.error.code", "dlq.error.message", "dlq.attempts", "dlq.failed.at", "dlq.worker",
+            ])
+        #expect(
+            headers.map(\.value) == [
+                "provisioning.commands", "3", "42", "2026-11-23T10:00:00.000Z", "provisioning-workers",
+                "invalid_command", "INVALID_COMMAND", "the message is not JSON", "1", "2026-11-23T10:00:00.000Z", "w",
+            ])
     }
 
     @Test("which categories are dead-lettered, per the contract's table")

@@ -10,7 +10,12 @@ final class RecordingAdapter: VendorAdapter {
     let performed = Mutex<[String]>([])
     let answer: @Sendable (ProvisioningCommand) -> AdapterOutcome
 
-    init(_ kind: VendorKind, answer: @escaping @Sendable (ProvisioningCommand) -> AdapterOutcome = { .succeeded(vendorUserId: $0.user?.userName ?? $0.userId, data: nil, vendorResponse: VendorResponse(httpStatus: 200)) }) {
+    init(
+        _ kind: VendorKind,
+        answer: @escaping @Sendable (ProvisioningCommand) -> AdapterOutcome = {
+            .succeeded(vendorUserId: $0.user?.userName ?? $0.userId, data: nil, vendorResponse: VendorResponse(httpStatus: 200))
+        }
+    ) {
         self.kind = kind
         self.answer = answer
     }
@@ -29,7 +34,9 @@ final class RecordingAdapter: VendorAdapter {
 struct CommandProcessorTests {
     let received = Date(timeIntervalSince1970: 1_795_428_000)
     let tecs = RecordingAdapter(.tecs)
-    let urac = RecordingAdapter(.urac) { _ in .failed(AdapterFailure(.unauthorized, code: "132", message: "A valid key is needed", vendorResponse: VendorResponse(httpStatus: 403, code: "132"))) }
+    let urac = RecordingAdapter(.urac) { _ in
+        .failed(AdapterFailure(.unauthorized, code: "132", message: "A valid key is needed", vendorResponse: VendorResponse(httpStatus: 403, code: "132")))
+    }
 
     var processor: CommandProcessor {
         CommandProcessor(
@@ -48,7 +55,8 @@ struct CommandProcessorTests {
 
     @Test("a valid command reaches its target's adapter and succeeds")
     func succeeds() async {
-        let result = await process(#"{"commandId":"c-1","correlationId":"o-1","target":"tecs-test","operation":"createUser","user":{"userName":"jdoe","email":"j@d.de"}}"#)
+        let result = await process(
+            #"{"commandId":"c-1","correlationId":"o-1","target":"tecs-test","operation":"createUser","user":{"userName":"jdoe","email":"j@d.de"}}"#)
         #expect(result.reply.status == .succeeded)
         #expect(result.reply.vendorUserId == "jdoe")
         #expect(result.reply.vendor == "tecs")
@@ -76,11 +84,13 @@ struct CommandProcessorTests {
 
     @Test("a command picked up after notAfter is answered expired without calling the vendor")
     func expired() async {
-        let result = await process(#"{"commandId":"c-4","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"name":"r"}],"notAfter":"2026-11-23T09:59:59Z"}"#)
+        let result = await process(
+            #"{"commandId":"c-4","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"name":"r"}],"notAfter":"2026-11-23T09:59:59Z"}"#)
         #expect(result.reply.error?.category == .expired)
         #expect(result.deadLetter == nil)
         #expect(tecs.performed.withLock { $0 }.isEmpty)
-        let inTime = await process(#"{"commandId":"c-5","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"name":"r"}],"notAfter":"2026-11-23T10:00:01Z"}"#)
+        let inTime = await process(
+            #"{"commandId":"c-5","target":"tecs-test","operation":"assignRoles","userId":"u","roles":[{"name":"r"}],"notAfter":"2026-11-23T10:00:01Z"}"#)
         #expect(inTime.reply.status == .succeeded)
     }
 

@@ -42,7 +42,10 @@ struct ResilienceTests {
         #expect(guards.breaker("t") == .closed)
         #expect(guards.admit(target) == .go)
         guards.finished(target, transientFailure: true)
-        guard case .wait(let wait, _) = guards.admit(target) else { Issue.record("an open breaker lets nothing through"); return }
+        guard case .wait(let wait, _) = guards.admit(target) else {
+            Issue.record("an open breaker lets nothing through")
+            return
+        }
         #expect(wait == .seconds(5))
         clock.advance(.seconds(5))
         #expect(guards.admit(target) == .go, "the probe")
@@ -106,8 +109,13 @@ struct ResilienceTests {
     func retriedUntilSuccess() async {
         let calls = Mutex(0)
         let adapter = RecordingAdapter(.tecs) { _ in
-            let call = calls.withLock { $0 += 1; return $0 }
-            return call < 3 ? .failed(AdapterFailure(.unavailable, code: "25000", message: "INTERNAL_SERVER_ERROR", retryable: true)) : .succeeded(vendorUserId: "u", data: nil, vendorResponse: nil)
+            let call = calls.withLock {
+                $0 += 1
+                return $0
+            }
+            return call < 3
+                ? .failed(AdapterFailure(.unavailable, code: "25000", message: "INTERNAL_SERVER_ERROR", retryable: true))
+                : .succeeded(vendorUserId: "u", data: nil, vendorResponse: nil)
         }
         let result = await processor(adapter, policy: Self.fast).process(Self.command, receivedAt: Date())
         #expect(result.reply.status == .succeeded)
@@ -137,10 +145,15 @@ struct ResilienceTests {
 
     @Test("the vendor's Retry-After sets the pause before the next attempt")
     func retryAfter() async {
-        let adapter = RecordingAdapter(.tecs) { _ in .failed(AdapterFailure(.unavailable, code: "503", message: "busy", retryable: true, retryAfter: .seconds(2))) }
+        let adapter = RecordingAdapter(.tecs) { _ in
+            .failed(AdapterFailure(.unavailable, code: "503", message: "busy", retryable: true, retryAfter: .seconds(2)))
+        }
         let policy = TargetPolicy(retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .seconds(30)))
         let step = await processor(adapter, policy: policy).step(Self.command, receivedAt: Date(), progress: nil)
-        guard case .retry(let delay, let progress) = step else { Issue.record("expected a retry"); return }
+        guard case .retry(let delay, let progress) = step else {
+            Issue.record("expected a retry")
+            return
+        }
         #expect(delay == .seconds(2))
         #expect(progress.attempts == 1)
     }
@@ -155,7 +168,10 @@ struct ResilienceTests {
         #expect(first.reply.attempts == 2)
         let before = adapter.performed.withLock { $0.count }
         let step = await processor.step(Self.command, receivedAt: Date(), progress: nil)
-        guard case .retry(let wait, let progress) = step else { Issue.record("expected a wait"); return }
+        guard case .retry(let wait, let progress) = step else {
+            Issue.record("expected a wait")
+            return
+        }
         #expect(wait > .seconds(59) && wait <= .seconds(60))
         #expect(progress.attempts == 0)
         #expect(adapter.performed.withLock { $0.count } == before)

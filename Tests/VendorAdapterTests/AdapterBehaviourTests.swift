@@ -13,7 +13,8 @@ struct AdapterBehaviourTests {
     func tokenRenewal(_ vendor: VendorKind) async throws {
         try await Vendors.with { vendors in
             let simulated = SimulatedVendor(rawValue: vendor.rawValue)!
-            let create = vendor == .asms
+            let create =
+                vendor == .asms
                 ? #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","password":"Aranda123","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}}}"#
                 : #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","email":"ana@example.com"}}"#
             #expect(await vendors.perform(try command(create), on: vendor).succeeded)
@@ -32,7 +33,8 @@ struct AdapterBehaviourTests {
         try await Vendors.with { vendors in
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<20 {
-                    let json = #"{"commandId":"c\#(index)","target":"t","operation":"createUser","user":{"userName":"u\#(index)","email":"u\#(index)@example.com"}}"#
+                    let json =
+                        #"{"commandId":"c\#(index)","target":"t","operation":"createUser","user":{"userName":"u\#(index)","email":"u\#(index)@example.com"}}"#
                     group.addTask { await vendors.perform(try command(json), on: .servicemobility).succeeded }
                 }
                 for try await succeeded in group { #expect(succeeded) }
@@ -47,10 +49,12 @@ struct AdapterBehaviourTests {
     @Test("URAC: a partial update, a status change and a password change keep groups, profile and names")
     func uracMerged() async throws {
         try await Vendors.with { vendors in
-            let created = await vendors.perform(try command("""
-                {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"john","email":"john@example.com","givenName":"John","familyName":"Doe",
-                 "password":"s3cret-Pa55","groups":["waiter","manager"],"extensions":{"urac":{"profile":{"shift":"early"}}}}}
-                """), on: .urac)
+            let created = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"john","email":"john@example.com","givenName":"John","familyName":"Doe",
+                     "password":"s3cret-Pa55","groups":["waiter","manager"],"extensions":{"urac":{"profile":{"shift":"early"}}}}}
+                    """), on: .urac)
             let id = try #require(created.vendorUserId)
             for json in [
                 #"{"commandId":"u","target":"t","operation":"updateUser","userId":"\#(id)","user":{"familyName":"Doe-Smith"}}"#,
@@ -69,7 +73,10 @@ struct AdapterBehaviourTests {
             #expect(stored["password"] == .string("n3w-Secret-1"))
 
             // assignGroups replaces the set and nothing else.
-            #expect(await vendors.perform(try command(#"{"commandId":"g","target":"t","operation":"assignGroups","userId":"\#(id)","groups":["guest"]}"#), on: .urac).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(#"{"commandId":"g","target":"t","operation":"assignGroups","userId":"\#(id)","groups":["guest"]}"#), on: .urac
+                ).succeeded)
             let regrouped = try #require(vendors.users(.urac).first)
             #expect(regrouped["groups"] == .array([.string("guest")]))
             #expect(regrouped["lastName"] == .string("Doe-Smith"))
@@ -80,14 +87,25 @@ struct AdapterBehaviourTests {
     @Test("ServiceMobility: updates keep phones, service team, extensions and the password")
     func serviceMobilityMerged() async throws {
         try await Vendors.with { vendors in
-            #expect(await vendors.perform(try command("""
-                {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John","familyName":"Doe",
-                 "password":"s3cret-Pa55","phone":"+4991199009926","mobile":"+4917612345678","locale":"de",
-                 "extensions":{"servicemobility":{"ServiceTeamID":"north","IsMobileWorker":true,"Extensions":{"badge":"42"}}}}}
-                """), on: .servicemobility).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(
+                        """
+                        {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John","familyName":"Doe",
+                         "password":"s3cret-Pa55","phone":"+4991199009926","mobile":"+4917612345678","locale":"de",
+                         "extensions":{"servicemobility":{"ServiceTeamID":"north","IsMobileWorker":true,"Extensions":{"badge":"42"}}}}}
+                        """), on: .servicemobility
+                ).succeeded)
             let before = try #require(vendors.users(.servicemobility).first)
-            #expect(await vendors.perform(try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"jdoe","user":{"familyName":"Doe-Smith"}}"#), on: .servicemobility).succeeded)
-            #expect(await vendors.perform(try command(#"{"commandId":"s","target":"t","operation":"setUserStatus","userId":"jdoe","status":"inactive"}"#), on: .servicemobility).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"jdoe","user":{"familyName":"Doe-Smith"}}"#),
+                    on: .servicemobility
+                ).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(#"{"commandId":"s","target":"t","operation":"setUserStatus","userId":"jdoe","status":"inactive"}"#), on: .servicemobility
+                ).succeeded)
             let after = try #require(vendors.users(.servicemobility).first)
             #expect(after["LastName"] == .string("Doe-Smith"))
             #expect(after["Activated"] == .bool(false))
@@ -101,13 +119,23 @@ struct AdapterBehaviourTests {
     @Test("ASMS: updates keep project, state, console and the rest")
     func asmsMerged() async throws {
         try await Vendors.with { vendors in
-            #expect(await vendors.perform(try command("""
-                {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","displayName":"Ana Lopez","email":"ana@example.com","password":"Aranda123",
-                 "mobile":"+573001234567","extensions":{"asms":{"projectId":19,"stateId":2,"consoleType":"client","registerType":"client","jobId":7}}}}
-                """), on: .asms).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(
+                        """
+                        {"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","displayName":"Ana Lopez","email":"ana@example.com","password":"Aranda123",
+                         "mobile":"+573001234567","extensions":{"asms":{"projectId":19,"stateId":2,"consoleType":"client","registerType":"client","jobId":7}}}}
+                        """), on: .asms
+                ).succeeded)
             let before = try #require(vendors.users(.asms).first)
-            #expect(await vendors.perform(try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"4848","user":{"email":"ana.lopez@example.com"}}"#), on: .asms).succeeded)
-            #expect(await vendors.perform(try command(#"{"commandId":"s","target":"t","operation":"setUserStatus","userId":"4848","status":"inactive"}"#), on: .asms).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"4848","user":{"email":"ana.lopez@example.com"}}"#), on: .asms
+                ).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(#"{"commandId":"s","target":"t","operation":"setUserStatus","userId":"4848","status":"inactive"}"#), on: .asms
+                ).succeeded)
             let after = try #require(vendors.users(.asms).first)
             #expect(after["email"] == .string("ana.lopez@example.com"))
             #expect(after["Active"] == .integer(0))
@@ -120,8 +148,15 @@ struct AdapterBehaviourTests {
     @Test("TECS: updateConsumer sends only the mentioned fields")
     func tecsPartial() async throws {
         try await Vendors.with { vendors in
-            #expect(await vendors.perform(try command(#"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"u1","email":"u1@example.com","givenName":"Ute","familyName":"Ulm","phone":"+491"}}"#), on: .tecs).succeeded)
-            #expect(await vendors.perform(try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"u1","user":{"phone":"+492"}}"#), on: .tecs).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(
+                        #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"u1","email":"u1@example.com","givenName":"Ute","familyName":"Ulm","phone":"+491"}}"#
+                    ), on: .tecs
+                ).succeeded)
+            #expect(
+                await vendors.perform(try command(#"{"commandId":"u","target":"t","operation":"updateUser","userId":"u1","user":{"phone":"+492"}}"#), on: .tecs)
+                    .succeeded)
             let stored = try #require(vendors.users(.tecs).first)
             #expect(stored["phone"] == .string("+492"))
             #expect(stored["firstName"] == .string("Ute"))
@@ -134,9 +169,17 @@ struct AdapterBehaviourTests {
     @Test("ServiceMobility createUser never overwrites a different user: conflict, left unchanged")
     func serviceMobilityConflict() async throws {
         try await Vendors.with { vendors in
-            #expect(await vendors.perform(try command(#"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John"}}"#), on: .servicemobility).succeeded)
+            #expect(
+                await vendors.perform(
+                    try command(
+                        #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John"}}"#),
+                    on: .servicemobility
+                ).succeeded)
             let before = vendors.users(.servicemobility)
-            let other = await vendors.perform(try command(#"{"commandId":"d","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"else@example.com","givenName":"Else"}}"#), on: .servicemobility)
+            let other = await vendors.perform(
+                try command(
+                    #"{"commandId":"d","target":"t","operation":"createUser","user":{"userName":"jdoe","email":"else@example.com","givenName":"Else"}}"#),
+                on: .servicemobility)
             #expect(other.failure?.error.category == .conflict)
             #expect(other.vendorResponse?.httpStatus == 200)
             #expect(vendors.users(.servicemobility) == before)
@@ -146,10 +189,13 @@ struct AdapterBehaviourTests {
     @Test("a redelivered createUser finds its own user and succeeds with the same id", arguments: VendorKind.allCases)
     func redeliveredCreate(_ vendor: VendorKind) async throws {
         try await Vendors.with { vendors in
-            let json: String = switch vendor {
-            case .asms: #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","email":"ana@example.com","password":"Aranda123","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}}}"#
-            default: #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","email":"ana@example.com","givenName":"Ana","familyName":"Lopez","password":"s3cret-Pa55"}}"#
-            }
+            let json: String =
+                switch vendor {
+                case .asms:
+                    #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","email":"ana@example.com","password":"Aranda123","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}}}"#
+                default:
+                    #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"ana","email":"ana@example.com","givenName":"Ana","familyName":"Lopez","password":"s3cret-Pa55"}}"#
+                }
             let first = await vendors.perform(try command(json), on: vendor)
             let second = await vendors.perform(try command(json), on: vendor)
             #expect(first.succeeded)
@@ -170,10 +216,20 @@ struct AdapterBehaviourTests {
     func extensionRules() async throws {
         try await Vendors.with { vendors in
             let cases: [(VendorKind, String, String)] = [
-                (.asms, #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Boss","registerType":53}}}"#, "InvalidConsole"),
-                (.asms, #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":"visitor"}}}"#, "InvalidRegisterType"),
+                (
+                    .asms, #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Boss","registerType":53}}}"#,
+                    "InvalidConsole"
+                ),
+                (
+                    .asms, #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":"visitor"}}}"#,
+                    "InvalidRegisterType"
+                ),
                 (.asms, #"{"userName":"a","password":"p","extensions":{"asms":{"stateId":1,"consoleType":1,"registerType":53}}}"#, "InvalidProjectId"),
-                (.asms, #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53,"shoeSize":44}}}"#, "VALIDATION"),
+                (
+                    .asms,
+                    #"{"userName":"a","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53,"shoeSize":44}}}"#,
+                    "VALIDATION"
+                ),
                 (.servicemobility, #"{"userName":"a","extensions":{"servicemobility":{"IsMobileWorker":"yes"}}}"#, "VALIDATION"),
                 (.urac, #"{"userName":"a","email":"a@example.com","extensions":{"urac":{"pin":{"code":1235}}}}"#, "VALIDATION"),
                 (.tecs, #"{"email":"a@example.com","extensions":{"tecs":{"favouriteColour":"red"}}}"#, "VALIDATION"),
@@ -197,7 +253,8 @@ struct AdapterBehaviourTests {
     func awkwardUserIds() async throws {
         try await Vendors.with { vendors in
             let name = "ana maria/ü&x=1?#%"
-            let create = #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"\#(name)","email":"ana@example.com","givenName":"Ana","familyName":"M","password":"Top-Secret-9"}}"#
+            let create =
+                #"{"commandId":"c","target":"t","operation":"createUser","user":{"userName":"\#(name)","email":"ana@example.com","givenName":"Ana","familyName":"M","password":"Top-Secret-9"}}"#
             let created = await vendors.perform(try command(create), on: .servicemobility)
             #expect(created.failure == nil, "\(String(describing: created.failure))")
             #expect(vendors.users(.servicemobility).compactMap { $0["UserID"]?.stringValue } == [name], "stored under the whole id, not a sub-path")
@@ -208,7 +265,9 @@ struct AdapterBehaviourTests {
             let update = #"{"commandId":"u","target":"t","operation":"updateUser","userId":"\#(name)","user":{"email":"b@example.com"}}"#
             let planned = try vendors.adapters[.asms]!.plan(try command(update), for: vendors.target(.asms)).get()
             #expect(planned["url"]?.stringValue == vendors.server.baseURL + "/ASMSAPI/api/v9/user/ana%20maria%2F%C3%BC&x=1%3F%23%25")
-            let get = try vendors.adapters[.asms]!.plan(try command(#"{"commandId":"g","target":"t","operation":"getUser","userId":"\#(name)"}"#), for: vendors.target(.asms)).get()
+            let get = try vendors.adapters[.asms]!.plan(
+                try command(#"{"commandId":"g","target":"t","operation":"getUser","userId":"\#(name)"}"#), for: vendors.target(.asms)
+            ).get()
             #expect(get["url"]?.stringValue == vendors.server.baseURL + "/ASMSAPI/api/v9/user?id=ana%20maria%2F%C3%BC%26x%3D1%3F%23%25")
         }
     }

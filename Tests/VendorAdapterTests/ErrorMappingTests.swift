@@ -16,7 +16,8 @@ struct ErrorMappingTests {
         .asms: #"{"commandId":"e","target":"t","operation":"getUser","userId":"4848"}"#,
     ]
     static let createCommands: [VendorKind: String] = [
-        .urac: #"{"commandId":"e","target":"t","operation":"createUser","user":{"userName":"john","email":"john@example.com","givenName":"J","familyName":"D"}}"#,
+        .urac:
+            #"{"commandId":"e","target":"t","operation":"createUser","user":{"userName":"john","email":"john@example.com","givenName":"J","familyName":"D"}}"#
     ]
 
     @Test("each code of the table", arguments: VendorErrorTable.rules)

@@ -12,12 +12,14 @@ struct SeedExampleTests {
     @Test("TECS registerUser and assignRoles (seed 000)")
     func tecs() async throws {
         try await Vendors.with { vendors in
-            let created = await vendors.perform(try command("""
-                {"commandId":"c1","target":"tecs-test","operation":"createUser","user":{"userName":"userlogin","email":"user@example.com",
-                 "givenName":"UserName","familyName":"UserSurname","salutation":"Mr.","birthDate":"2000-01-01","phone":"+4991199009926",
-                 "address":{"street1":"Potsdamer","street2":"13","city":"Berlin","state":"Berlin","postalCode":"10783","country":"Germany"},
-                 "documents":{"nationalId":"19574328625","passport":"VH488314","driverLicence":"DC357158"}}}
-                """), on: .tecs)
+            let created = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c1","target":"tecs-test","operation":"createUser","user":{"userName":"userlogin","email":"user@example.com",
+                     "givenName":"UserName","familyName":"UserSurname","salutation":"Mr.","birthDate":"2000-01-01","phone":"+4991199009926",
+                     "address":{"street1":"Potsdamer","street2":"13","city":"Berlin","state":"Berlin","postalCode":"10783","country":"Germany"},
+                     "documents":{"nationalId":"19574328625","passport":"VH488314","driverLicence":"DC357158"}}}
+                    """), on: .tecs)
             #expect(created.succeeded)
             #expect(created.vendorUserId == "userlogin")
             #expect(created.vendorResponse?.code == "0")
@@ -33,10 +35,12 @@ struct SeedExampleTests {
             ]
             for (field, value) in expected { #expect(stored[field] == .string(value), "\(field)") }
 
-            let assigned = await vendors.perform(try command("""
-                {"commandId":"c2","target":"tecs-test","operation":"assignRoles","userId":"userlogin",
-                 "roles":[{"name":"MP_CORPORATE","scope":"4dbbab90-74f5-4d8d-92e1-d02e6a4a0dee"}]}
-                """), on: .tecs)
+            let assigned = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c2","target":"tecs-test","operation":"assignRoles","userId":"userlogin",
+                     "roles":[{"name":"MP_CORPORATE","scope":"4dbbab90-74f5-4d8d-92e1-d02e6a4a0dee"}]}
+                    """), on: .tecs)
             #expect(assigned.succeeded)
             #expect(assigned.vendorResponse?.code == "0")
             let roles = vendors.users(.tecs).first?["roles"]
@@ -47,9 +51,11 @@ struct SeedExampleTests {
     @Test("URAC addUser (seed 001) and editUser (seed 003)")
     func urac() async throws {
         try await Vendors.with { vendors in
-            let created = await vendors.perform(try command("""
-                {"commandId":"c1","target":"urac-test","operation":"createUser","user":{"userName":"john","givenName":"John","familyName":"Doe","email":"johndoe@domain.com"}}
-                """), on: .urac)
+            let created = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c1","target":"urac-test","operation":"createUser","user":{"userName":"john","givenName":"John","familyName":"Doe","email":"johndoe@domain.com"}}
+                    """), on: .urac)
             #expect(created.succeeded)
             let id = try #require(created.vendorUserId)
             #expect(id.count == 24 && id.allSatisfy(\.isHexDigit))
@@ -59,9 +65,11 @@ struct SeedExampleTests {
             #expect(created.vendorResponse?.body?[["data", "token"]] == .string("<redacted>"))
 
             // The seed's editUser: username, names, email and status=active.
-            let edited = await vendors.perform(try command("""
-                {"commandId":"c2","target":"urac-test","operation":"updateUser","userId":"\(id)","user":{"userName":"john","givenName":"John","familyName":"Doe","email":"johndoe@domain.com","active":true}}
-                """), on: .urac)
+            let edited = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c2","target":"urac-test","operation":"updateUser","userId":"\(id)","user":{"userName":"john","givenName":"John","familyName":"Doe","email":"johndoe@domain.com","active":true}}
+                    """), on: .urac)
             #expect(edited.succeeded)
             #expect(edited.vendorResponse?.body?["result"] == .bool(true))
             #expect(vendors.users(.urac).first?["status"] == .string("active"))
@@ -71,30 +79,37 @@ struct SeedExampleTests {
     @Test("ServiceMobility: every call of seed 002")
     func serviceMobility() async throws {
         try await Vendors.with { vendors in
-            let created = await vendors.perform(try command("""
-                {"commandId":"c1","target":"servicemobility-test","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John","familyName":"Doe","password":"s3cret-Pa55"}}
-                """), on: .servicemobility)
+            let created = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c1","target":"servicemobility-test","operation":"createUser","user":{"userName":"jdoe","email":"jdoe@example.com","givenName":"John","familyName":"Doe","password":"s3cret-Pa55"}}
+                    """), on: .servicemobility)
             #expect(created.succeeded)
             #expect(created.vendorUserId == "jdoe")
-            let read = await vendors.perform(try command(#"{"commandId":"c2","target":"servicemobility-test","operation":"getUser","userId":"jdoe"}"#), on: .servicemobility)
+            let read = await vendors.perform(
+                try command(#"{"commandId":"c2","target":"servicemobility-test","operation":"getUser","userId":"jdoe"}"#), on: .servicemobility)
             #expect(read.data?[["user", "userName"]] == .string("jdoe"))
             #expect(read.data?[["user", "email"]] == .string("jdoe@example.com"))
             #expect(read.data?[["user", "active"]] == .bool(true))
             for (id, operation, extra) in [
                 ("c3", "resetPassword", ""), ("c4", "changePassword", #","password":"n3w-Secret-1""#), ("c5", "assignGroups", #","groups":["north","east"]"#),
             ] {
-                let outcome = await vendors.perform(try command(#"{"commandId":"\#(id)","target":"servicemobility-test","operation":"\#(operation)","userId":"jdoe"\#(extra)}"#), on: .servicemobility)
+                let outcome = await vendors.perform(
+                    try command(#"{"commandId":"\#(id)","target":"servicemobility-test","operation":"\#(operation)","userId":"jdoe"\#(extra)}"#),
+                    on: .servicemobility)
                 #expect(outcome.succeeded, "\(operation)")
                 #expect(outcome.vendorResponse?.httpStatus == 200)
             }
             let stored = try #require(vendors.users(.servicemobility).first)
             #expect(stored["Password"] == .string("n3w-Secret-1"))
             #expect(stored["ServiceTeams"] == .array([.string("north"), .string("east")]))
-            let deleted = await vendors.perform(try command(#"{"commandId":"c6","target":"servicemobility-test","operation":"deleteUser","userId":"jdoe"}"#), on: .servicemobility)
+            let deleted = await vendors.perform(
+                try command(#"{"commandId":"c6","target":"servicemobility-test","operation":"deleteUser","userId":"jdoe"}"#), on: .servicemobility)
             #expect(deleted.succeeded)
             #expect(vendors.users(.servicemobility).isEmpty)
             // DELETE of a missing user: HTTP 410.
-            let again = await vendors.perform(try command(#"{"commandId":"c7","target":"servicemobility-test","operation":"deleteUser","userId":"jdoe"}"#), on: .servicemobility)
+            let again = await vendors.perform(
+                try command(#"{"commandId":"c7","target":"servicemobility-test","operation":"deleteUser","userId":"jdoe"}"#), on: .servicemobility)
             #expect(again.failure?.error.category == .notFound)
             #expect(again.failure?.error.code == "410")
             #expect(again.vendorResponse?.httpStatus == 410)
@@ -104,16 +119,18 @@ struct SeedExampleTests {
     @Test("ASMS POST user (seed 004) answers id 4848 and result true")
     func asms() async throws {
         try await Vendors.with { vendors in
-            let created = await vendors.perform(try command("""
-                {"commandId":"c1","target":"asms-test","operation":"createUser","user":{"userName":"pruebamabc111","displayName":"nombre prueba once",
-                 "email":"pruebamabc11@gmail.com","password":"Aranda123","active":true,"birthDate":"1979-12-27",
-                 "extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Administrator","registerType":"specialist","listAdditionalField":[]}}}}
-                """), on: .asms)
+            let created = await vendors.perform(
+                try command(
+                    """
+                    {"commandId":"c1","target":"asms-test","operation":"createUser","user":{"userName":"pruebamabc111","displayName":"nombre prueba once",
+                     "email":"pruebamabc11@gmail.com","password":"Aranda123","active":true,"birthDate":"1979-12-27",
+                     "extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Administrator","registerType":"specialist","listAdditionalField":[]}}}}
+                    """), on: .asms)
             #expect(created.succeeded)
             #expect(created.vendorUserId == "4848")
             #expect(created.vendorResponse?.body == .object(["id": .integer(4848), "result": .bool(true)]))
             let stored = try #require(vendors.users(.asms).first)
-            #expect(stored["consoleType"] == .integer(3))   // Administrator
+            #expect(stored["consoleType"] == .integer(3))  // Administrator
             #expect(stored["registerType"] == .integer(53))  // specialist
             #expect(stored["birthDate"] == .integer(315_100_800_000))  // 1979-12-27T00:00Z in Unix ms
             #expect(stored["Name"] == .string("nombre prueba once"))

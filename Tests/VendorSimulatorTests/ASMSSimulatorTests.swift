@@ -55,14 +55,16 @@ struct ASMSSimulatorTests {
         }
     }
 
-    @Test("rules: InvalidConsole, InvalidRegisterType, InvalidProjectId, InvalidStateId, AdditionalFieldIsRequired, BadRequest, UserAlreadyExists, UserNotFound")
+    @Test(
+        "rules: InvalidConsole, InvalidRegisterType, InvalidProjectId, InvalidStateId, AdditionalFieldIsRequired, BadRequest, UserAlreadyExists, UserNotFound")
     func rules() async throws {
         try await Harness.run { h in
             let token = try await h.asmsToken()
             func expectError(_ body: String, _ code: String, status: Int = 400) async throws {
                 let reply = try await h.asms("POST", "user", token: token, body: body)
                 #expect(reply.status == status, "\(code)")
-                #expect(reply.json == .object(["result": .bool(false), "status": .string(status == 400 ? "BadRequest" : "NotFound"), "message": .string(code)]))
+                #expect(
+                    reply.json == .object(["result": .bool(false), "status": .string(status == 400 ? "BadRequest" : "NotFound"), "message": .string(code)]))
             }
             try await expectError(Self.body(["consoleType": .string("Wizard")]), "InvalidConsole")
             try await expectError(Self.body(["registerType": .integer(99)]), "InvalidRegisterType")
@@ -98,7 +100,8 @@ struct ASMSSimulatorTests {
     @Test("a bad login is 401 InvalidCredentials; a missing or unknown token is 401 InvalidToken")
     func credentialsRefused() async throws {
         try await Harness.run { h in
-            let refused = try await h.call("POST", "/ASMSAPI/api/v9/authentication", body: #"{"consoleType":1,"providerId":0,"userName":"asmsadmin","password":"x"}"#)
+            let refused = try await h.call(
+                "POST", "/ASMSAPI/api/v9/authentication", body: #"{"consoleType":1,"providerId":0,"userName":"asmsadmin","password":"x"}"#)
             #expect(refused.status == 401)
             #expect(refused["message"] == .string("InvalidCredentials"))
             let noToken = try await h.call("POST", "/ASMSAPI/api/v9/user", body: Self.seed)

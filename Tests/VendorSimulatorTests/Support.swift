@@ -83,7 +83,8 @@ struct Harness {
         headers: [String: String] = Harness.uracKey, timeout: TimeAmount = .seconds(10)
     ) async throws -> Reply {
         let separator = query.isEmpty ? "" : "&"
-        return try await call(method, "/urac/admin/\(route)?\(query)\(separator)access_token=urac-simulator-token", headers: headers, body: body, timeout: timeout)
+        return try await call(
+            method, "/urac/admin/\(route)?\(query)\(separator)access_token=urac-simulator-token", headers: headers, body: body, timeout: timeout)
     }
 
     func uracAdd(_ fields: [String: JSONValue]) async throws -> Reply {

@@ -108,10 +108,15 @@ struct URACSimulatorTests {
             var first = Self.john
             first["groups"] = .array([.string("owner"), .string("guest")])
             let id = try #require(try await h.uracAdd(first)["data"]?["id"]?.stringValue)
-            let other: [String: JSONValue] = ["username": .string("mary"), "firstName": .string("Mary"), "lastName": .string("Roe"), "email": .string("mary@domain.com")]
+            let other: [String: JSONValue] = [
+                "username": .string("mary"), "firstName": .string("Mary"), "lastName": .string("Roe"), "email": .string("mary@domain.com"),
+            ]
             _ = try await h.uracAdd(other)
 
-            let edit: [String: JSONValue] = ["username": .string("john"), "firstName": .string("Johnny"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"), "status": .string("inactive")]
+            let edit: [String: JSONValue] = [
+                "username": .string("john"), "firstName": .string("Johnny"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"),
+                "status": .string("inactive"),
+            ]
             let edited = try await h.urac("POST", "editUser", query: "uId=\(id)", body: Harness.json(.object(edit)))
             #expect(edited.body == #"{"result":true,"data":true}"#)
             let user = try #require(try await h.urac("GET", "getUser", query: "uId=\(id)")["data"])
@@ -152,7 +157,8 @@ struct URACSimulatorTests {
             let wrongKey = try await h.urac("POST", "addUser", query: Harness.uracTenant, body: Harness.json(.object(Self.john)), headers: ["key": "nope"])
             #expect(wrongKey.status == 403)
             #expect(code(wrongKey) == 132)
-            let noToken = try await h.call("POST", "/urac/admin/addUser?\(Harness.uracTenant)", headers: Harness.uracKey, body: Harness.json(.object(Self.john)))
+            let noToken = try await h.call(
+                "POST", "/urac/admin/addUser?\(Harness.uracTenant)", headers: Harness.uracKey, body: Harness.json(.object(Self.john)))
             #expect(noToken.status == 401)
             #expect(code(noToken) == 158)
             #expect(h.simulator.users(.urac).isEmpty)

@@ -23,6 +23,9 @@ struct KafkaFaultTests {
 
         final class Seen: Sendable {
             let replies = Mutex<[String: Int]>([:])
+            /// Per replies partition: the next offset the reader expects, and offsets it never got.
+            let next = Mutex<[Int32: Int64]>([:])
+            let skipped = Mutex<[String]>([])
         }
 
         init(total: Int, exactlyOnce: Bool = false, producerProperties: [String: String] = [:]) async throws {
@@ -34,8 +37,11 @@ struct KafkaFaultTests {
             for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 6) }
             let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)
             for index in 0..<total {
-                try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:u\(index % 100)",
-                    value: #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index % 100)","roles":[{"name":"r"}]}"#))
+                try producer.enqueue(
+                    KafkaProducerMessage(
+                        topic: "commands", key: "tecs-test:u\(index % 100)",
+                        value: #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index % 100)","roles":[{"name":"r"}]}"#
+                    ))
             }
             try await producer.flush()
             await producer.close()
@@ -48,7 +54,9 @@ struct KafkaFaultTests {
             settings.maxInFlight = 16
             settings.commitInterval = .milliseconds(200)
             let properties = ["session.timeout.ms": "6000"]
-            let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"], properties: properties), logger: logger)
+            let consumer = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(
+                    bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"], properties: properties), logger: logger)
             if exactlyOnce {
                 let transactional = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, transactionalId: "workers-test-1")
                 let logger = logger
@@ -60,13 +68,17 @@ struct KafkaFaultTests {
                 )
             } else {
                 worker = ProvisioningWorker(
-                    consumer: consumer, producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, properties: producerProperties), logger: logger),
+                    consumer: consumer,
+                    producer: try KafkaProducer(
+                        configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, properties: producerProperties), logger: logger),
                     processor: processor, settings: settings, logger: logger
                 )
             }
             var readerProperties = properties
             readerProperties["isolation.level"] = "read_committed"
-            reader = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: readerProperties), logger: logger)
+            reader = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(
+                    bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: readerProperties), logger: logger)
         }
 
         /// Reads replies until `done` holds on the count of distinct commands answered.
@@ -86,11 +98,43 @@ struct KafkaFaultTests {
             try await withDeadline(300) {
                 if done(seen.replies.withLock { $0.count }) { return }
                 for await message in reader.messages {
+                    seen.next.withLock { next in
+                        if let expected = next[message.partition], message.offset != expected {
+                            seen.skipped.withLock { $0.append("\(message.partition)@\(expected)..<\(message.offset)") }
+                        }
+                        next[message.partition] = message.offset + 1
+                    }
                     let id = message.headers.string("commandId") ?? ""
-                    let answered = seen.replies.withLock { seen in seen[id, default: 0] += 1; return seen.count }
+                    let answered = seen.replies.withLock { seen in
+                        seen[id, default: 0] += 1
+                        return seen.count
+                    }
                     if done(answered) { return }
                 }
             }
+        }
+
+        /// Every commandId in the replies topic, read from the start by a new reader.
+        func replyIds() async throws -> Set<String> {
+            let fresh = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(
+                    bootstrapServers: cluster.bootstrapServers, groupId: "check-\(UInt32.random(in: 0...UInt32.max))", topics: ["replies"],
+                    properties: ["session.timeout.ms": "6000"]
+                ), logger: logger)
+            var ends: [Int32: Int64] = [:]
+            for partition in Int32(0)..<6 { ends[partition] = try await fresh.watermarks(KafkaTopicPartition(topic: "replies", partition: partition)).high }
+            let ids = try? await withDeadline(30) { [ends] in
+                var ids: Set<String> = []
+                var reached: Set<Int32> = Set(ends.filter { $0.value == 0 }.keys)
+                for await message in fresh.messages {
+                    ids.insert(message.headers.string("commandId") ?? "")
+                    if message.offset + 1 >= ends[message.partition] ?? 0 { reached.insert(message.partition) }
+                    if reached.count == 6 { break }
+                }
+                return ids
+            }
+            await fresh.close()
+            return ids ?? []
         }
 
         /// Stops the worker running in `task` and the reader.
@@ -183,7 +227,8 @@ struct KafkaFaultTests {
         #expect(rig.answered == rig.total)
         let stats = try #require(await rig.worker.transactionStatistics)
         #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced")
-        print("exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
+        print(
+            "exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
     }
 }

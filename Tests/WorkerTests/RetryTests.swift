@@ -36,9 +36,16 @@ struct RetryTests {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: kafka.cluster.bootstrapServers), logger: kafka.logger)
         // One partition for everything: the stuck command is first in line.
         try kafka.cluster.createTopic("one", partitions: 1)
-        var records = [KafkaProducerMessage(topic: "one", key: "tecs-test:stuck", value: #"{"commandId":"stuck-1","target":"tecs-test","operation":"assignRoles","userId":"stuck","roles":[{"name":"r"}]}"#)]
+        var records = [
+            KafkaProducerMessage(
+                topic: "one", key: "tecs-test:stuck",
+                value: #"{"commandId":"stuck-1","target":"tecs-test","operation":"assignRoles","userId":"stuck","roles":[{"name":"r"}]}"#)
+        ]
         for index in 0..<30 {
-            records.append(KafkaProducerMessage(topic: "one", key: "tecs-test:u\(index)", value: #"{"commandId":"other-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index)","roles":[{"name":"r"}]}"#))
+            records.append(
+                KafkaProducerMessage(
+                    topic: "one", key: "tecs-test:u\(index)",
+                    value: #"{"commandId":"other-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index)","roles":[{"name":"r"}]}"#))
         }
         for record in records { try await producer.send(record) }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Testing
+
 @testable import Worker
 
 /// Random event sequences against `WorkerStateMachine`, with the invariants checked after
@@ -173,7 +174,9 @@ struct StateMachinePropertyTests {
             for offset in offsets {
                 let partition = offset.partition
                 for received in received[partition] ?? [] where received < offset.offset {
-                    #expect(lives[partition]?[received] == .acknowledged, "commit \(offset.offset) passes \(received) (\(String(describing: lives[partition]?[received])))")
+                    #expect(
+                        lives[partition]?[received] == .acknowledged,
+                        "commit \(offset.offset) passes \(received) (\(String(describing: lives[partition]?[received])))")
                 }
             }
         }

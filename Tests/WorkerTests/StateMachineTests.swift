@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Testing
+
 @testable import Worker
 
 /// Drives `WorkerStateMachine` directly: what a command's events lead to.
@@ -11,10 +12,11 @@ struct Machine {
         maxInFlight: Int = 100, maxQueuedPerPartition: Int = 1000, maxQueuedBytesPerPartition: Int = .max, maxQueuedBytes: Int = .max,
         maxUncommittedPerPartition: Int = .max, starts: [Int32: Int64] = [:]
     ) {
-        machine = WorkerStateMachine(limits: .init(
-            maxInFlight: maxInFlight, maxQueuedPerPartition: maxQueuedPerPartition, maxQueuedBytesPerPartition: maxQueuedBytesPerPartition,
-            maxQueuedBytes: maxQueuedBytes, maxUncommittedPerPartition: maxUncommittedPerPartition
-        ))
+        machine = WorkerStateMachine(
+            limits: .init(
+                maxInFlight: maxInFlight, maxQueuedPerPartition: maxQueuedPerPartition, maxQueuedBytesPerPartition: maxQueuedBytesPerPartition,
+                maxQueuedBytes: maxQueuedBytes, maxUncommittedPerPartition: maxUncommittedPerPartition
+            ))
         for (partition, start) in starts {
             machine.assigned([Self.partition(partition)], starts: [Self.partition(partition): start])
         }
@@ -24,7 +26,8 @@ struct Machine {
 
     static func job(_ offset: Int64, key: String, partition: Int32 = 0) -> Job {
         Job(
-            message: KafkaConsumerMessage(topic: "commands", partition: partition, offset: offset, key: Array(key.utf8), value: [], headers: [], timestampMilliseconds: nil),
+            message: KafkaConsumerMessage(
+                topic: "commands", partition: partition, offset: offset, key: Array(key.utf8), value: [], headers: [], timestampMilliseconds: nil),
             key: "\(partition)|\(key)", receivedAt: Date()
         )
     }
@@ -205,10 +208,10 @@ struct StateMachineTests {
     @Test("a revocation drops queued commands that need not run, waits for the running ones, then releases with their commit")
     func revocation() throws {
         var m = Machine(maxInFlight: 2)
-        _ = m.receive(0, key: "a")   // runs
-        _ = m.receive(1, key: "a")   // queued behind 0, below 2: must run
-        _ = m.receive(2, key: "b")   // runs
-        _ = m.receive(3, key: "c")   // queued, above every started one: dropped
+        _ = m.receive(0, key: "a")  // runs
+        _ = m.receive(1, key: "a")  // queued behind 0, below 2: must run
+        _ = m.receive(2, key: "b")  // runs
+        _ = m.receive(3, key: "c")  // queued, above every started one: dropped
         let revocation = KafkaPartitionRevocation(partitions: [Machine.partition(0)], isLost: false)
         #expect(m.machine.revoked(revocation, deadline: .now + .seconds(10)).released.isEmpty)
         #expect(m.complete(2).released.isEmpty)

@@ -91,12 +91,14 @@ struct VendorEndToEndTests {
                 #"{"commandId":"asms-FailureAddUser","target":"asms-test","operation":"createUser","user":{"userName":"ana","password":"Aranda123","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}}}"#,
             ])
             pipeline.simulator.queueError(.urac, code: "414")
-            replies.merge(try await pipeline.run([
-                #"{"commandId":"tecs-24012","target":"tecs-test","operation":"createUser","user":{"userName":"nomail"}}"#,
-                #"{"commandId":"urac-414","target":"urac-test","operation":"createUser","user":{"userName":"max","email":"max@example.com","givenName":"Max","familyName":"M"}}"#,
-                #"{"commandId":"sm-410","target":"servicemobility-test","operation":"deleteUser","userId":"ghost"}"#,
-                #"{"commandId":"asms-InvalidConsole","target":"asms-test","operation":"createUser","user":{"userName":"boss","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Boss","registerType":53}}}}"#,
-            ])) { first, _ in first }
+            replies.merge(
+                try await pipeline.run([
+                    #"{"commandId":"tecs-24012","target":"tecs-test","operation":"createUser","user":{"userName":"nomail"}}"#,
+                    #"{"commandId":"urac-414","target":"urac-test","operation":"createUser","user":{"userName":"max","email":"max@example.com","givenName":"Max","familyName":"M"}}"#,
+                    #"{"commandId":"sm-410","target":"servicemobility-test","operation":"deleteUser","userId":"ghost"}"#,
+                    #"{"commandId":"asms-InvalidConsole","target":"asms-test","operation":"createUser","user":{"userName":"boss","password":"p","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":"Boss","registerType":53}}}}"#,
+                ])
+            ) { first, _ in first }
 
             let expected: [String: (ErrorCategory, String)] = [
                 "tecs-25003": (.unauthorized, "25003"), "urac-415": (.notFound, "415"), "sm-409": (.conflict, "409"),
@@ -113,7 +115,8 @@ struct VendorEndToEndTests {
             #expect(replies["tecs-24012"]?.error?.message.contains("email") == true)
 
             let deadLetters = try await pipeline.deadLetters(count: 3)
-            let lettered = Dictionary(uniqueKeysWithValues: deadLetters.map { ($0.headers.string("dlq.error.code") ?? "", $0.headers.string("dlq.error.category") ?? "") })
+            let lettered = Dictionary(
+                uniqueKeysWithValues: deadLetters.map { ($0.headers.string("dlq.error.code") ?? "", $0.headers.string("dlq.error.category") ?? "") })
             #expect(lettered == ["25003": "unauthorized", "FailureAddUser": "unavailable", "414": "vendor_error"])
         }
     }
@@ -135,14 +138,18 @@ extension VendorEndToEndTests {
                 let id = "walk-\(index)"
                 rules[id] = rule
                 let target = "\(rule.vendor.rawValue)-test"
-                let json = switch (rule.vendor, rule.operation) {
-                case (_, .createUser?): #"{"commandId":"\#(id)","target":"\#(target)","operation":"createUser","user":{"userName":"walk","email":"walk@example.com","givenName":"W","familyName":"K"}}"#
-                case (.tecs, _): #"{"commandId":"\#(id)","target":"\#(target)","operation":"assignRoles","userId":"walk","roles":[{"name":"MP_CORPORATE"}]}"#
-                default: #"{"commandId":"\#(id)","target":"\#(target)","operation":"getUser","userId":"walk"}"#
-                }
+                let json =
+                    switch (rule.vendor, rule.operation) {
+                    case (_, .createUser?):
+                        #"{"commandId":"\#(id)","target":"\#(target)","operation":"createUser","user":{"userName":"walk","email":"walk@example.com","givenName":"W","familyName":"K"}}"#
+                    case (.tecs, _):
+                        #"{"commandId":"\#(id)","target":"\#(target)","operation":"assignRoles","userId":"walk","roles":[{"name":"MP_CORPORATE"}]}"#
+                    default: #"{"commandId":"\#(id)","target":"\#(target)","operation":"getUser","userId":"walk"}"#
+                    }
                 commands.append(json)
                 let simulated = SimulatedVendor(rawValue: rule.vendor.rawValue)!
-                let twice = rule.vendor == .servicemobility && rule.code == "401" || rule.vendor == .asms && ["InvalidToken", "InvalidCredentials"].contains(rule.code)
+                let twice =
+                    rule.vendor == .servicemobility && rule.code == "401" || rule.vendor == .asms && ["InvalidToken", "InvalidCredentials"].contains(rule.code)
                 pipeline.simulator.queueError(simulated, code: rule.code, count: twice ? 2 : rule.retryable ? policy.retry.maxAttempts : 1)
             }
             let replies = try await pipeline.run(commands)
@@ -242,7 +249,8 @@ final class Pipeline: Sendable {
     /// Re-publishes the dead letters to the commands topic as `provisioner dlq replay` does.
     func replay(_ letters: [KafkaConsumerMessage]) async throws {
         for letter in letters {
-            try await producer.send(KafkaProducerMessage(topic: "commands", key: letter.key, value: letter.value, headers: letter.headers.filter { !$0.key.hasPrefix("dlq.") }))
+            try await producer.send(
+                KafkaProducerMessage(topic: "commands", key: letter.key, value: letter.value, headers: letter.headers.filter { !$0.key.hasPrefix("dlq.") }))
         }
     }
 
@@ -277,7 +285,8 @@ final class Pipeline: Sendable {
             for await message in reader.messages {
                 let finished = collected.lock.withLock { () -> Bool in
                     if message.topic == "replies", let value = message.value,
-                       let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)), let id = reply.commandId {
+                        let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)), let id = reply.commandId
+                    {
                         collected.replies[id] = reply
                     } else if message.topic == "dlq" {
                         collected.deadLetters.append(message)

@@ -9,7 +9,9 @@ import VendorSimulators
 @Suite("Vendor faults", .serialized)
 struct VendorFaultTests {
     static func creates(_ target: String, _ prefix: String, count: Int, extra: String = "") -> [String] {
-        (0..<count).map { #"{"commandId":"\#(prefix)-\#($0)","target":"\#(target)","operation":"createUser","user":{"userName":"\#(prefix)\#($0)","email":"\#(prefix)\#($0)@example.com","password":"Aranda123"\#(extra)}}"# }
+        (0..<count).map {
+            #"{"commandId":"\#(prefix)-\#($0)","target":"\#(target)","operation":"createUser","user":{"userName":"\#(prefix)\#($0)","email":"\#(prefix)\#($0)@example.com","password":"Aranda123"\#(extra)}}"#
+        }
     }
     static let asmsExtension = #","extensions":{"asms":{"projectId":19,"stateId":1,"consoleType":1,"registerType":53}}"#
 
@@ -34,11 +36,15 @@ struct VendorFaultTests {
             #expect(retried > 5, "the faults were felt: \(retried) commands needed more than one attempt")
             #expect(pipeline.users(.servicemobility).count == 80)
             #expect(pipeline.deadLetters.count == 0)
-            print("flaky vendor: 80 commands, \(retried) retried, max attempts \(replies.values.map(\.attempts).max() ?? 0), \(replies.values.filter { $0.data?["alreadyExisted"] == .bool(true) }.count) found their user already created by a timed-out attempt")
+            print(
+                "flaky vendor: 80 commands, \(retried) retried, max attempts \(replies.values.map(\.attempts).max() ?? 0), \(replies.values.filter { $0.data?["alreadyExisted"] == .bool(true) }.count) found their user already created by a timed-out attempt"
+            )
         }
     }
 
-    @Test("one vendor down: its breaker opens, its commands end unavailable in the DLQ, the others are unaffected, the worker stays ready; after the outage the replayed dead letters succeed")
+    @Test(
+        "one vendor down: its breaker opens, its commands end unavailable in the DLQ, the others are unaffected, the worker stays ready; after the outage the replayed dead letters succeed"
+    )
     func vendorDown() async throws {
         let policy = TargetPolicy(
             retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(100)),

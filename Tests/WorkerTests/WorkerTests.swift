@@ -19,7 +19,10 @@ final class SlowVendor: VendorAdapter {
     }
 
     func perform(_ command: ProvisioningCommand, for target: ProvisioningTarget) async -> AdapterOutcome {
-        running.withLock { $0.now += 1; $0.max = max($0.max, $0.now) }
+        running.withLock {
+            $0.now += 1
+            $0.max = max($0.max, $0.now)
+        }
         seen.withLock { $0.append(command.commandId) }
         try? await Task.sleep(for: .milliseconds(20))  // the vendor's latency
         running.withLock { $0.now -= 1 }
@@ -39,8 +42,11 @@ struct WorkerTests {
         for sequence in 0..<10 {
             for key in 0..<20 {
                 let id = "k\(key)-\(sequence)"
-                records.append(KafkaProducerMessage(topic: "commands", key: "tecs-test:user\(key)",
-                    value: #"{"commandId":"\#(id)","target":"tecs-test","operation":"assignRoles","userId":"user\#(key)","roles":[{"name":"MP_CORPORATE"}]}"#))
+                records.append(
+                    KafkaProducerMessage(
+                        topic: "commands", key: "tecs-test:user\(key)",
+                        value:
+                            #"{"commandId":"\#(id)","target":"tecs-test","operation":"assignRoles","userId":"user\#(key)","roles":[{"name":"MP_CORPORATE"}]}"#))
             }
         }
         // Malformed inputs, answered and dead-lettered, while the worker keeps going.
@@ -61,8 +67,12 @@ struct WorkerTests {
         for value in malformed {
             records.append(KafkaProducerMessage(topic: "commands", key: Array("bad".utf8), value: value))
         }
-        records.append(KafkaProducerMessage(topic: "commands", key: nil, value: #"{"commandId":"nowhere-1","target":"nowhere","operation":"getUser","userId":"u"}"#))
-        records.append(KafkaProducerMessage(topic: "commands", key: "dry", value: #"{"commandId":"dry-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de"},"dryRun":true}"#))
+        records.append(
+            KafkaProducerMessage(topic: "commands", key: nil, value: #"{"commandId":"nowhere-1","target":"nowhere","operation":"getUser","userId":"u"}"#))
+        records.append(
+            KafkaProducerMessage(
+                topic: "commands", key: "dry",
+                value: #"{"commandId":"dry-1","target":"tecs-test","operation":"createUser","user":{"email":"a@b.de"},"dryRun":true}"#))
         let large = KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["message.max.bytes": "16777216"])
         let producer = try KafkaProducer(configuration: large, logger: logger)
         for record in records { try producer.enqueue(record) }
@@ -128,10 +138,11 @@ struct WorkerTests {
         #expect(deadLetters.count == 16)
         for letter in deadLetters {
             let names = Set(letter.headers.map(\.key))
-            #expect(names.isSuperset(of: [
-                "dlq.original.topic", "dlq.original.partition", "dlq.original.offset", "dlq.original.timestamp", "dlq.consumer.group",
-                "dlq.error.category", "dlq.error.code", "dlq.error.message", "dlq.attempts", "dlq.failed.at", "dlq.worker",
-            ]))
+            #expect(
+                names.isSuperset(of: [
+                    "dlq.original.topic", "dlq.original.partition", "dlq.original.offset", "dlq.original.timestamp", "dlq.consumer.group",
+                    "dlq.error.category", "dlq.error.code", "dlq.error.message", "dlq.attempts", "dlq.failed.at", "dlq.worker",
+                ]))
         }
         #expect(deadLetters.contains { $0.value == Array("not json".utf8) })
 
@@ -164,12 +175,17 @@ struct HotKeyTests {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
         // 200 commands of one user, then 100 spread over 50 users.
         for index in 0..<200 {
-            try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:hot",
-                value: #"{"commandId":"hot-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"hot","roles":[{"name":"r"}]}"#))
+            try producer.enqueue(
+                KafkaProducerMessage(
+                    topic: "commands", key: "tecs-test:hot",
+                    value: #"{"commandId":"hot-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"hot","roles":[{"name":"r"}]}"#))
         }
         for index in 0..<100 {
-            try producer.enqueue(KafkaProducerMessage(topic: "commands", key: "tecs-test:cold\(index % 50)",
-                value: #"{"commandId":"cold-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"cold\#(index % 50)","roles":[{"name":"r"}]}"#))
+            try producer.enqueue(
+                KafkaProducerMessage(
+                    topic: "commands", key: "tecs-test:cold\(index % 50)",
+                    value:
+                        #"{"commandId":"cold-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"cold\#(index % 50)","roles":[{"name":"r"}]}"#))
         }
         try await producer.flush()
         await producer.close()
@@ -182,7 +198,9 @@ struct HotKeyTests {
         let worker = ProvisioningWorker(
             consumer: try KafkaConsumer(configuration: consumerConfiguration, logger: logger),
             producer: try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger),
-            processor: CommandProcessor(targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1/x")], adapters: [.tecs: vendor], worker: "test/hot"),
+            processor: CommandProcessor(
+                targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1/x")], adapters: [.tecs: vendor],
+                worker: "test/hot"),
             settings: settings, logger: logger
         )
         let running = Task { await worker.runUntilStopped() }
@@ -231,4 +249,3 @@ struct WorkerKafka {
         KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: group, topics: topics, properties: ["session.timeout.ms": "4000"])
     }
 }
-

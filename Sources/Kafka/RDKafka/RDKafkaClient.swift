@@ -169,7 +169,7 @@ final class RDKafkaClient: Sendable {
                 defer { state.waiters = [] }
                 return state.waiters
             }
-            waiters.forEach { $0.resume() }
+            for waiter in waiters { waiter.resume() }
         }
         thread.name = "rdkafka-poll-\(name)"
         thread.start()

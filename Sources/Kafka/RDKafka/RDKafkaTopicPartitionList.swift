@@ -33,7 +33,8 @@ enum RDKafkaTopicPartitionList {
         for index in 0..<Int(list.pointee.cnt) {
             let element = list.pointee.elems[index]
             if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                return KafkaError(element.err, message: "\(String(cString: element.topic))[\(element.partition)]: \(String(cString: rd_kafka_err2str(element.err)))")
+                return KafkaError(
+                    element.err, message: "\(String(cString: element.topic))[\(element.partition)]: \(String(cString: rd_kafka_err2str(element.err)))")
             }
         }
         return nil

@@ -20,7 +20,8 @@ public struct ASMSAdapter: VendorAdapter {
             var request: VendorRequest
             switch command.operation {
             case .createUser:
-                request = VendorRequest(.POST, "/api/v9/user", body: .object(try Self.fields(of: try requireUser(command), creating: true, password: command.password)))
+                request = VendorRequest(
+                    .POST, "/api/v9/user", body: .object(try Self.fields(of: try requireUser(command), creating: true, password: command.password)))
             case .getUser:
                 request = VendorRequest(.GET, "/api/v9/user", query: [("id", try requireUserId(command))])
             case .updateUser, .setUserStatus:
@@ -43,13 +44,15 @@ public struct ASMSAdapter: VendorAdapter {
             case .getUser:
                 let userId = try requireUserId(command)
                 let (response, stored) = try await call(VendorRequest(.GET, "/api/v9/user", query: [("id", userId)]), command: command, target: target)
-                return .succeeded(vendorUserId: userId, data: .object(["user": canonicalJSON(Self.canonical(stored.objectValue ?? [:]))]), vendorResponse: response)
+                return .succeeded(
+                    vendorUserId: userId, data: .object(["user": canonicalJSON(Self.canonical(stored.objectValue ?? [:]))]), vendorResponse: response)
             case .updateUser, .setUserStatus:
                 let userId = try requireUserId(command)
                 let changes = try changes(command)
                 let (_, stored) = try await call(VendorRequest(.GET, "/api/v9/user", query: [("id", userId)]), command: command, target: target)
                 let body = Self.editable(stored.objectValue ?? [:]).merging(changes) { _, new in new }
-                let (response, _) = try await call(VendorRequest(.PUT, "/api/v9/user/\(VendorRequest.segment(userId))", body: .object(body)), command: command, target: target)
+                let (response, _) = try await call(
+                    VendorRequest(.PUT, "/api/v9/user/\(VendorRequest.segment(userId))", body: .object(body)), command: command, target: target)
                 return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
             default:
                 throw AdapterFailure(.unsupportedOperation, message: "asms has no '\(command.operation.rawValue)'")
@@ -68,7 +71,8 @@ public struct ASMSAdapter: VendorAdapter {
             guard let userName = user.userName else { throw failure }
             let (response, stored) = try await call(VendorRequest(.GET, "/api/v9/user", query: [("userName", userName)]), command: command, target: target)
             let twin = stored.objectValue ?? [:]
-            let same = matches(userName, twin.anyCase("userName")?.stringValue) && matches(body["Name"]?.stringValue, twin.anyCase("Name")?.stringValue)
+            let same =
+                matches(userName, twin.anyCase("userName")?.stringValue) && matches(body["Name"]?.stringValue, twin.anyCase("Name")?.stringValue)
                 && matches(user.email, twin.anyCase("email")?.stringValue)
             guard same, let id = twin.anyCase("id")?.textValue else { throw failure }
             return .succeeded(vendorUserId: id, data: .object(["alreadyExisted": .bool(true)]), vendorResponse: response)
@@ -151,10 +155,11 @@ public struct ASMSAdapter: VendorAdapter {
     ]
     static let stringFields: Set<String> = ["Ext", "fax", "guidLDAP", "phone2", "phone3"]
     /// Every field of the user record, as the adapter spells them.
-    static let recordFields: [String] = [
-        "Active", "Name", "userName", "projectId", "stateId", "listAdditionalField", "consoleType", "registerType", "address1", "address2",
-        "address3", "birthDate", "documentNumber", "email", "Mobil", "phone1",
-    ] + integerFields.sorted() + stringFields.sorted()
+    static let recordFields: [String] =
+        [
+            "Active", "Name", "userName", "projectId", "stateId", "listAdditionalField", "consoleType", "registerType", "address1", "address2",
+            "address3", "birthDate", "documentNumber", "email", "Mobil", "phone1",
+        ] + integerFields.sorted() + stringFields.sorted()
 
     /// A name (any case) or one of the numbers of an ASMS enumeration.
     static func enumeration(_ value: JSONValue, names: [String: Int64]) -> Int64? {
@@ -181,7 +186,9 @@ public struct ASMSAdapter: VendorAdapter {
         user.birthDate = stored.anyCase("birthDate")?.integerValue.map(CalendarDate.fromUnixMilliseconds)
         user.phone = stored.anyCase("phone1")?.stringValue
         user.mobile = stored.anyCase("Mobil")?.stringValue
-        let street1 = stored.anyCase("address1")?.stringValue, street2 = stored.anyCase("address2")?.stringValue, city = stored.anyCase("address3")?.stringValue
+        let street1 = stored.anyCase("address1")?.stringValue
+        let street2 = stored.anyCase("address2")?.stringValue
+        let city = stored.anyCase("address3")?.stringValue
         if street1 != nil || street2 != nil || city != nil {
             user.address = CanonicalUser.Address(street1: street1, street2: street2, city: city)
         }
@@ -193,12 +200,16 @@ public struct ASMSAdapter: VendorAdapter {
         return user
     }
 
-    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (VendorResponse, JSONValue) {
-        let response = try await http.sendAuthorized(target, tokens: tokens, fetch: { () async throws(AdapterFailure) in try await self.fetchToken(target) }) { token in
-            var request = request
-            request.headers.append(("X-Authorization", .secret(Secret("Bearer \(token.revealed)"))))
-            return request
-        }
+    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (
+        VendorResponse, JSONValue
+    ) {
+        let response = try await http.sendAuthorized(
+            target, tokens: tokens, fetch: { () async throws(AdapterFailure) in try await self.fetchToken(target) },
+            authorize: { token in
+                var request = request
+                request.headers.append(("X-Authorization", .secret(Secret("Bearer \(token.revealed)"))))
+                return request
+            })
         let body = try interpret(response, operation: command.operation).get()
         return (VendorResponse(response), body)
     }

@@ -29,7 +29,8 @@ struct ExtensionFields {
     /// Refuses keys the vendor does not have.
     func onlyKeys(_ allowed: Set<String>) throws(AdapterFailure) {
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw AdapterFailure(.validation, message: "'\(path(unknown))' is not a \(vendor.rawValue) field; allowed: \(allowed.sorted().joined(separator: ", "))")
+            throw AdapterFailure(
+                .validation, message: "'\(path(unknown))' is not a \(vendor.rawValue) field; allowed: \(allowed.sorted().joined(separator: ", "))")
         }
     }
 

@@ -35,7 +35,7 @@ extension VendorHTTPClient {
     /// Sends a request that carries a session token; a 401 renews the token once and retries.
     func sendAuthorized(
         _ target: ProvisioningTarget, tokens: TokenCache, fetch: @escaping @Sendable () async throws(AdapterFailure) -> Secret,
-        _ request: @Sendable (Secret) -> VendorRequest
+        authorize request: @Sendable (Secret) -> VendorRequest
     ) async throws(AdapterFailure) -> VendorHTTPResponse {
         let token = try await tokens.token(target.name, fetch: fetch)
         let response = try await send(request(token), to: target)

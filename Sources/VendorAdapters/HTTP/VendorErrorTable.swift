@@ -46,20 +46,25 @@ public enum VendorErrorTable {
         )
         let text = message ?? "HTTP \(response.status)"
         if let code, let rule = rule(vendor, code: code, operation: operation) {
-            return AdapterFailure(rule.category, code: code, message: text, retryable: rule.retryable, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
+            return AdapterFailure(
+                rule.category, code: code, message: text, retryable: rule.retryable, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
         }
         if let code {
             let transient = response.status >= 500
-            return AdapterFailure(transient ? .unavailable : .vendorError, code: code, message: text, retryable: transient, vendorResponse: vendorResponse, retryAfter: response.retryAfter)
+            return AdapterFailure(
+                transient ? .unavailable : .vendorError, code: code, message: text, retryable: transient, vendorResponse: vendorResponse,
+                retryAfter: response.retryAfter)
         }
         return statusFailure(response, message: message, vendorResponse: vendorResponse)
     }
 
     /// An answer the vendor gave no code of its own for (a gateway's page, an empty body).
     static func statusFailure(_ response: VendorHTTPResponse, message: String? = nil, vendorResponse: VendorResponse? = nil) -> AdapterFailure {
-        let vendorResponse = vendorResponse ?? VendorResponse(
-            httpStatus: response.status, message: message ?? Self.snippet(response.bytes), body: response.json.map { Redaction.redacted($0) }
-        )
+        let vendorResponse =
+            vendorResponse
+            ?? VendorResponse(
+                httpStatus: response.status, message: message ?? Self.snippet(response.bytes), body: response.json.map { Redaction.redacted($0) }
+            )
         let text = message ?? "HTTP \(response.status)" + (Self.snippet(response.bytes).map { ": \($0)" } ?? "")
         switch response.status {
         case 429, 500...599:
@@ -83,7 +88,8 @@ extension VendorHTTPResponse {
     /// `Retry-After` in seconds (429, 503), capped at five minutes; HTTP dates are not honoured.
     var retryAfter: Duration? {
         guard let value = headers.first(where: { $0.0.caseInsensitiveCompare("Retry-After") == .orderedSame })?.1,
-              let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
+            let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0
+        else { return nil }
         return .seconds(min(seconds, 300))
     }
 }

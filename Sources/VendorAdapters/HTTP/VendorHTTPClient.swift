@@ -10,6 +10,8 @@ import Tracing
 /// One HTTP request to a vendor, relative to the target's `baseURL`. Kept as data so that a dry
 /// run can show it (redacted) without sending it.
 struct VendorRequest: Sendable {
+    /// Named as on the wire.
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     enum Method: String, Sendable { case GET, POST, PUT, DELETE }
 
     var method: Method
@@ -59,7 +61,8 @@ struct VendorRequest: Sendable {
     private static func isUnreserved(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
         default: false
         }
     }
@@ -68,7 +71,8 @@ struct VendorRequest: Sendable {
     private static func isPathSafe(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"): true
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"):
+            true
         default: false
         }
     }
@@ -98,12 +102,14 @@ struct VendorRequest: Sendable {
             "url": .string(redactedQuery.url(base: base)),
         ]
         if !headers.isEmpty {
-            object["headers"] = .object(Dictionary(headers.map { name, value in
-                switch value {
-                case .plain(let text): (name, JSONValue.string(text))
-                case .secret: (name, JSONValue.string(Redaction.marker))
-                }
-            }, uniquingKeysWith: { $1 }))
+            object["headers"] = .object(
+                Dictionary(
+                    headers.map { name, value in
+                        switch value {
+                        case .plain(let text): (name, JSONValue.string(text))
+                        case .secret: (name, JSONValue.string(Redaction.marker))
+                        }
+                    }, uniquingKeysWith: { $1 }))
         }
         if let body { object["body"] = Redaction.redacted(body) }
         return .object(object)
@@ -180,19 +186,23 @@ public struct VendorHTTPClient: Sendable {
             let response = try await client.execute(http, timeout: timeout, logger: logger)
             let body = try await response.body.collect(upTo: Self.maximumBodySize)
             let bytes = Array(buffer: body)
-            logger.debug("vendor call", metadata: [
-                "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)",
-                "status": "\(response.status.code)", "ms": "\((ContinuousClock.now - started).milliseconds)",
-            ])
+            logger.debug(
+                "vendor call",
+                metadata: [
+                    "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)",
+                    "status": "\(response.status.code)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+                ])
             return VendorHTTPResponse(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 bytes: bytes, json: VendorJSON.decode(bytes)
             )
         } catch {
             let message = Self.describe(error, timeout: target.timeout)
-            logger.debug("vendor call failed", metadata: [
-                "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)", "error": "\(message)",
-            ])
+            logger.debug(
+                "vendor call failed",
+                metadata: [
+                    "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)", "error": "\(message)",
+                ])
             throw AdapterFailure(.unavailable, message: "\(request.method.rawValue) \(request.path): \(message)", retryable: true)
         }
     }
@@ -221,8 +231,8 @@ struct HTTPHeadersInjector: Injector {
     }
 }
 
-private extension HTTPClientError {
-    var shortDescription: String { String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "") }
+extension HTTPClientError {
+    fileprivate var shortDescription: String { String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "") }
 }
 
 extension Duration {

@@ -20,8 +20,11 @@ public struct ServiceMobilityAdapter: VendorAdapter {
             let userId = try Self.userId(command)
             var request: VendorRequest
             switch command.operation {
-            case .createUser: request = VendorRequest(.PUT, Self.path(userId), body: .object(try Self.fields(of: try requireUser(command), creating: true, password: command.password)))
-            case .updateUser: request = VendorRequest(.PUT, Self.path(userId), body: .object(try Self.fields(of: try requireUser(command), creating: false, password: nil)))
+            case .createUser:
+                request = VendorRequest(
+                    .PUT, Self.path(userId), body: .object(try Self.fields(of: try requireUser(command), creating: true, password: command.password)))
+            case .updateUser:
+                request = VendorRequest(.PUT, Self.path(userId), body: .object(try Self.fields(of: try requireUser(command), creating: false, password: nil)))
             case .setUserStatus: request = VendorRequest(.PUT, Self.path(userId), body: .object(["Activated": .bool(command.status != .inactive)]))
             default: request = try Self.request(for: command, userId: userId)
             }
@@ -55,7 +58,8 @@ public struct ServiceMobilityAdapter: VendorAdapter {
                 return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
             case .getUser:
                 let (response, stored) = try await call(VendorRequest(.GET, Self.path(userId)), command: command, target: target)
-                return .succeeded(vendorUserId: userId, data: .object(["user": canonicalJSON(Self.canonical(stored.objectValue ?? [:]))]), vendorResponse: response)
+                return .succeeded(
+                    vendorUserId: userId, data: .object(["user": canonicalJSON(Self.canonical(stored.objectValue ?? [:]))]), vendorResponse: response)
             default:
                 let (response, _) = try await call(try Self.request(for: command, userId: userId), command: command, target: target)
                 return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
@@ -71,19 +75,25 @@ public struct ServiceMobilityAdapter: VendorAdapter {
         let lookup = try await send(VendorRequest(.GET, Self.path(userId)), target: target)
         if lookup.isSuccess {
             let stored = lookup.json?.objectValue ?? [:]
-            let same = matches(user.email, stored["Email"]?.stringValue) && matches(user.givenName, stored["FirstName"]?.stringValue)
+            let same =
+                matches(user.email, stored["Email"]?.stringValue) && matches(user.givenName, stored["FirstName"]?.stringValue)
                 && matches(user.familyName, stored["LastName"]?.stringValue)
             guard same else {
-                throw AdapterFailure(.conflict, message: "servicemobility already has a different user '\(userId)'; it was left unchanged", after: lookup, vendorUserId: userId)
+                throw AdapterFailure(
+                    .conflict, message: "servicemobility already has a different user '\(userId)'; it was left unchanged", after: lookup, vendorUserId: userId)
             }
-            return .succeeded(vendorUserId: userId, data: .object(["alreadyExisted": .bool(true)]), vendorResponse: VendorResponse(lookup, code: String(lookup.status)))
+            return .succeeded(
+                vendorUserId: userId, data: .object(["alreadyExisted": .bool(true)]), vendorResponse: VendorResponse(lookup, code: String(lookup.status)))
         }
         guard lookup.status == 410 else {
-            throw interpret(lookup, operation: command.operation).failure ?? AdapterFailure(.vendorError, message: "GET answered \(lookup.status)", after: lookup)
+            throw interpret(lookup, operation: command.operation).failure
+                ?? AdapterFailure(.vendorError, message: "GET answered \(lookup.status)", after: lookup)
         }
         var (response, _) = try await call(VendorRequest(.PUT, Self.path(userId), body: .object(body)), command: command, target: target)
         if let groups = user.groups {
-            (response, _) = try await call(VendorRequest(.PUT, Self.path(userId) + "/ServiceTeams", body: .object(["ServiceTeams": .array(groups.map(JSONValue.string))])), command: command, target: target)
+            (response, _) = try await call(
+                VendorRequest(.PUT, Self.path(userId) + "/ServiceTeams", body: .object(["ServiceTeams": .array(groups.map(JSONValue.string))])),
+                command: command, target: target)
         }
         return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
     }
@@ -117,7 +127,8 @@ public struct ServiceMobilityAdapter: VendorAdapter {
     }
 
     /// Canonical user → User object fields; on update only the mentioned ones.
-    static func fields(of user: CanonicalUser, creating: Bool, password: Secret?, phones stored: JSONValue? = nil) throws(AdapterFailure) -> [String: JSONValue] {
+    static func fields(of user: CanonicalUser, creating: Bool, password: Secret?, phones stored: JSONValue? = nil) throws(AdapterFailure) -> [String: JSONValue]
+    {
         var body: [String: JSONValue] = [:]
         if creating, let name = user.userName { body["UserID"] = .string(name) }
         body.set("Email", user.email)
@@ -166,14 +177,18 @@ public struct ServiceMobilityAdapter: VendorAdapter {
     }
 
     private func send(_ request: VendorRequest, target: ProvisioningTarget) async throws(AdapterFailure) -> VendorHTTPResponse {
-        try await http.sendAuthorized(target, tokens: tokens, fetch: { () async throws(AdapterFailure) in try await self.fetchToken(target) }) { token in
-            var request = request
-            request.headers.append(("x-access-token", .secret(token)))
-            return request
-        }
+        try await http.sendAuthorized(
+            target, tokens: tokens, fetch: { () async throws(AdapterFailure) in try await self.fetchToken(target) },
+            authorize: { token in
+                var request = request
+                request.headers.append(("x-access-token", .secret(token)))
+                return request
+            })
     }
 
-    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (VendorResponse, JSONValue) {
+    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (
+        VendorResponse, JSONValue
+    ) {
         let response = try await send(request, target: target)
         let body = try interpret(response, operation: command.operation).get()
         return (VendorResponse(response, code: String(response.status)), body)

@@ -30,7 +30,9 @@ public struct TECSAdapter: VendorAdapter {
                     throw AdapterFailure(.notFound, message: "TECS has no consumer '\(userId)'", after: listed, vendorUserId: userId)
                 }
                 var request = try request(for: command, target: target)
-                if let phone = user["phone"]?.stringValue, !phone.isEmpty { request.body = .object(["consumerUuid": .string(userId), "phoneNumber": .string(phone)]) }
+                if let phone = user["phone"]?.stringValue, !phone.isEmpty {
+                    request.body = .object(["consumerUuid": .string(userId), "phoneNumber": .string(phone)])
+                }
                 let (response, _) = try await call(request, command: command, target: target)
                 return .succeeded(vendorUserId: userId, data: nil, vendorResponse: response)
             default:
@@ -57,11 +59,14 @@ public struct TECSAdapter: VendorAdapter {
                     && matches(user.givenName, existing["firstName"]?.stringValue) && matches(user.familyName, existing["lastName"]?.stringValue)
             }
             guard let same, let consumerId = same["consumerId"]?.textValue else { throw failure }
-            return .succeeded(vendorUserId: consumerId, data: .object(["alreadyExisted": .bool(true)]), vendorResponse: VendorResponse(listed, code: "0", message: "OK"))
+            return .succeeded(
+                vendorUserId: consumerId, data: .object(["alreadyExisted": .bool(true)]), vendorResponse: VendorResponse(listed, code: "0", message: "OK"))
         }
     }
 
-    private func list(_ filter: [String: JSONValue], command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (VendorHTTPResponse, [[String: JSONValue]]) {
+    private func list(_ filter: [String: JSONValue], command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (
+        VendorHTTPResponse, [[String: JSONValue]]
+    ) {
         var request = VendorRequest(.POST, "/listOfUsers", body: .object(filter))
         authorize(&request, target)
         let response = try await http.send(request, to: target)
@@ -106,7 +111,9 @@ public struct TECSAdapter: VendorAdapter {
         request.headers.append(("Authorization", .secret(Secret("Basic \(basic)"))))
     }
 
-    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (VendorResponse, [String: JSONValue]) {
+    private func call(_ request: VendorRequest, command: ProvisioningCommand, target: ProvisioningTarget) async throws(AdapterFailure) -> (
+        VendorResponse, [String: JSONValue]
+    ) {
         let response = try await http.send(request, to: target)
         let body = try interpret(response, operation: command.operation).get()
         return (VendorResponse(response, code: body["responseCode"]?.textValue, message: body["responseMessage"]?.stringValue), body)
@@ -119,7 +126,8 @@ public struct TECSAdapter: VendorAdapter {
         }
         if code == 0, response.isSuccess { return .success(body) }
         if code == 0 { return .failure(VendorErrorTable.statusFailure(response)) }
-        return .failure(VendorErrorTable.failure(.tecs, operation: operation, code: String(code), message: body["responseMessage"]?.stringValue, response: response))
+        return .failure(
+            VendorErrorTable.failure(.tecs, operation: operation, code: String(code), message: body["responseMessage"]?.stringValue, response: response))
     }
 
     /// Canonical user → `registerUser` / `updateConsumer` fields; only mentioned fields appear.

@@ -26,7 +26,8 @@ public struct URACAdapter: VendorAdapter {
                 var plannedEdit = request(.POST, "/admin/editUser", query: [("uId", userId)], target: target)
                 plannedEdit.body = .object(try changes(command))
                 guard case .object(var shown) = plannedEdit.planned(base: target.baseURL, querySecrets: ["access_token"]) else { return .null }
-                shown["mergedWith"] = request(.GET, "/admin/getUser", query: [("uId", userId)], target: target).planned(base: target.baseURL, querySecrets: ["access_token"])
+                shown["mergedWith"] = request(.GET, "/admin/getUser", query: [("uId", userId)], target: target).planned(
+                    base: target.baseURL, querySecrets: ["access_token"])
                 return .object(shown)
             }
         }

@@ -90,10 +90,12 @@ enum ServiceMobility {
     /// A token shaped like a JWT (three base64url parts); only the simulator's memory makes it valid.
     static func jwt() -> String {
         func part(_ text: String) -> String {
-            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+                of: "/", with: "_")
         }
         let now = Int(Date().timeIntervalSince1970)
-        return part(#"{"alg":"HS256","typ":"JWT"}"#) + "." + part(#"{"sub":"\#(username)","iat":\#(now),"jti":"\#(UUID().uuidString)"}"#) + "." + part(UUID().uuidString)
+        return part(#"{"alg":"HS256","typ":"JWT"}"#) + "." + part(#"{"sub":"\#(username)","iat":\#(now),"jti":"\#(UUID().uuidString)"}"#) + "."
+            + part(UUID().uuidString)
     }
 
     static func handle(_ request: SimRequest, state: inout SimulatorState) -> SimResponse {
@@ -184,7 +186,8 @@ enum ServiceMobility {
                     guard let object = phone.objectValue else { return typeError("Phones/\(index)", "object") }
                     for (name, entry) in object {
                         guard name == "PhoneNum" || name == "PhoneType" else {
-                            return error(400, "should NOT have additional properties", dataPath: "/Phones/\(index)", params: ["additionalProperty": .string(name)])
+                            return error(
+                                400, "should NOT have additional properties", dataPath: "/Phones/\(index)", params: ["additionalProperty": .string(name)])
                         }
                         guard entry.stringValue != nil else { return typeError("Phones/\(index)/\(name)", "string") }
                     }

@@ -27,14 +27,19 @@ enum Controls {
     }
 
     static func faultsJSON(_ simulator: VendorSimulator) -> JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: SimulatedVendor.allCases.map { vendor in
-            let faults = simulator.faults(vendor)
-            return (vendor.rawValue, JSONValue.object([
-                "latencyMs": .integer(Int64(faults.latencyMs)), "failureRate": .number(faults.failureRate),
-                "failureStatus": .integer(Int64(faults.failureStatus)), "retryAfterSeconds": .integer(Int64(faults.retryAfterSeconds)),
-                "stallMs": .integer(Int64(faults.stallMs)), "down": .bool(faults.down),
-            ]))
-        }))
+        .object(
+            Dictionary(
+                uniqueKeysWithValues: SimulatedVendor.allCases.map { vendor in
+                    let faults = simulator.faults(vendor)
+                    return (
+                        vendor.rawValue,
+                        JSONValue.object([
+                            "latencyMs": .integer(Int64(faults.latencyMs)), "failureRate": .number(faults.failureRate),
+                            "failureStatus": .integer(Int64(faults.failureStatus)), "retryAfterSeconds": .integer(Int64(faults.retryAfterSeconds)),
+                            "stallMs": .integer(Int64(faults.stallMs)), "down": .bool(faults.down),
+                        ])
+                    )
+                }))
     }
 
     static func handle(_ request: SimRequest, simulator: VendorSimulator) -> SimResponse {
@@ -48,15 +53,22 @@ enum Controls {
             simulator.reset()
             return done
         case ("GET", "stats"):
-            return .json(200, .object(Dictionary(uniqueKeysWithValues: SimulatedVendor.allCases.map { vendor in
-                let stats = simulator.stats(vendor)
-                return (vendor.rawValue, JSONValue.object(["calls": .integer(Int64(stats.calls)), "tokensIssued": .integer(Int64(stats.tokensIssued))]))
-            })))
+            return .json(
+                200,
+                .object(
+                    Dictionary(
+                        uniqueKeysWithValues: SimulatedVendor.allCases.map { vendor in
+                            let stats = simulator.stats(vendor)
+                            return (
+                                vendor.rawValue, JSONValue.object(["calls": .integer(Int64(stats.calls)), "tokensIssued": .integer(Int64(stats.tokensIssued))])
+                            )
+                        })))
         case ("GET", "faults"):
             return .json(200, faultsJSON(simulator))
         case ("GET", "observed"):
             let observed = simulator.observed
-            return .json(200, .object(["tokens": .array(observed.tokens.map(JSONValue.string)), "traceparents": .array(observed.traceparents.map(JSONValue.string))]))
+            return .json(
+                200, .object(["tokens": .array(observed.tokens.map(JSONValue.string)), "traceparents": .array(observed.traceparents.map(JSONValue.string))]))
         case ("DELETE", "faults"):
             simulator.clearFaults()
             return .json(200, faultsJSON(simulator))

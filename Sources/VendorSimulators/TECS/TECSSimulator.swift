@@ -152,7 +152,9 @@ enum TECS {
         guard authorized(request) else { return error(25003, status: 401) }
         guard request.segments.count == 1 else { return error(25004, "BAD_REQUEST: no such endpoint", status: 404) }
         let operation = request.segments[0]
-        let operations: Set = ["registerUser", "assignRoles", "removeRoles", "activateUser", "deactivateUser", "updateConsumer", "resetPassword", "listOfUsers"]
+        let operations: Set = [
+            "registerUser", "assignRoles", "removeRoles", "activateUser", "deactivateUser", "updateConsumer", "resetPassword", "listOfUsers",
+        ]
         guard operations.contains(operation) else { return error(25004, "BAD_REQUEST: no such endpoint", status: 404) }
         guard request.method == "POST" else { return error(25004, "BAD_REQUEST: \(request.method) not supported", status: 405) }
         let body: [String: JSONValue]
@@ -195,8 +197,8 @@ enum TECS {
     static func validDate(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 2, parts[1].count == 2, parts[2].count == 4,
-              let day = Int(parts[0]), let month = Int(parts[1]), let year = Int(parts[2]),
-              (1...12).contains(month), day >= 1
+            let day = Int(parts[0]), let month = Int(parts[1]), let year = Int(parts[2]),
+            (1...12).contains(month), day >= 1
         else { return false }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
@@ -236,7 +238,8 @@ enum TECS {
         case .array(let items)?:
             for item in items {
                 guard let object = item.objectValue else { return badRequest("roles must be a list of {corporateUUID, userRoleName}") }
-                let corporate = object["corporateUUID"], name = object["userRoleName"]
+                let corporate = object["corporateUUID"]
+                let name = object["userRoleName"]
                 if let corporate, corporate != .null, corporate.stringValue == nil { return badRequest("corporateUUID must be a string") }
                 if let name, name != .null, name.stringValue == nil { return badRequest("userRoleName must be a string") }
                 roles.append(TECSRole(corporateUUID: corporate?.stringValue, userRoleName: name?.stringValue))
@@ -307,13 +310,14 @@ enum TECS {
             filters[key == "consumerUuid" ? "consumerUUID" : key] = text
         }
         // The usual look-ups by id or email use the indices; other filters scan.
-        let candidates: [TECSUser] = if let id = filters["consumerUUID"] ?? filters["consumerId"] {
-            store.index(of: id).map { [store.users[$0]] } ?? []
-        } else if let email = filters["email"] {
-            store.index(ofEmail: email).map { [store.users[$0]] } ?? []
-        } else {
-            store.users
-        }
+        let candidates: [TECSUser] =
+            if let id = filters["consumerUUID"] ?? filters["consumerId"] {
+                store.index(of: id).map { [store.users[$0]] } ?? []
+            } else if let email = filters["email"] {
+                store.index(ofEmail: email).map { [store.users[$0]] } ?? []
+            } else {
+                store.users
+            }
         let users = candidates.filter { user in
             filters.allSatisfy { key, value in
                 switch key {

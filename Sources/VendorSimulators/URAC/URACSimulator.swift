@@ -286,8 +286,13 @@ enum URAC {
         case .failure(let failure): return failure.response
         }
 
-        let password: String?, confirmation: String?, requestedStatus: String?
-        switch (optionalString("password", in: body, status: status), optionalString("confirmation", in: body, status: status), optionalString("status", in: body, status: status)) {
+        let password: String?
+        let confirmation: String?
+        let requestedStatus: String?
+        switch (
+            optionalString("password", in: body, status: status), optionalString("confirmation", in: body, status: status),
+            optionalString("status", in: body, status: status)
+        ) {
         case (.success(let p), .success(let c), .success(let s)): (password, confirmation, requestedStatus) = (p.flatMap { $0.isEmpty ? nil : $0 }, c, s)
         case (.failure(let failure), _, _), (_, .failure(let failure), _), (_, _, .failure(let failure)): return failure.response
         }
@@ -307,7 +312,8 @@ enum URAC {
         default: return invalid("pin", status: status).response
         }
 
-        let username = fields["username"]!, email = fields["email"]!
+        let username = fields["username"]!
+        let email = fields["email"]!
         if store.id(username: username) != nil || store.id(email: email) != nil {
             return error(402, status: status)
         }
@@ -364,7 +370,8 @@ enum URAC {
         case .object(let object)?: config = object
         default: return invalid("config", status: status).response
         }
-        let password: String?, confirmation: String?
+        let password: String?
+        let confirmation: String?
         switch (optionalString("password", in: body, status: status), optionalString("confirmation", in: body, status: status)) {
         case (.success(let p), .success(let c)): (password, confirmation) = (p.flatMap { $0.isEmpty ? nil : $0 }, c)
         case (.failure(let failure), _), (_, .failure(let failure)): return failure.response
@@ -384,7 +391,8 @@ enum URAC {
         default: return invalid("pin", status: status).response
         }
 
-        let username = fields["username"]!, email = fields["email"]!
+        let username = fields["username"]!
+        let email = fields["email"]!
         if let owner = store.id(username: username), owner != id { return error(410, status: status) }
         if let owner = store.id(email: email), owner != id { return error(412, status: status) }
 
