@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provisioner-bench",
         abstract: "Benchmarks the provisioning worker against the raw Kafka path.",
-        subcommands: [Scenarios.self, Echo.self],
+        subcommands: [Scenarios.self, Echo.self, Stub.self],
         defaultSubcommand: Scenarios.self
     )
 }
@@ -22,8 +22,8 @@ struct Bench: AsyncParsableCommand {
 struct Scenarios: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scenarios", abstract: "Run the benchmark scenarios (the default).")
 
-    @Option(help: "Comma-separated scenarios: raw, a, b, c, d, e.")
-    var only = "raw,a,b,c,d,e"
+    @Option(help: "Comma-separated scenarios: raw, a, b, c, d, e, peer (provisioner and the Python peer against one stub).")
+    var only = "raw,a,b,c,d,e,peer"
 
     @Option(help: "Multiplies every scenario's command count (0.01 for a smoke run).")
     var scale = 1.0
@@ -36,7 +36,13 @@ struct Scenarios: AsyncParsableCommand {
         var results: [Measurement] = []
         var raw: Measurement?
         // The hot-key scenario is judged against the same other keys without the hot one.
-        let names = only.split(separator: ",").flatMap { $0 == "d" ? ["d-alone", "d"] : [String($0)] }
+        let names = only.split(separator: ",").flatMap { name -> [String] in
+            switch name {
+            case "d": ["d-alone", "d"]
+            case "peer": ["peer-provisioner", "peer-python"]
+            default: [String(name)]
+            }
+        }
         for name in names {
             guard let scenario = Scenario.named(name, scale: scale) else { throw ValidationError("unknown scenario '\(name)'") }
             FileHandle.standardError.write(Data("running \(scenario.title) (\(scenario.commands) commands)\n".utf8))
@@ -55,6 +61,8 @@ struct Scenarios: AsyncParsableCommand {
 struct Binaries {
     let provisioner: URL
     let bench: URL
+    /// `Benchmarks/peer/worker.py`, found from the working directory (the package's root).
+    var peer: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Benchmarks/peer/worker.py") }
 
     static func locate() throws -> Binaries {
         let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()

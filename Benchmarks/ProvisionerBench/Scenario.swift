@@ -5,7 +5,7 @@ import Kafka
 
 /// One benchmark scenario: what runs, on which commands.
 struct Scenario: Sendable {
-    enum Worker: Sendable { case provisioner, echo }
+    enum Worker: Sendable { case provisioner, echo, python }
 
     /// Which commands, under which keys.
     enum Mix: Sendable {
@@ -25,6 +25,11 @@ struct Scenario: Sendable {
     var vendorLatencyMs = 0
     var maxInFlight = 256
     var mix: Mix = .vendors(dryRun: false)
+    var partitions = 12
+    /// Calls go to `provisioner-bench stub` instead of the simulators.
+    var stub = false
+    /// The workers' log level: production's default in the peer comparison.
+    var logLevel = "warning"
 
     static func named(_ name: String, scale: Double) -> Scenario? {
         func count(_ base: Int) -> Int { max(200, Int(Double(base) * scale)) }
@@ -40,6 +45,11 @@ struct Scenario: Sendable {
         case "d": return Scenario(name: "d", title: "d. hot key (half the commands on one key)", commands: count(10_000), mix: .hotKey(alone: false))
         case "d-alone": return Scenario(name: "d-alone", title: "d. without the hot key", commands: count(10_000), mix: .hotKey(alone: true))
         case "e": return Scenario(name: "e", title: "e. three workers, as b", commands: count(20_000), workers: 3)
+        case "peer-provisioner", "peer-python":
+            let python = name == "peer-python"
+            return Scenario(
+                name: name, title: python ? "peer: Python worker (confluent-kafka, asyncio, aiohttp)" : "peer: provisioner, same job",
+                commands: count(20_000), worker: python ? .python : .provisioner, mix: .keys(count(20_000)), partitions: 6, stub: true, logLevel: "info")
         default: return nil
         }
     }
@@ -113,13 +123,16 @@ struct Measurement: Sendable {
 
 extension Scenario {
     func measure(binaries: Binaries) async throws -> Measurement {
-        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "12"])
+        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "\(partitions)"])
         defer { broker.stop() }
         let bootstrap = try await broker.firstLine()
         var simulatorPort = 9
         var simulator: Child?
         if needsSimulator {
-            let child = try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
+            let child =
+                stub
+                ? try Child(binaries.bench, ["stub", "--port", "0"])
+                : try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
             simulator = child
             let line = try await child.firstLine()
             guard let address = line.range(of: "127.0.0.1:"), let port = Int(line[address.upperBound...].prefix { $0.isNumber }) else {
@@ -139,9 +152,17 @@ extension Scenario {
                 case .provisioner:
                     let port = try freePort()
                     let child = try Child(
-                        binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": "warning", "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
+                        binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": logLevel, "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
                     child.healthPort = port
                     workerProcesses.append(child)
+                case .python:
+                    workerProcesses.append(
+                        try Child(
+                            URL(fileURLWithPath: "/usr/bin/env"),
+                            [
+                                "python3", binaries.peer.path, "--bootstrap", bootstrap, "--group", group,
+                                "--url", "http://127.0.0.1:\(simulatorPort)/usermanagement-backofficews", "--in-flight", "\(maxInFlight)",
+                            ]))
                 case .echo:
                     workerProcesses.append(
                         try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))

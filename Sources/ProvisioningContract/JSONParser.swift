@@ -1,6 +1,6 @@
-/// A strict JSON parser (RFC 8259) from UTF-8 bytes straight into `JSONValue`. Every command is
-/// parsed once; Foundation's `JSONDecoder` into `JSONValue` (a `Decodable` tried type by type)
-/// was a fifth of the worker's CPU in the benchmark. Numbers without fraction or exponent, or
+/// A strict JSON parser (RFC 8259) from UTF-8 bytes straight into `JSONValue`, without
+/// `Decodable`'s type-by-type attempts: every command is parsed once (docs/benchmarks.md has
+/// what it replaced and why). Numbers without fraction or exponent, or
 /// integral and within `Int64`, are `.integer`, as the decoder made them; the first of duplicate
 /// keys wins (as with JSONDecoder); nesting deeper than `maximumDepth` is refused, so no input can exhaust the stack.
 public struct JSONParser {

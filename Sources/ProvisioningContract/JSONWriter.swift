@@ -1,6 +1,6 @@
-/// JSON text written directly into bytes: replies are written once per command, and Foundation's
-/// `JSONEncoder` (generic containers, metadata look-ups per field) was a sixth of the worker's
-/// CPU in the benchmark. Output is compact, keys in the order written, `/` not escaped.
+/// JSON text written directly into bytes, without `Encodable`'s generic containers: replies
+/// and log lines are written once per command (docs/benchmarks.md). Output is compact, keys in
+/// the order written, `/` not escaped.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false

@@ -55,8 +55,8 @@ public enum Redaction {
     }
 
     /// The text's ASCII letters and digits, letters in lower case: a plain byte search then finds
-    /// names case- and separator-insensitively, without Foundation's string bridging, which cost
-    /// a third of the worker's CPU in the benchmark.
+    /// names case- and separator-insensitively, without Foundation's string bridging (which
+    /// runs for every log line and reply; docs/benchmarks.md).
     private static func folded(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)

@@ -250,8 +250,8 @@ public struct ProvisioningReply: Sendable, Hashable, Codable {
 
 /// RFC 3339 times with milliseconds, UTC, as the contract writes them.
 public enum Timestamp {
-    /// `2026-11-23T10:00:00.042Z`: UTC, milliseconds. Written by hand (three times per reply,
-    /// once per log line): the format style was a measurable share of the worker's CPU.
+    /// `2026-11-23T10:00:00.042Z`: UTC, milliseconds. Written by hand, without a format style:
+    /// three times per reply and once per log line.
     public static func format(_ date: Date) -> String {
         let since1970 = date.timeIntervalSince1970
         var seconds = time_t(since1970.rounded(.down))

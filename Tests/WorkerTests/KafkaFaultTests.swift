@@ -87,7 +87,13 @@ struct KafkaFaultTests {
                 try await wait(done)
             } catch {
                 // Stalled: say where, for the next one to look at.
-                print("stalled with \(answered) of \(total) answered; worker: \(await worker.schedulingSummary); health: \(worker.health.reasons)")
+                // Stalled: say where, for the next one to look at, and whether the replies topic
+                // holds the missing replies (then the reader lost them, not the worker).
+                print("stalled with \(answered) of \(total) answered; worker: \(worker.schedulingSummary); health: \(worker.health.reasons)")
+                print("reader skipped offsets: \(seen.skipped.withLock { $0 }); next offsets \(seen.next.withLock { $0 }.sorted { $0.key < $1.key })")
+                let missing = Set((0..<total).map { "c-\($0)" }).subtracting(seen.replies.withLock { Set($0.keys) })
+                let inTopic = try await replyIds()
+                print("missing \(missing.sorted()); in the replies topic read again: \(missing.filter { inTopic.contains($0) }.sorted())")
                 throw error
             }
         }
