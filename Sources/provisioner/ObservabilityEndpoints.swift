@@ -30,7 +30,7 @@ enum ObservabilityEndpoints {
                 "groupJoined": health.groupJoined,
                 "reasons": health.reasons,
                 // Queues and holds per partition: what an operator needs when work stands still.
-                "scheduler": await worker.schedulingSummary,
+                "scheduler": worker.schedulingSummary,
             ]
             return try json(body, status: health.isReady ? .ok : .serviceUnavailable)
         }

@@ -109,7 +109,7 @@ struct WorkerTests {
         }
         worker.stop()
         await running.value
-        let maxConcurrency = await worker.maxConcurrency
+        let maxConcurrency = worker.maxConcurrency
         await reader.close()
 
         // Exactly one reply per command.
@@ -216,7 +216,7 @@ struct HotKeyTests {
         worker.stop()
         await running.value
         await reader.close()
-        let pauses = await worker.partitionPauses
+        let pauses = worker.partitionPauses
 
         #expect(replies == 300)
         #expect(pauses >= 1, "the hot key's partition was paused")
