@@ -58,6 +58,54 @@ struct FaultTests {
         #expect(values == (0..<200).map { "r-\($0)" }, "each record once, in order")
     }
 
+    /// The cause of the worker's old "request errors" stall (1 of 1,500 commands unanswered,
+    /// acknowledged and yet missing from the replies topic): when a Produce request fails and a
+    /// later request of the same partition is accepted, librdkafka 2.0.2 counts the failed batch
+    /// as delivered (a broker accepts sequence N only after every lower one), but the mock does
+    /// not check idempotent producers' sequence numbers, so it never wrote it. Apache Kafka would
+    /// refuse the later batch with OUT_OF_ORDER_SEQUENCE_NUMBER. On the mock, one request in flight
+    /// per connection avoids it; with the default five, this test loses records.
+    @Test(
+        "produce errors while requests are in flight: with one request in flight (as the fault tests configure), every acknowledged record is in the topic",
+        arguments: [1]
+    )
+    func produceErrorsWithRequestsInFlight(inFlight: Int) async throws {
+        let kafka = try TestCluster(brokers: 3)
+        let topic = try kafka.topic(partitions: 6)
+        let producer = try kafka.producer(properties: ["max.in.flight.requests.per.connection": "\(inFlight)"])
+        try await producer.send(KafkaProducerMessage(topic: topic, key: "warm-up", value: "warm-up"))
+        let total = 3_000
+        let log = SendLog()
+        // Records go out one by one as a worker's replies do, several requests in flight; the
+        // errors land among them.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<total {
+                if index == 600 {
+                    kafka.cluster.pushRequestErrors(.produce, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .requestTimedOut, count: 5))
+                }
+                let value = "r-\(index)"
+                let delivery = try producer.submit(KafkaProducerMessage(topic: topic, key: "k\(index % 100)", value: value))
+                group.addTask {
+                    let report = try await delivery.acknowledgement()
+                    log.acknowledged.withLock { $0[value] = report }
+                }
+                if index % 20 == 0 { try await Task.sleep(for: .milliseconds(2)) }  // a worker's pace, not a synchronisation
+            }
+            try await group.waitForAll()
+        }
+        await producer.close()
+        let acknowledged = Set(log.acknowledged.withLock { $0.keys })
+        #expect(acknowledged.count == total)
+        var values: Set<String> = []
+        let consumer = try kafka.consumer(group: "g-in-flight", topics: [topic])
+        var stored = 0
+        for partition in Int32(0)..<6 { stored += Int(try await consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition)).high) }
+        for message in try await read(stored, from: consumer) { values.insert(String(decoding: message.value ?? [], as: UTF8.self)) }
+        await consumer.close()
+        let lost = acknowledged.subtracting(values)
+        #expect(lost.isEmpty, "\(lost.count) acknowledged records missing from the topic: \(lost.sorted().prefix(10))")
+    }
+
     /// The broker writes a batch but its acknowledgement arrives after the client gave up, so the
     /// client sends the batch again. The 2.0.2 mock checks sequence numbers only for transactional
     /// producers, so the dedup is shown with one; a plain producer on the mock shows the duplicate
