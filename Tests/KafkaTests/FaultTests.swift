@@ -113,7 +113,11 @@ struct FaultTests {
     @Test("a lost acknowledgement: sequence numbers keep the retried batch from being written twice")
     func lostAcknowledgement() async throws {
         let kafka = try TestCluster(brokers: 1)
-        let properties = ["socket.timeout.ms": "1000", "retry.backoff.ms": "50", "message.timeout.ms": "60000"]
+        // One request in flight: once, under full-suite load with more batches in flight, the
+        // mock wrote the retried batch of the transactional producer again.
+        let properties = [
+            "socket.timeout.ms": "1000", "retry.backoff.ms": "50", "message.timeout.ms": "60000", "max.in.flight.requests.per.connection": "1",
+        ]
 
         let plainTopic = try kafka.topic(partitions: 1)
         let plain = try kafka.producer(properties: properties)
