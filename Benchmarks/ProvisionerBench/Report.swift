@@ -31,7 +31,8 @@ enum Report {
             lines.append("")
             lines.append(
                 String(
-                    format: "Against the peer, same run: provisioner %.0f/s at %.3f ms CPU per command, the Python worker %.0f/s at %.3f ms: %.2f× the throughput, %.2f× the CPU per command.",
+                    format:
+                        "Against the peer, same run: provisioner %.0f/s at %.3f ms CPU per command, the Python worker %.0f/s at %.3f ms: %.2f× the throughput, %.2f× the CPU per command.",
                     ours.throughput, cpu(ours), peer.throughput, cpu(peer), ours.throughput / peer.throughput, cpu(ours) / cpu(peer)))
         }
         return lines.joined(separator: "\n")

@@ -170,7 +170,7 @@ extension Scenario {
             }
         }
 
-        let watermarks = try Watermarks(bootstrap: bootstrap)
+        let watermarks = try Watermarks(bootstrap: bootstrap, partitions: Int32(partitions))
         let records = commandRecords()
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
@@ -195,12 +195,13 @@ extension Scenario {
         let othersBefore = (broker.cpuSeconds, simulator?.cpuSeconds ?? 0)
         if workers > 1 { try await preload() }
         try await watermarks.waitForReplies(records.count, timeout: .seconds(600))
+        Self.stage("throughput phase done")
         let cpuSeconds = workerProcesses.map(\.cpuSeconds).reduce(0, +) - cpuBefore
         let brokerCPU = broker.cpuSeconds - othersBefore.0
         let simulatorCPU = (simulator?.cpuSeconds ?? 0) - othersBefore.1
 
         // Latency at half the measured rate, each command on a key of its own.
-        let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap)
+        let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
         let throughput = Self.rate(throughputReplies)
         let rate = max(10, throughput / 2)
         let latencyCount = max(100, min(records.count / 2, Int(rate * 4)))
@@ -217,9 +218,12 @@ extension Scenario {
         }
         try await producer.flush()
         await producer.close()
+        Self.stage("latency commands sent")
         try await watermarks.waitForReplies(records.count + latencyCount, timeout: .seconds(300))
+        Self.stage("latency replies in")
         await watermarks.close()
-        let all = try await RepliesReader.read(bootstrap: bootstrap)
+        let all = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
+        Self.stage("replies read")
         var latencies: [Double] = []
         for reply in all {
             guard let key = reply.key, let sent = sentAt[key] else { continue }
@@ -239,6 +243,10 @@ extension Scenario {
             peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds,
             brokerCPUSeconds: brokerCPU, simulatorCPUSeconds: simulatorCPU
         )
+    }
+
+    static func stage(_ text: String) {
+        FileHandle.standardError.write(Data("  \(text)\n".utf8))
     }
 
     /// Commands per second between the first reply (or `from`) and the last, of those matching.

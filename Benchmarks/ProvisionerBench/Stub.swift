@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,7 +19,8 @@ struct Stub: AsyncParsableCommand {
                 channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(StubHandler()) }
             }
             .bind(host: "127.0.0.1", port: port).get()
-        print("stub listening on 127.0.0.1:\(channel.localAddress?.port ?? 0)")
+        // Unbuffered: the benchmark reads this line from a pipe while the stub runs.
+        FileHandle.standardOutput.write(Data("stub listening on 127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8))
         try await channel.closeFuture.get()
     }
 }

@@ -93,8 +93,10 @@ struct BenchError: Error, CustomStringConvertible {
 /// them costs the machine nothing while the workers are measured.
 final class Watermarks: Sendable {
     private let consumer: KafkaConsumer
+    private let partitions: Int32
 
-    init(bootstrap: String) throws {
+    init(bootstrap: String, partitions: Int32) throws {
+        self.partitions = partitions
         // Subscribed to the dead-letter topic, which stays quiet; only used for its metadata calls.
         let configuration = KafkaConsumerConfiguration(
             bootstrapServers: bootstrap, groupId: "bench-watermarks-\(UUID().uuidString)", topics: ["provisioning.dlq"])
@@ -105,8 +107,8 @@ final class Watermarks: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             var total: Int64 = 0
-            for partition in 0..<12 {
-                total += try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: Int32(partition))).high
+            for partition in 0..<partitions {
+                total += try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition)).high
             }
             if total >= count { return }
             try await Task.sleep(for: .milliseconds(100))
@@ -126,13 +128,13 @@ struct ReadReply: Sendable {
 
 /// Reads the replies topic from the start to its end, after the measurement.
 enum RepliesReader {
-    static func read(bootstrap: String) async throws -> [ReadReply] {
+    static func read(bootstrap: String, partitions: Int32) async throws -> [ReadReply] {
         var configuration = KafkaConsumerConfiguration(
             bootstrapServers: bootstrap, groupId: "bench-reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
         configuration.properties = ["enable.auto.commit": "false"]
         let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
         var ends: [Int32: Int64] = [:]
-        for partition in Int32(0)..<12 {
+        for partition in Int32(0)..<partitions {
             let (low, high) = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition))
             // The embedded broker keeps about 5 MB a partition and drops the oldest records.
             if low > 0 {

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import logging
+import signal
 import sys
 import time
 
@@ -25,6 +26,9 @@ def main() -> None:
     parser.add_argument("--replies", default="provisioning.replies")
     parser.add_argument("--in-flight", type=int, default=256)
     args = parser.parse_args()
+    # The benchmark stops its children with SIGTERM; a parent may hand the signal down blocked.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     asyncio.run(run(args))
 
