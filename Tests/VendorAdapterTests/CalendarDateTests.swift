@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import VendorAdapters
 
 @Suite("Vendor calendar dates")
@@ -13,7 +14,8 @@ struct CalendarDateTests {
     @Test("milliseconds to dates and back agree with Foundation's calendar from 1583 (Foundation's calendar is Julian before) to 9999")
     func againstFoundation() {
         // Every 997th day over the range, and around the epoch and leap days.
-        let first = -141_349, last = 2_932_896
+        let first = -141_349
+        let last = 2_932_896
         for day in stride(from: first, through: last, by: 997) + Array(-400...400) {
             let milliseconds = Int64(day) * 86_400_000
             let components = Self.utc.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
