@@ -58,7 +58,16 @@ extension WorkerStateMachine {
 
     // MARK: Core
 
-    /// The job's partition state, if the job belongs to its current assignment.
+    /// Takes the partition's state out of `partitions`, to be put back with `consume`: changing
+    /// a copy read from the dictionary would copy its collections (copy on write) on every
+    /// event, making each event linear in the partition's queued work. Nil, leaving it in, when
+    /// absent or of another assignment than `epoch`.
+    mutating func take(_ partition: KafkaTopicPartition, epoch: UInt64? = nil) -> PartitionState? {
+        guard let found = partitions[partition]?.epoch, epoch == nil || found == epoch else { return nil }
+        return partitions.removeValue(forKey: partition)
+    }
+
+    /// The job's partition state, if the job belongs to its current assignment (to read).
     func current(_ job: Job) -> PartitionState? {
         guard let state = partitions[job.partition], state.epoch == job.epoch else { return nil }
         return state
@@ -67,12 +76,13 @@ extension WorkerStateMachine {
     mutating func startWhatFits(_ actions: inout [Action]) {
         var commitSoon = false
         while running < limits.maxInFlight, let (partition, key) = waiting.popFirst() {
-            guard var state = partitions[partition], let job = state.queues[key]?.first,
-                !state.running.contains(key), !state.parked.contains(key)
+            // Read in place, then taken out to change: see `take`.
+            guard let offset = partitions[partition]?.queues[key]?.first?.offset, partitions[partition]?.running.contains(key) == false,
+                partitions[partition]?.parked.contains(key) == false, var state = take(partition)
             else { continue }
             // Past the bound only new offsets wait: those below one started must run, or the
             // commit could never move.
-            if job.offset > state.highestStarted {
+            if offset > state.highestStarted {
                 if state.startedSinceCommit >= limits.maxUncommittedPerPartition {
                     if state.held.isEmpty { state.heldSince = .now }
                     state.held.append(key)
@@ -82,9 +92,10 @@ extension WorkerStateMachine {
                 }
                 state.startedSinceCommit += 1
                 if state.startedSinceCommit >= limits.maxUncommittedPerPartition / 2 { commitSoon = true }
-                state.highestStarted = job.offset
+                state.highestStarted = offset
             }
             state.running.insert(key)
+            let job = state.queues[key]![0]
             partitions[partition] = state
             running += 1
             maxRunning = max(maxRunning, running)
@@ -137,14 +148,17 @@ extension WorkerStateMachine {
     /// still accepts this member's commits, which lets held work start.
     mutating func takeCommits(_ only: Set<KafkaTopicPartition>?) -> [KafkaTopicPartitionOffset] {
         var offsets: [KafkaTopicPartitionOffset] = []
+        var moved: [(KafkaTopicPartition, Int64)] = []
+        // Read first, change after: changing `partitions` while iterating it would copy it.
         for (partition, state) in partitions where only?.contains(partition) ?? true {
             if let offset = state.offsets.pendingCommit {
                 offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
-                partitions[partition]!.offsets.committed = offset
+                moved.append((partition, offset))
             } else if state.startedSinceCommit >= limits.maxUncommittedPerPartition / 2, let offset = state.offsets.committed ?? state.offsets.start {
                 offsets.append(KafkaTopicPartitionOffset(partition, offset: offset))
             }
         }
+        for (partition, offset) in moved { partitions[partition]!.offsets.committed = offset }
         return offsets
     }
 
@@ -157,7 +171,7 @@ extension WorkerStateMachine {
     mutating func dropQueued(_ leaving: Set<KafkaTopicPartition>) {
         var first: [(KafkaTopicPartition, String)] = []
         for partition in leaving {
-            guard var state = partitions[partition] else { continue }
+            guard var state = take(partition) else { continue }
             state.held = []
             state.heldSince = nil
             for (key, queue) in state.queues where !state.running.contains(key) {

@@ -92,18 +92,18 @@ struct WorkerStateMachine {
         var actions: [Action] = []
         let partition = job.partition
         if partitions[partition] == nil { assigned([partition], starts: [:]) }
-        guard !finished, stopDeadline == nil, var state = partitions[partition], !state.revoking else { return actions }
+        guard !finished, stopDeadline == nil, partitions[partition]?.revoking == false, var state = take(partition) else { return actions }
         switch state.classify(job.offset) {
         case .next:
             break
         case .repeated:
             // Dropped while re-reading, or a record Kafka re-delivered that is queued, running or done.
             if state.rereading == nil { actions.append(.report(.repeated(partition, offset: job.offset))) }
-            partitions[partition] = state
+            partitions[partition] = consume state
             return actions
         case .gap(let from):
             gaps += 1
-            partitions[partition] = state
+            partitions[partition] = consume state
             return [.report(.gap(partition, expected: from, received: job.offset)), .reread(partition, from: from)]
         case .confirmedGap(let missing):
             actions.append(.report(.confirmedGap(partition, missing: missing)))
@@ -128,7 +128,7 @@ struct WorkerStateMachine {
             pauses += 1
             actions.append(.pause([partition]))
         }
-        partitions[partition] = state
+        partitions[partition] = consume state
         startWhatFits(&actions)
         return actions
     }
@@ -139,17 +139,19 @@ struct WorkerStateMachine {
         var actions: [Action] = []
         running -= 1
         var keep = false
-        if var state = current(job), state.running.remove(job.key) != nil {
-            if stopDeadline == nil, !state.revoking {
-                state.queues[job.key]![0] = job
-                state.parked.insert(job.key)
-                keep = true
-            } else {
-                // Given up with its key's queue: the partition's next owner (or this worker
-                // after a restart) runs them, as their offsets are not committed.
-                drop(key: job.key, in: &state)
+        if var state = take(job.partition, epoch: job.epoch) {
+            if state.running.remove(job.key) != nil {
+                if stopDeadline == nil, !state.revoking {
+                    state.queues[job.key]![0] = job
+                    state.parked.insert(job.key)
+                    keep = true
+                } else {
+                    // Given up with its key's queue: the partition's next owner (or this worker
+                    // after a restart) runs them, as their offsets are not committed.
+                    drop(key: job.key, in: &state)
+                }
             }
-            partitions[job.partition] = state
+            partitions[job.partition] = consume state
         }
         startWhatFits(&actions)
         settle(&actions)
@@ -159,9 +161,8 @@ struct WorkerStateMachine {
     /// The job's wait before its next attempt is over: it is next in line for a slot.
     mutating func retryDue(_ job: Job) -> [Action] {
         var actions: [Action] = []
-        guard var state = current(job), state.parked.contains(job.key), state.queues[job.key]?.first?.offset == job.offset else { return actions }
-        state.parked.remove(job.key)
-        partitions[job.partition] = state
+        guard let state = current(job), state.parked.contains(job.key), state.queues[job.key]?.first?.offset == job.offset else { return actions }
+        partitions[job.partition]!.parked.remove(job.key)
         waiting.prepend((job.partition, job.key))
         startWhatFits(&actions)
         return actions
@@ -172,16 +173,18 @@ struct WorkerStateMachine {
     mutating func handedOff(_ job: Job) -> [Action] {
         var actions: [Action] = []
         running -= 1
-        if var state = current(job), state.running.remove(job.key) != nil {
-            state.awaitingAcknowledgement += 1
-            // In place: a copy of a hot key's queue per command would make its backlog quadratic.
-            state.queues[job.key]!.removeFirst()
-            if state.queues[job.key]!.isEmpty {
-                state.queues[job.key] = nil
-            } else {
-                waiting.append((job.partition, job.key))
+        if var state = take(job.partition, epoch: job.epoch) {
+            if state.running.remove(job.key) != nil {
+                state.awaitingAcknowledgement += 1
+                // In place: a copy of a hot key's queue per command would make its backlog quadratic.
+                state.queues[job.key]!.removeFirst()
+                if state.queues[job.key]!.isEmpty {
+                    state.queues[job.key] = nil
+                } else {
+                    waiting.append((job.partition, job.key))
+                }
             }
-            partitions[job.partition] = state
+            partitions[job.partition] = consume state
         }
         startWhatFits(&actions)
         settle(&actions)
@@ -191,13 +194,13 @@ struct WorkerStateMachine {
     /// Kafka has the job's records (or they are in the transaction's outbox): its offset may be committed.
     mutating func acknowledged(_ job: Job) -> [Action] {
         var actions: [Action] = []
-        guard var state = current(job) else { return actions }
+        guard var state = take(job.partition, epoch: job.epoch) else { return actions }
         state.awaitingAcknowledgement -= 1
         state.queued -= 1
         state.queuedBytes -= job.size
         queuedBytes -= job.size
         state.offsets.completed(job.offset)
-        partitions[job.partition] = state
+        partitions[job.partition] = consume state
         resumeDrained(&actions)
         settle(&actions)
         return actions
@@ -208,7 +211,7 @@ struct WorkerStateMachine {
         var actions: [Action] = []
         var released: [(KafkaTopicPartition, String)] = []
         for offset in offsets {
-            guard var state = partitions[offset.topicPartition] else { continue }
+            guard var state = take(offset.topicPartition) else { continue }
             state.startedSinceCommit = 0
             state.heldSince = nil
             released += state.held.map { (offset.topicPartition, $0) }
