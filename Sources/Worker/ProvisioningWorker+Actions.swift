@@ -1,10 +1,12 @@
 import Kafka
 import Logging
 
-/// What the committer is asked to do. Commits happen there only, one at a time.
+/// What the committer is asked to do. Commits happen there only, one at a time; nothing else
+/// waits for it but releases and the finish (holds and deadlines are the ticker's).
 enum CommitterRequest: Sendable {
-    /// Take the offsets that moved, lift stale holds, check deadlines.
-    case tick
+    /// Commit the offsets that moved since the last commit.
+    case commitMoved
+    case commit([KafkaTopicPartitionOffset])
     case release(KafkaPartitionRevocation, commit: [KafkaTopicPartitionOffset], timedOut: Bool)
     case finish(commit: [KafkaTopicPartitionOffset], timedOut: Bool)
 }
@@ -31,10 +33,9 @@ extension ProvisioningWorker {
                     logger.error("cannot read the partition again", metadata: ["partition": "\(partition)", "error": "\(error)"])
                 }
             case .commitSoon:
-                requestTick()
+                requestCommit()
             case .commit(let offsets):
-                // Only `tick` returns it, and only the committer calls `tick`.
-                assertionFailure("commit \(offsets) outside the committer")
+                request.yield(.commit(offsets))
             case .release(let revocation, let offsets, let timedOut):
                 request.yield(.release(revocation, commit: offsets, timedOut: timedOut))
             case .finish(let offsets, let timedOut):
@@ -46,8 +47,8 @@ extension ProvisioningWorker {
         return kept
     }
 
-    func requestTick() {
-        if !tickRequested.exchange(true, ordering: .acquiringAndReleasing) { request.yield(.tick) }
+    func requestCommit() {
+        if !commitRequested.exchange(true, ordering: .acquiringAndReleasing) { request.yield(.commitMoved) }
     }
 
     private func report(_ anomaly: WorkerStateMachine.Anomaly) {
@@ -80,22 +81,24 @@ extension ProvisioningWorker {
 
     // MARK: Committer
 
+    /// Every commit interval: the moved offsets to the committer, holds older than
+    /// `maxCommitWait` lifted and deadlines checked here, so that a commit that hangs (a
+    /// transaction waiting on its coordinator) cannot hold work back for good.
     func tickPeriodically() async {
         while (try? await Task.sleep(for: settings.commitInterval)) != nil {
-            requestTick()
+            apply(machine.withLock { $0.tick(now: .now) })
         }
     }
 
     /// Does every commit, one after another, until the final one.
-    func commitRequested() async {
+    func runCommitter() async {
         for await next in requests {
             switch next {
-            case .tick:
-                tickRequested.store(false, ordering: .releasing)
-                let actions = machine.withLock { $0.tick(now: .now) }
-                for action in actions {
-                    if case .commit(let offsets) = action { await commit(offsets) } else { apply([action]) }
-                }
+            case .commitMoved:
+                commitRequested.store(false, ordering: .releasing)
+                await commit(machine.withLock { $0.finished ? [] : $0.takeCommits(nil) })
+            case .commit(let offsets):
+                await commit(offsets)
                 if healthState.withLock({ $0.kafkaProblem != nil }), await consumer.probe() {
                     healthState.withLock { $0.kafkaAnswered() }
                 }

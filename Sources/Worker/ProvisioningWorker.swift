@@ -32,8 +32,8 @@ public final class ProvisioningWorker: Sendable {
     /// Work for the committer, which does every commit one after another.
     let requests: AsyncStream<CommitterRequest>
     let request: AsyncStream<CommitterRequest>.Continuation
-    /// Set while a tick is requested and not yet taken: requests coalesce.
-    let tickRequested = Atomic<Bool>(false)
+    /// Set while an early commit is requested and not yet taken: requests coalesce.
+    let commitRequested = Atomic<Bool>(false)
     /// Finished by `stop()`: ends the event loop.
     private let stopSignal: AsyncStream<Never>
     private let stopSignalled: AsyncStream<Never>.Continuation
@@ -101,7 +101,7 @@ public final class ProvisioningWorker: Sendable {
     public func runUntilStopped() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.readEventsUntilStopped() }
-            group.addTask { await self.commitRequested() }
+            group.addTask { await self.runCommitter() }
             group.addTask { await self.tickPeriodically() }
             group.addTask { await self.publishing.run() }
             if let statistics = consumer.lagStatistics {

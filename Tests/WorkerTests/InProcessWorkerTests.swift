@@ -130,13 +130,42 @@ final class InMemoryConsumer: CommandConsumer {
     }
 }
 
+/// Counts something up and wakes whoever waits for a count.
+final class Tally: Sendable {
+    private let state = Mutex<(count: Int, waiters: [(Int, CheckedContinuation<Void, Never>)])>((0, []))
+
+    func add() {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.count += 1
+            let (due, rest) = (state.waiters.filter { $0.0 <= state.count }, state.waiters.filter { $0.0 > state.count })
+            state.waiters = rest
+            return due.map(\.1)
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Returns once the count reaches `target`.
+    func reach(_ target: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                if state.count >= target { return true }
+                state.waiters.append((target, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
+
 /// A producer without a cluster: keeps what it was given, acknowledged at once.
 final class InMemoryProducer: RecordProducer {
     let records = Mutex<[KafkaProducerMessage]>([])
+    let replies = Tally()
 
     func submit(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaPendingDelivery {
         let (delivery, settle) = KafkaPendingDelivery.promise()
         records.withLock { $0.append(message) }
+        if message.topic == "replies" { replies.add() }
         settle(.success(KafkaDeliveryReport(id: 0, topic: message.topic, partition: 0, offset: nil, error: nil)))
         return delivery
     }
@@ -148,13 +177,13 @@ final class InMemoryProducer: RecordProducer {
 final class HangingVendor: VendorAdapter {
     let kind: VendorKind = .tecs
     let open = Atomic<Int>(0)
-    let started = Atomic<Int>(0)
+    let started = Tally()
 
     func plan(_ command: ProvisioningCommand, for target: ProvisioningTarget) -> Result<JSONValue, AdapterFailure> { .success(.null) }
 
     func perform(_ command: ProvisioningCommand, for target: ProvisioningTarget) async -> AdapterOutcome {
         open.add(1, ordering: .relaxed)
-        started.add(1, ordering: .relaxed)
+        started.add()
         defer { open.subtract(1, ordering: .relaxed) }
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(60)) }
         return .failed(AdapterFailure(.unavailable, message: "cancelled", retryable: true))
@@ -196,7 +225,8 @@ struct InProcessWorkerTests {
         try await withDeadline(60) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await worker.runUntilStopped() }
-                while Set(Self.answered(producer)).count < commands.count { try await Task.sleep(for: .milliseconds(10)) }
+                // No command is answered twice (checked below): the count of replies is the count answered.
+                await producer.replies.reach(commands.count)
                 worker.stop()
                 try await group.waitForAll()
             }
@@ -226,7 +256,7 @@ struct InProcessWorkerTests {
         try await withDeadline(60) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await worker.runUntilStopped() }
-                while vendor.started.load(ordering: .relaxed) < 20 { try await Task.sleep(for: .milliseconds(10)) }
+                await vendor.started.reach(20)
                 worker.stop()
                 try await group.waitForAll()
             }
