@@ -87,6 +87,7 @@ extension ProvisioningWorker {
     func tickPeriodically() async {
         while (try? await Task.sleep(for: settings.commitInterval)) != nil {
             apply(machine.withLock { $0.tick(now: .now) })
+            requestCommit()
         }
     }
 
@@ -97,11 +98,11 @@ extension ProvisioningWorker {
             case .commitMoved:
                 commitRequested.store(false, ordering: .releasing)
                 await commit(machine.withLock { $0.finished ? [] : $0.takeCommits(nil) })
-            case .commit(let offsets):
-                await commit(offsets)
                 if healthState.withLock({ $0.kafkaProblem != nil }), await consumer.probe() {
                     healthState.withLock { $0.kafkaAnswered() }
                 }
+            case .commit(let offsets):
+                await commit(offsets)
             case .release(let revocation, let offsets, let timedOut):
                 if timedOut {
                     logger.warning(

@@ -30,8 +30,9 @@ extension WorkerStateMachine {
         return actions
     }
 
-    /// Every commit interval, and when a commit is wanted sooner: offsets to commit, holds
-    /// older than `maxCommitWait` lifted, revocations and the stop past their deadlines.
+    /// Every commit interval: holds older than `maxCommitWait` lifted, revocations and the stop
+    /// past their deadlines. Offsets are taken by the committer alone (`takeCommits`), right
+    /// before it commits them: taken elsewhere, a release or the finish could pass them by.
     mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         var lifted: [KafkaTopicPartition] = []
@@ -50,9 +51,6 @@ extension WorkerStateMachine {
             startWhatFits(&actions)
         }
         settle(&actions, now: now)
-        guard !finished else { return actions }
-        let offsets = takeCommits(nil)
-        if !offsets.isEmpty { actions.append(.commit(offsets)) }
         return actions
     }
 

@@ -107,6 +107,9 @@ struct StateMachinePropertyTests {
         mutating func tick() {
             now += .milliseconds(400)
             apply(machine.tick(now: now))
+            // The committer takes the moved offsets right before committing them.
+            let offsets = machine.finished ? [] : machine.takeCommits(nil)
+            if !offsets.isEmpty { apply([.commit(offsets)]) }
         }
 
         mutating func revoke() {
