@@ -6,7 +6,6 @@ import Logging
 enum CommitterRequest: Sendable {
     /// Commit the offsets that moved since the last commit.
     case commitMoved
-    case commit([KafkaTopicPartitionOffset])
     case release(KafkaPartitionRevocation, commit: [KafkaTopicPartitionOffset], timedOut: Bool)
     case finish(commit: [KafkaTopicPartitionOffset], timedOut: Bool)
 }
@@ -34,8 +33,6 @@ extension ProvisioningWorker {
                 }
             case .commitSoon:
                 requestCommit()
-            case .commit(let offsets):
-                request.yield(.commit(offsets))
             case .release(let revocation, let offsets, let timedOut):
                 request.yield(.release(revocation, commit: offsets, timedOut: timedOut))
             case .finish(let offsets, let timedOut):
@@ -101,8 +98,6 @@ extension ProvisioningWorker {
                 if healthState.withLock({ $0.kafkaProblem != nil }), await consumer.probe() {
                     healthState.withLock { $0.kafkaAnswered() }
                 }
-            case .commit(let offsets):
-                await commit(offsets)
             case .release(let revocation, let offsets, let timedOut):
                 if timedOut {
                     logger.warning(

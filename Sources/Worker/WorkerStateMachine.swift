@@ -28,8 +28,6 @@ struct WorkerStateMachine {
         case resume([KafkaTopicPartition])
         /// Read the partition again from `offset`: records from there on were not received.
         case reread(KafkaTopicPartition, from: Int64)
-        /// Commit these offsets now.
-        case commit([KafkaTopicPartitionOffset])
         /// A partition's uncommitted work grew: commit before the next tick.
         case commitSoon
         /// The revoked partitions are idle (or their grace period passed): commit `offsets`

@@ -109,7 +109,18 @@ struct StateMachinePropertyTests {
             apply(machine.tick(now: now))
             // The committer takes the moved offsets right before committing them.
             let offsets = machine.finished ? [] : machine.takeCommits(nil)
-            if !offsets.isEmpty { apply([.commit(offsets)]) }
+            if !offsets.isEmpty { commit(offsets) }
+        }
+
+        /// The committer's answer: one commit in five is refused.
+        mutating func commit(_ offsets: [KafkaTopicPartitionOffset]) {
+            check(offsets)
+            if rng.next(5) == 0 {
+                machine.commitFailed(offsets)
+            } else {
+                for offset in offsets { committed[offset.partition] = offset.offset }
+                apply(machine.committed(offsets))
+            }
         }
 
         mutating func revoke() {
@@ -144,14 +155,6 @@ struct StateMachinePropertyTests {
                     }
                     jobs[job.message.partition, default: [:]][job.offset] = job
                     set(job, .running)
-                case .commit(let offsets):
-                    check(offsets)
-                    if rng.next(5) == 0 {
-                        machine.commitFailed(offsets)
-                    } else {
-                        for offset in offsets { committed[offset.partition] = offset.offset }
-                        apply(machine.committed(offsets))
-                    }
                 case .release(let revocation, let offsets, _):
                     check(offsets)
                     for offset in offsets { committed[offset.partition] = offset.offset }
