@@ -129,3 +129,45 @@ func check(_ err: rd_kafka_resp_err_t, _ context: @autoclosure () -> String? = n
 func check(_ error: OpaquePointer?) throws(KafkaError) {
     if let error { throw KafkaError(consuming: error) }
 }
+
+extension KafkaError.Code {
+    /// A broker error by its Kafka protocol name (`NOT_LEADER_OR_FOLLOWER`,
+    /// `REQUEST_TIMED_OUT`, ...), librdkafka's older spelling of it, or `NONE`; nil for anything
+    /// else, client-side codes included (a broker cannot answer with those).
+    public init?(protocolName name: String) {
+        guard let code = Self.protocolNames[name] else { return nil }
+        self = code
+    }
+
+    /// The Kafka protocol's name of a broker error.
+    public var protocolName: String {
+        Self.renamed.first(where: { $0.value == self })?.key ?? description
+    }
+
+    /// Kafka's names where librdkafka 2.0.2 keeps an older one.
+    private static let renamed: [String: KafkaError.Code] = [
+        "NONE": .noError,
+        "CORRUPT_MESSAGE": KafkaError.Code(RD_KAFKA_RESP_ERR_INVALID_MSG),
+        "UNKNOWN_TOPIC_OR_PARTITION": .unknownTopicOrPartition,
+        "INVALID_FETCH_SIZE": KafkaError.Code(RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE),
+        "NOT_LEADER_OR_FOLLOWER": .notLeaderForPartition,
+        "MESSAGE_TOO_LARGE": KafkaError.Code(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE),
+        "REPLICA_NOT_AVAILABLE": KafkaError.Code(RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE),
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND": KafkaError.Code(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+        "UNKNOWN_SERVER_ERROR": KafkaError.Code(RD_KAFKA_RESP_ERR_UNKNOWN),
+    ]
+
+    private static let protocolNames: [String: KafkaError.Code] = {
+        var names = renamed
+        var descriptions: UnsafePointer<rd_kafka_err_desc>?
+        var count = 0
+        rd_kafka_get_err_descs(&descriptions, &count)
+        guard let descriptions else { return names }
+        for index in 0..<count {
+            let entry = descriptions[index]
+            guard entry.code.rawValue > 0, let name = entry.name else { continue }
+            names[String(cString: name)] = KafkaError.Code(entry.code)
+        }
+        return names
+    }()
+}
