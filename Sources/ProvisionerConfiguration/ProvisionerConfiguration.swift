@@ -109,6 +109,10 @@ extension ProvisionerConfiguration {
 
 /// The YAML as leaf paths and their text.
 extension ProvisionerConfiguration {
+    /// A duration as the configuration writes it (`200ms`, `10s`, `1.5m`, `2h`), for options
+    /// that take one the same way.
+    public static func parseDuration(_ text: String) -> Duration? { Reader.parseDuration(text) }
+
     /// Every key the reader knows, as dotted paths (a target's under `targets.<name>.`): what
     /// the README's configuration reference must list, no more, no less.
     public static var knownKeys: [String] {

@@ -10,7 +10,7 @@ struct Provisioner: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provisioner",
         abstract: "Provisions user accounts into vendor systems from Kafka.",
-        subcommands: [Run.self, Send.self, Replies.self, DeadLetters.self, Broker.self, Simulate.self, Dev.self]
+        subcommands: [Run.self, Send.self, Replies.self, DeadLetters.self, Reconcile.self, Broker.self, Simulate.self, Dev.self]
     )
 
     static func main() async {

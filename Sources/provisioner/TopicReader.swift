@@ -21,25 +21,50 @@ struct TopicReader {
 
     /// Every record written to the topic so far.
     func readToEnd() async throws -> [KafkaConsumerMessage] {
+        var messages: [KafkaConsumerMessage] = []
+        try await scan(to: try await ends()) { messages.append($0) }
+        return messages
+    }
+
+    /// Each partition's records now, first to last offset; empty partitions left out.
+    func ends() async throws -> [Int32: Range<Int64>] {
         let admin = try KafkaAdminClient(bootstrapServers: kafka.bootstrapServers, properties: [:], logger: logger)
         let partitions = try await admin.metadata().topic(topic)?.partitions.map(\.id) ?? []
         await admin.close()
+        guard !partitions.isEmpty else { return [:] }
         let consumer = try consumer()
-        var ends: [Int32: Int64] = [:]
-        for partition in partitions {
-            let high = try await consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition)).high
-            if high > 0 { ends[partition] = high }
-        }
-        var messages: [KafkaConsumerMessage] = []
-        if !ends.isEmpty {
-            for await message in consumer.messages {
-                messages.append(message)
-                if let end = ends[message.partition], message.offset + 1 >= end { ends[message.partition] = nil }
-                if ends.isEmpty { break }
+        var ends: [Int32: Range<Int64>] = [:]
+        do {
+            for partition in partitions {
+                let watermarks = try await consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition))
+                if watermarks.high > watermarks.low { ends[partition] = watermarks.low..<watermarks.high }
             }
+        } catch {
+            await consumer.close()
+            throw error
         }
         await consumer.close()
-        return messages
+        return ends
+    }
+
+    /// Hands every record before the ends of `ranges` to `handle`, one at a time (nothing is
+    /// kept here), each partition in offset order.
+    func scan(to ranges: [Int32: Range<Int64>], _ handle: (KafkaConsumerMessage) throws -> Void) async throws {
+        var remaining = ranges.mapValues(\.upperBound)
+        guard !remaining.isEmpty else { return }
+        let consumer = try consumer()
+        do {
+            for await message in consumer.messages {
+                guard let end = remaining[message.partition] else { continue }
+                if message.offset < end { try handle(message) }
+                if message.offset + 1 >= end { remaining[message.partition] = nil }
+                if remaining.isEmpty { break }
+            }
+        } catch {
+            await consumer.close()
+            throw error
+        }
+        await consumer.close()
     }
 
     /// Every record, as it arrives, until the task is cancelled.

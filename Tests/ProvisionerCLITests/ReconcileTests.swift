@@ -1,0 +1,119 @@
+import Foundation
+import Kafka
+import Logging
+import TestSupport
+import Testing
+
+/// `provisioner reconcile` (contract section 12) against workers killed and restarted as
+/// subprocesses: the proof an operator runs after an incident.
+extension CrashAndStopTests {
+    /// Runs `reconcile --format json` on the setup's topics: exit code and the parsed object.
+    func reconcile(_ setup: Setup, _ arguments: [String] = []) async throws -> (exit: Int32, report: [String: Any]) {
+        let process = try ProvisionerProcess(arguments: ["reconcile", "--config", setup.config, "--format", "json"] + arguments)
+        let (stdout, stderr) = await process.outputs()
+        let exit = try await process.exitCode()
+        let line = try #require(stdout.split(separator: "\n").last, "no report; stderr: \(stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+        return (exit, report)
+    }
+
+    @Test("reconcile after SIGKILL mid-stream names exactly the commands without a reply and exits 1; after a restart it finds none and exits 0")
+    func reconcileAfterKill() async throws {
+        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "20"])
+        defer { simulator.kill() }
+        let listening = try await simulator.firstLine()
+        let port = try #require(listening.range(of: "127.0.0.1:").flatMap { Int(listening[$0.upperBound...].prefix { $0.isNumber }) })
+        let setup = try await setUp(group: "reconcile-workers", maxInFlight: 4, vendor: "http://127.0.0.1:\(port)")
+        defer { setup.broker.kill() }
+        let replies = try ReplyReader(bootstrap: setup.bootstrap)
+        try await replies.ready()
+
+        let first = try worker(setup)
+        try await replies.wait("the first replies") { $0.count >= 20 }
+        first.kill()
+        _ = try? await first.exitCode()
+        // What the replies topic holds now, read independently of reconcile.
+        try await replies.drain(partitions: 6)
+        let answered = Set(replies.commandIds)
+        let expected = Set((0..<total).map { "c-\($0)" }).subtracting(answered)
+        #expect(!expected.isEmpty && !answered.isEmpty, "killed mid-stream")
+
+        let afterKill = try await reconcile(setup, ["--grace", "0s"])
+        #expect(afterKill.exit == 1)
+        let listed = (afterKill.report["unanswered"] as? [[String: Any]] ?? []).compactMap { $0["commandId"] as? String }
+        #expect(
+            Set(listed) == expected, "exactly the unanswered: \(Set(listed).subtracting(expected).count) extra, \(expected.subtracting(listed).count) missing")
+        #expect(listed.count == expected.count, "each once")
+        #expect(afterKill.report["commands"] as? Int == total)
+        #expect(afterKill.report["answered"] as? Int == answered.count)
+        let first3 = (afterKill.report["unanswered"] as? [[String: Any]] ?? []).prefix(3)
+        #expect(first3.allSatisfy { $0["partition"] is Int && $0["offset"] is Int && $0["target"] as? String == "tecs-test" && $0["age"] is String })
+        // Within the default grace of 60 s the same commands are pending, not unanswered.
+        let withGrace = try await reconcile(setup)
+        #expect(withGrace.exit == 0)
+        #expect(withGrace.report["pending"] as? Int == expected.count)
+
+        let second = try worker(setup)
+        defer { second.kill() }
+        try await replies.waitForAnswers(total)
+        second.terminate()
+        #expect(try await second.exitCode() == 0)
+
+        let afterRestart = try await reconcile(setup, ["--grace", "0s"])
+        #expect(afterRestart.exit == 0)
+        #expect((afterRestart.report["unanswered"] as? [Any])?.isEmpty == true)
+        #expect(afterRestart.report["answered"] as? Int == total)
+        print("reconcile: \(expected.count) of \(total) unanswered after kill -9, 0 after the restart")
+        await replies.close()
+    }
+
+    @Test("reconcile counts a command that is not JSON as answered by its dead letter")
+    func reconcileNonJSON() async throws {
+        let setup = try await setUp(group: "reconcile-dlq", send: false)
+        defer { setup.broker.kill() }
+        var logger = Logger(label: "reconcile-test")
+        logger.logLevel = .critical
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: setup.bootstrap), logger: logger)
+        try await producer.send(KafkaProducerMessage(topic: "provisioning.commands", key: "tecs-test:broken", value: "this is not JSON"))
+        await producer.close()
+        try await sendCommands(setup, ids: ["well-formed"])
+        let before = try await reconcile(setup, ["--grace", "0s"])
+        #expect(before.exit == 1, "no worker yet: both unanswered")
+        #expect((before.report["unanswered"] as? [Any])?.count == 2)
+
+        let worker = try worker(setup)
+        defer { worker.kill() }
+        let replies = try ReplyReader(bootstrap: setup.bootstrap)
+        try await replies.wait("the well-formed command's reply") { $0.contains { $0.commandId == "well-formed" } }
+        try await firstDeadLetter(bootstrap: setup.bootstrap, logger: logger)
+        worker.terminate()
+        #expect(try await worker.exitCode() == 0)
+        let after = try await reconcile(setup, ["--grace", "0s"])
+        #expect(after.exit == 0, "\(after.report)")
+        #expect(after.report["answered"] as? Int == 2)
+        #expect((after.report["targets"] as? [String: [String: Any]])?["-"]?["answered"] as? Int == 1, "the unreadable one, by its dead letter")
+        await replies.close()
+    }
+
+    private func firstDeadLetter(bootstrap: String, logger: Logger) async throws {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "dlq-\(UUID().uuidString)", topics: ["provisioning.dlq"])
+        configuration.properties = ["session.timeout.ms": "6000"]
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        let found = try await withDeadline(60) {
+            for await _ in consumer.messages { return true }
+            return false
+        }
+        await consumer.close()
+        #expect(found, "the broken command was dead-lettered")
+    }
+
+    @Test("reconcile refuses a bad --since with exit 64 naming the flag")
+    func reconcileBadSince() async throws {
+        for value in ["yesterday", "2026-13-01T00:00:00Z", "-5m"] {
+            let process = try ProvisionerProcess(arguments: ["reconcile", "--config", "/nonexistent.yaml", "--since", value])
+            let (_, stderr) = await process.outputs()
+            #expect(try await process.exitCode() == 64, "\(value)")
+            #expect(stderr.contains("--since"), "\(value): \(stderr)")
+        }
+    }
+}
