@@ -13,7 +13,10 @@ struct TopicReader {
         // A group of its own, so that reading never moves the workers' (or anyone's) offsets.
         var configuration = KafkaConsumerConfiguration(
             bootstrapServers: kafka.bootstrapServers, groupId: "provisioner-cli-\(UUID().uuidString)", topics: [topic])
-        configuration.properties = kafka.properties.merging(["enable.auto.commit": "false"]) { _, new in new }
+        // Prefetch kept small: a scan of millions of records holds up to 8 MB of them, not
+        // librdkafka's default of 64 MB.
+        let reading = ["enable.auto.commit": "false", "queued.max.messages.kbytes": "8192"]
+        configuration.properties = kafka.properties.merging(reading) { _, new in new }
         // A group of one: eager is as good, and safe to close before the first assignment.
         configuration.rebalanceProtocol = .eager
         return try KafkaConsumer(configuration: configuration, logger: logger)

@@ -62,6 +62,7 @@ struct Reconcile: AsyncParsableCommand {
 
         let replies = TopicReader(kafka: kafka, topic: kafka.repliesTopic, logger: logger)
         let replyRanges = try await replies.ends()
+        reconciliation.expect(replies: replyRanges.total)
         progress.start(kafka.repliesTopic, records: replyRanges.total)
         try await replies.scan(to: replyRanges) { message in
             reconciliation.reply(message)

@@ -72,6 +72,12 @@ struct Reconciliation {
         self.graceCutoff = graceCutoff
     }
 
+    /// Room for this many replies at once: growing the table as they come would hold the old
+    /// and the new one together, twice the memory at the peak.
+    mutating func expect(replies: Int64) {
+        entries.reserveCapacity(Int(clamping: replies))
+    }
+
     /// A record of the replies topic: its `commandId` header names the command.
     mutating func reply(_ message: KafkaConsumerMessage) {
         guard let commandId = message.headers.string("commandId"), !commandId.isEmpty else { return }
