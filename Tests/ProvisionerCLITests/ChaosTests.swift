@@ -1,18 +1,19 @@
 import Foundation
 import Testing
 
-/// The short chaos run of `swift test`, in both delivery modes; `scripts/chaos` runs the long one
-/// (CHAOS_SEED and CHAOS_MINUTES set the seed and the length; the seed is printed either way).
-@Suite("Chaos over subprocesses", .serialized)
-struct ChaosTests {
+/// The chaos settings from the environment: `scripts/chaos` sets them for a long run.
+enum ChaosSettings {
+    /// CHAOS_SEED, or a new one (printed by the run, so that it can be replayed).
     static var seed: UInt64 {
         ProcessInfo.processInfo.environment["CHAOS_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...999_999)
     }
 
+    /// CHAOS_MINUTES, or 75 s.
     static var duration: Duration {
         ProcessInfo.processInfo.environment["CHAOS_MINUTES"].flatMap { Double($0) }.map { .seconds($0 * 60) } ?? .seconds(75)
     }
 
+    /// CHAOS_MODE (`at-least-once`, `exactly-once`), or both.
     static var modes: [Bool] {
         switch ProcessInfo.processInfo.environment["CHAOS_MODE"] {
         case "at-least-once": [false]
@@ -20,12 +21,17 @@ struct ChaosTests {
         default: [false, true]
         }
     }
+}
 
+/// The short chaos run of `swift test`, in both delivery modes; `scripts/chaos` runs the long
+/// one. Part of the serialized fault suite: two sets of three workers at once on two cores would
+/// test the machine's load more than the workers.
+extension FaultSuiteTests {
     @Test(
-        "faults from outside, kills and restarts while commands flow: every command answered, every user created once, no redelivered create a conflict",
-        arguments: modes)
+        "chaos: faults from outside, kills and restarts while commands flow: every command answered, every user created once, no redelivered create a conflict",
+        arguments: ChaosSettings.modes)
     func chaos(exactlyOnce: Bool) async throws {
-        let result = try await ChaosRun(seed: Self.seed, duration: Self.duration, exactlyOnce: exactlyOnce).run()
+        let result = try await ChaosRun(seed: ChaosSettings.seed, duration: ChaosSettings.duration, exactlyOnce: exactlyOnce).run()
         #expect(result.unanswered == 0)
         #expect(result.usersHeldTwice == 0)
         #expect(result.conflicts == 0)

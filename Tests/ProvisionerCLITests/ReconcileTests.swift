@@ -67,7 +67,7 @@ extension CrashAndStopTests {
         await replies.close()
     }
 
-    @Test("reconcile counts a command that is not JSON as answered by its dead letter")
+    @Test("reconcile counts a command that is not JSON as answered by its dead letter; --republish sends the unanswered again as they were")
     func reconcileNonJSON() async throws {
         let setup = try await setUp(group: "reconcile-dlq", send: false)
         defer { setup.broker.kill() }
@@ -80,31 +80,41 @@ extension CrashAndStopTests {
         let before = try await reconcile(setup, ["--grace", "0s"])
         #expect(before.exit == 1, "no worker yet: both unanswered")
         #expect((before.report["unanswered"] as? [Any])?.count == 2)
+        // Re-published as they were (no terminal here: no question asked); each copy is answered too.
+        let republish = try ProvisionerProcess(arguments: ["reconcile", "--config", setup.config, "--grace", "0s", "--republish"])
+        let (republished, _) = await republish.outputs()
+        #expect(try await republish.exitCode() == 1, "the run that found them still reports them")
+        #expect(republished.contains("re-published 2 commands to provisioning.commands"), "\(republished)")
 
         let worker = try worker(setup)
         defer { worker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        try await replies.wait("the well-formed command's reply") { $0.contains { $0.commandId == "well-formed" } }
-        try await firstDeadLetter(bootstrap: setup.bootstrap, logger: logger)
+        try await replies.wait("both copies of the well-formed command answered") { $0.filter { $0.commandId == "well-formed" }.count == 2 }
+        try await deadLetters(2, bootstrap: setup.bootstrap, logger: logger)
         worker.terminate()
         #expect(try await worker.exitCode() == 0)
         let after = try await reconcile(setup, ["--grace", "0s"])
         #expect(after.exit == 0, "\(after.report)")
-        #expect(after.report["answered"] as? Int == 2)
-        #expect((after.report["targets"] as? [String: [String: Any]])?["-"]?["answered"] as? Int == 1, "the unreadable one, by its dead letter")
+        #expect(after.report["answered"] as? Int == 4)
+        #expect((after.report["targets"] as? [String: [String: Any]])?["-"]?["answered"] as? Int == 2, "the unreadable ones, by their dead letters")
+        #expect(after.report["duplicates"] as? Int == 0, "two commands with one commandId and a reply each are not a duplicate")
         await replies.close()
     }
 
-    private func firstDeadLetter(bootstrap: String, logger: Logger) async throws {
+    private func deadLetters(_ count: Int, bootstrap: String, logger: Logger) async throws {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "dlq-\(UUID().uuidString)", topics: ["provisioning.dlq"])
         configuration.properties = ["session.timeout.ms": "6000"]
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         let found = try await withDeadline(60) {
-            for await _ in consumer.messages { return true }
-            return false
+            var seen = 0
+            for await _ in consumer.messages {
+                seen += 1
+                if seen == count { break }
+            }
+            return seen
         }
         await consumer.close()
-        #expect(found, "the broken command was dead-lettered")
+        #expect(found == count, "the broken commands were dead-lettered")
     }
 
     @Test("reconcile refuses a bad --since with exit 64 naming the flag")
