@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ProvisioningContract
+import TestSupport
 import Testing
 
 /// A chaos run over subprocesses: an embedded cluster of three brokers with its control API, the
@@ -62,7 +63,7 @@ struct ChaosRun {
 
         var workers = try (0..<3).map { _ in try worker(config) }
         defer { for worker in workers { worker.kill() } }
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix(seed: seed)
         var result = Result()
         let prefix = "chaos-\(seed)-\(exactlyOnce ? "eo" : "alo")"
 
@@ -86,8 +87,8 @@ struct ChaosRun {
             }
             // The schedule: one fault every 3 to 6 s until the commands are all sent.
             while ContinuousClock.now - started < duration {
-                try await Task.sleep(for: .milliseconds(3000 + Int(random.next(3000))))
-                let fault = Fault.allCases[Int(random.next(UInt64(Fault.allCases.count)))]
+                try await Task.sleep(for: .milliseconds(3000 + random.next(3000)))
+                let fault = Fault.allCases[random.next(Fault.allCases.count)]
                 result.faults[fault, default: 0] += 1
                 let at = String(format: "%.1f", (ContinuousClock.now - started).seconds)
                 switch fault {
@@ -98,8 +99,8 @@ struct ChaosRun {
                     try await Task.sleep(for: .seconds(5))
                     _ = try await broker.post("/brokers/\(id)/up")
                 case .requestErrors:
-                    let (api, errors) = Self.requestErrors[Int(random.next(UInt64(Self.requestErrors.count)))]
-                    let count = 1 + Int(random.next(4))
+                    let (api, errors) = Self.requestErrors[random.next(Self.requestErrors.count)]
+                    let count = 1 + random.next(4)
                     let list = (0..<count).map { "\"\(errors[$0 % errors.count])\"" }.joined(separator: ",")
                     print("chaos t+\(at)s: \(count) request errors on \(api)")
                     _ = try await broker.post("/errors", #"{"api":"\#(api)","errors":[\#(list)]}"#)
@@ -119,13 +120,13 @@ struct ChaosRun {
                     print("chaos t+\(at)s: group coordinator to broker \(id)")
                     _ = try await broker.post("/coordinator", #"{"type":"group","key":"\#(Self.group)","broker":\#(id)}"#)
                 case .kill:
-                    let victim = Int(random.next(3))
+                    let victim = random.next(3)
                     print("chaos t+\(at)s: kill -9 worker \(victim), restarted")
                     workers[victim].kill()
                     _ = try? await workers[victim].exitCode()
                     workers[victim] = try worker(config)
                 case .terminate:
-                    let victim = Int(random.next(3))
+                    let victim = random.next(3)
                     print("chaos t+\(at)s: SIGTERM worker \(victim), restarted")
                     workers[victim].terminate()
                     _ = try? await workers[victim].exitCode()
@@ -203,23 +204,6 @@ struct ChaosRun {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         return String(buffer: try await response.body.collect(upTo: 16 << 20))
     }
-}
-
-/// A small seeded generator (SplitMix64): the same seed, the same schedule.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// 0 ..< bound.
-    mutating func next(_ bound: UInt64) -> UInt64 { next() % bound }
 }
 
 extension Duration {

@@ -47,6 +47,15 @@ struct CrashAndStopTests {
         #expect(try await sender.exitCode() == 0)
     }
 
+    /// The simulators taking 20 ms a call: with four calls at a time (about 200 commands a
+    /// second) a kill lands while most commands are still to come.
+    func slowVendor() async throws -> (ProvisionerProcess, url: String) {
+        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "20"])
+        let listening = try await simulator.firstLine()
+        let port = try #require(listening.range(of: "127.0.0.1:").flatMap { Int(listening[$0.upperBound...].prefix { $0.isNumber }) })
+        return (simulator, "http://127.0.0.1:\(port)")
+    }
+
     func worker(_ setup: Setup) throws -> WorkerProcess {
         let port = try freePort()
         let process = try ProvisionerProcess(
@@ -87,11 +96,9 @@ struct CrashAndStopTests {
         // A vendor taking 20 ms a call, four calls at a time (about 200 commands a second): the
         // kill lands while most are to come. (Without a vendor the worker answered all 2,000
         // before the reader had seen 20.)
-        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "20"])
+        let (simulator, vendor) = try await slowVendor()
         defer { simulator.kill() }
-        let listening = try await simulator.firstLine()
-        let port = try #require(listening.range(of: "127.0.0.1:").flatMap { Int(listening[$0.upperBound...].prefix { $0.isNumber }) })
-        let setup = try await setUp(group: "kill-workers", maxInFlight: 4, vendor: "http://127.0.0.1:\(port)")
+        let setup = try await setUp(group: "kill-workers", maxInFlight: 4, vendor: vendor)
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()

@@ -19,11 +19,9 @@ extension CrashAndStopTests {
 
     @Test("reconcile after SIGKILL mid-stream names exactly the commands without a reply and exits 1; after a restart it finds none and exits 0")
     func reconcileAfterKill() async throws {
-        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "20"])
+        let (simulator, vendor) = try await slowVendor()
         defer { simulator.kill() }
-        let listening = try await simulator.firstLine()
-        let port = try #require(listening.range(of: "127.0.0.1:").flatMap { Int(listening[$0.upperBound...].prefix { $0.isNumber }) })
-        let setup = try await setUp(group: "reconcile-workers", maxInFlight: 4, vendor: "http://127.0.0.1:\(port)")
+        let setup = try await setUp(group: "reconcile-workers", maxInFlight: 4, vendor: vendor)
         defer { setup.broker.kill() }
         let replies = try ReplyReader(bootstrap: setup.bootstrap)
         try await replies.ready()

@@ -10,8 +10,8 @@ struct Reconcile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Report every command without a reply: per target and overall, from the commands, replies and dead-letter topics.",
         discussion: """
-            Reads the commands topic up to its end at the start of the run, and the replies and dead letters. A command is \\
-            answered when a reply carries its commandId or, when its commandId cannot be read, when a dead letter names its \\
+            Reads the commands topic up to its end at the start of the run, and the replies and dead letters. A command is \
+            answered when a reply carries its commandId or, when its commandId cannot be read, when a dead letter names its \
             partition and offset. Exits 1 while a command older than --grace has no answer, 0 when none.
             """
     )
