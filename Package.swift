@@ -166,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionerConfigurationTests",
-            dependencies: ["ProvisionerConfiguration", "ProvisioningContract"]
+            dependencies: ["ProvisionerConfiguration", "ProvisioningContract", "TestSupport"]
         ),
         // The adapters against the simulators over HTTP: seed examples, every error code, tokens.
         .testTarget(

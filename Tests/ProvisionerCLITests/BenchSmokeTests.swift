@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The benchmark tool still runs end to end (tiny counts; no timing is asserted: performance is
@@ -17,8 +18,11 @@ struct BenchSmokeTests {
         let errors = Pipe()
         process.standardError = errors
         try process.run()
-        let stderr = await Task.detached { String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }.value
-        process.waitUntilExit()
+        let stderr = await onOwnThread {
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text
+        }
         #expect(process.terminationStatus == 0, "\(stderr)")
         let rows = try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("| raw") || $0.hasPrefix("| a.") }
         #expect(rows.count == 2, "\(rows)")

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import TestSupport
 import Testing
 
 /// `provisioner broker` as another process uses it: contract section 8.
@@ -123,12 +124,12 @@ final class ProvisionerProcess: @unchecked Sendable {
     /// Everything on standard output and standard error once the process has ended.
     func outputs() async -> (stdout: String, stderr: String) {
         let (output, errorsFile, process) = (self.output, self.errorsFile, self.process)
-        return await Task.detached {
+        return await onOwnThread {
             let out = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             let err = (try? Data(contentsOf: errorsFile)) ?? Data()
             return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-        }.value
+        }
     }
 
     /// The first line of standard output (the contract puts the bootstrap list there).
@@ -137,7 +138,7 @@ final class ProvisionerProcess: @unchecked Sendable {
     /// The next line of standard output.
     func nextLine() async throws -> String {
         let handle = output.fileHandleForReading
-        return try await Task.detached {
+        return try await onOwnThread {
             var bytes: [UInt8] = []
             while true {
                 let chunk = try handle.read(upToCount: 1) ?? Data()
@@ -146,7 +147,7 @@ final class ProvisionerProcess: @unchecked Sendable {
                 bytes.append(byte)
             }
             return String(decoding: bytes, as: UTF8.self)
-        }.value
+        }
     }
 
     func terminate() { process.terminate() }
@@ -159,11 +160,11 @@ final class ProvisionerProcess: @unchecked Sendable {
 
     func exitCode() async throws -> Int32 {
         let process = self.process
-        return try await Task.detached {
+        return try await onOwnThread {
             process.waitUntilExit()
             guard process.terminationReason == .exit else { throw CLIError("provisioner died of signal \(process.terminationStatus)") }
             return process.terminationStatus
-        }.value
+        }
     }
 }
 
@@ -171,7 +172,7 @@ enum Kcat {
     static let path: String? = ["/usr/bin/kcat", "/usr/local/bin/kcat"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     static func run(_ arguments: [String], input: String? = nil) async throws -> String {
-        try await Task.detached {
+        try await onOwnThread {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path!)
             process.arguments = arguments
@@ -187,7 +188,7 @@ enum Kcat {
             process.waitUntilExit()
             guard process.terminationStatus == 0 else { throw CLIError("kcat \(arguments) exited \(process.terminationStatus)") }
             return String(decoding: data, as: UTF8.self)
-        }.value
+        }
     }
 }
 

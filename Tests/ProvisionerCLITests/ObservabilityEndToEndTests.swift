@@ -231,10 +231,10 @@ struct ObservabilityEndToEndTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        return await Task.detached {
+        return await onOwnThread {
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }.value
+        }
     }
 }

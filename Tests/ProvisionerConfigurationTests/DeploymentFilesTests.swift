@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `docker-compose.yml` and the `Dockerfile`, which no machine here can run (no Docker engine):
@@ -8,7 +9,7 @@ struct DeploymentFilesTests {
     static let root = ConfigurationReferenceTests.root
 
     @Test("docker-compose config accepts the compose file; it has Kafka in KRaft mode, the topic job, the simulator, three workers and Prometheus")
-    func compose() throws {
+    func compose() async throws {
         // Debian's docker-compose (installed by scripts/bootstrap) validates and normalises the file.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -20,9 +21,12 @@ struct DeploymentFilesTests {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let normalised = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (normalised, problems) = await onOwnThread {
+            let normalised = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (normalised, problems)
+        }
         #expect(process.terminationStatus == 0, "docker-compose config: \(problems)")
 
         for service in ["kafka", "topics", "simulator", "worker", "prometheus"] {
