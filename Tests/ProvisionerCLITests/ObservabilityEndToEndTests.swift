@@ -110,10 +110,20 @@ struct ObservabilityEndToEndTests {
         let records = try await withDeadline(120) {
             var records: [KafkaConsumerMessage] = []
             var answered: Set<String> = []
+            // The dead letters arrive on their own topic, maybe after the last reply: wait for as
+            // many as the replies announce (contract section 4's categories that go to the DLQ).
+            var announced = 0
+            var deadLetters = 0
+            let dlqCategories: Set<String> = ["invalid_command", "unknown_target", "unauthorized", "unavailable", "vendor_error", "internal"]
             for await message in consumer.messages {
                 records.append(message)
-                if message.topic == "provisioning.replies", let id = message.headers.string("commandId") { answered.insert(id) }
-                if expected.isSubset(of: answered) { break }
+                if message.topic == "provisioning.replies", let id = message.headers.string("commandId") {
+                    answered.insert(id)
+                    let reply = try? JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any]
+                    if let category = (reply?["error"] as? [String: Any])?["category"] as? String, dlqCategories.contains(category) { announced += 1 }
+                }
+                if message.topic == "provisioning.dlq" { deadLetters += 1 }
+                if expected.isSubset(of: answered), deadLetters >= announced { break }
             }
             return records
         }
