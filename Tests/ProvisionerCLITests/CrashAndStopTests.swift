@@ -6,7 +6,10 @@ import Synchronization
 import Testing
 
 /// Workers killed or stopped mid-stream, as subprocesses of the built `provisioner`.
-@Suite("Worker crashes and graceful stops")
+/// One test at a time: each runs a broker, workers and often the simulators; side by side on two
+/// cores a starved worker is expired from its group and the rebalance repeats commands, which is
+/// what "exactly once" here must not see.
+@Suite("Worker crashes and graceful stops", .serialized)
 struct CrashAndStopTests {
     let total = 2000
 
