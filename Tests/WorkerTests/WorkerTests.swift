@@ -13,6 +13,10 @@ final class SlowVendor: VendorAdapter {
     let kind: VendorKind = .tecs
     let seen = Mutex<[String]>([])
     let running = Mutex<(now: Int, max: Int)>((0, 0))
+    /// Each call's latency.
+    let latency: Duration
+
+    init(latency: Duration = .milliseconds(20)) { self.latency = latency }
 
     func plan(_ command: ProvisioningCommand, for target: ProvisioningTarget) -> Result<JSONValue, AdapterFailure> {
         .success(.object(["url": .string(target.baseURL)]))
@@ -24,7 +28,7 @@ final class SlowVendor: VendorAdapter {
             $0.max = max($0.max, $0.now)
         }
         seen.withLock { $0.append(command.commandId) }
-        try? await Task.sleep(for: .milliseconds(20))  // the vendor's latency
+        try? await Task.sleep(for: latency)  // the vendor's latency
         running.withLock { $0.now -= 1 }
         return .succeeded(vendorUserId: command.userId, data: nil, vendorResponse: VendorResponse(httpStatus: 200, code: "0", message: "OK"))
     }
@@ -190,7 +194,9 @@ struct HotKeyTests {
         try await producer.flush()
         await producer.close()
 
-        let vendor = SlowVendor()
+        // 50 ms a call: the hot key takes about 10 s one at a time, so that a slow start of the
+        // cold partitions' fetching (a loaded machine) still leaves them the first half.
+        let vendor = SlowVendor(latency: .milliseconds(50))
         let consumerConfiguration = kafka.consumer(group: "hot", topics: ["commands"])
         var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "hot", workerId: "test/hot")
         settings.maxInFlight = 16
@@ -224,7 +230,7 @@ struct HotKeyTests {
         let lastCold = try #require(order.lastIndex { $0.hasPrefix("cold-") })
         let hotOrder = order.filter { $0.hasPrefix("hot-") }
         #expect(hotOrder == (0..<200).map { "hot-\($0)" }, "the hot key in order")
-        // The hot key runs one at a time (20 ms each, about 4 s); the cold keys run 16 at a time.
+        // The hot key runs one at a time (50 ms each, about 10 s); the cold keys run 16 at a time.
         #expect(lastCold < order.count / 2, "cold keys done in the first half of all vendor calls (last at \(lastCold) of \(order.count))")
         print("hot key: \(pauses) partition pause(s); last cold command was vendor call \(lastCold + 1) of \(order.count)")
         withExtendedLifetime(cluster) {}
