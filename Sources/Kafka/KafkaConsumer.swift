@@ -211,7 +211,7 @@ final class ConsumerCore: Sendable {
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) {
         self.logger = logger
-        self.rebalanceProtocol = configuration.rebalanceProtocol
+        self.rebalanceProtocol = configuration.effectiveRebalanceProtocol
         self.capacity = max(1, configuration.bufferCapacity)
         self.revokeTimeout = configuration.revokeTimeout
         let room = self.room

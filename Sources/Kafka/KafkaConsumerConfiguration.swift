@@ -4,7 +4,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var bootstrapServers: String
     public var groupId: String
     public var topics: [String]
-    public var rebalanceProtocol: RebalanceProtocol = .cooperative
+    /// Eager by default: see `RebalanceProtocol.cooperative` for why. A
+    /// `partition.assignment.strategy` in `properties` wins over it.
+    public var rebalanceProtocol: RebalanceProtocol = .eager
     /// How many messages may wait for the reader before the consumer takes no more from
     /// librdkafka, whose prefetch queue then fills and stops fetching. Rebalance events queue
     /// behind the buffered messages: a member that stops reading for `max.poll.interval.ms`
@@ -27,13 +29,26 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// How partitions move between group members.
     public enum RebalanceProtocol: String, Sendable {
         /// `cooperative-sticky`: only the partitions that change owner are revoked, so the rest of
-        /// the group keeps working while a member joins or leaves. The default: scaling out a
-        /// worker group should not stop every worker. (librdkafka 2.0.2 aborts when such a
-        /// consumer is destroyed before its first assignment; `KafkaConsumer` then leaves the
-        /// closed handle undestroyed instead.)
+        /// the group keeps working while a member joins or leaves.
+        ///
+        /// Not for a consumer that commits while it works, with librdkafka 2.0.2: a commit sent
+        /// while the member's own JoinGroup is held by the coordinator is answered after the
+        /// generation moved on, with ILLEGAL_GENERATION, and librdkafka then declares every
+        /// partition of the member lost and rejoins (librdkafka #4059, fixed upstream by #4908).
+        /// The rejoin starts the next rebalance, in which the other members' commits meet the
+        /// same fate, and their uncommitted work is done again each time. (librdkafka 2.0.2 also
+        /// aborts when such a consumer is destroyed before its first assignment; `KafkaConsumer`
+        /// then leaves the closed handle undestroyed instead.)
         case cooperative = "cooperative-sticky"
-        /// `range`: every rebalance revokes every partition from every member first.
+        /// `range`: every rebalance revokes every partition from every member first, before the
+        /// member rejoins, so its last commits go out under the generation they were made in.
+        /// The default.
         case eager = "range"
+    }
+
+    /// The protocol librdkafka will use, `properties` included.
+    var effectiveRebalanceProtocol: RebalanceProtocol {
+        librdkafkaProperties["partition.assignment.strategy"].map { $0.contains("cooperative") ? .cooperative : .eager } ?? rebalanceProtocol
     }
 
     var librdkafkaProperties: [String: String] {

@@ -207,7 +207,6 @@ enum DevEnvironment {
             bootstrapServers: settings.kafka.bootstrapServers, groupId: "provisioner-dev-\(UUID().uuidString)", topics: [settings.kafka.repliesTopic]
         )
         configuration.properties = ["enable.auto.commit": "false", "session.timeout.ms": "6000"]
-        configuration.rebalanceProtocol = .eager
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }
 

@@ -17,8 +17,6 @@ struct TopicReader {
         // librdkafka's default of 64 MB.
         let reading = ["enable.auto.commit": "false", "queued.max.messages.kbytes": "8192"]
         configuration.properties = kafka.properties.merging(reading) { _, new in new }
-        // A group of one: eager is as good, and safe to close before the first assignment.
-        configuration.rebalanceProtocol = .eager
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }
 

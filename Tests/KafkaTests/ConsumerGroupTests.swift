@@ -12,6 +12,8 @@ struct ConsumerGroupTests {
         let seen = Mutex<[KafkaTopicPartitionOffset]>([])
         let assignedPartitions = Mutex<Set<KafkaTopicPartition>>([])
         let revokedBeforeRelease = Mutex<[KafkaTopicPartition]>([])
+        /// Revocations that came as "lost": the member was fenced, its uncommitted work is done again.
+        let lostRevocations = Mutex(0)
         /// Messages whose commit failed (a commit racing a rebalance is refused with
         /// ILLEGAL_GENERATION): the only ones that may be delivered twice.
         let failedCommits = Mutex<Set<KafkaTopicPartitionOffset>>([])
@@ -55,7 +57,8 @@ struct ConsumerGroupTests {
                 case .partitionsRevoked(let revocation):
                     // Still assigned while we hold the revocation: a commit works.
                     revokedBeforeRelease.withLock { $0.append(contentsOf: revocation.partitions) }
-                    if !closing.load(ordering: .acquiring) {
+                    if revocation.isLost { lostRevocations.withLock { $0 += 1 } }
+                    if !closing.load(ordering: .acquiring), !revocation.isLost {
                         #expect(consumer.assignment.isSuperset(of: revocation.partitions))
                     }
                     assignedPartitions.withLock { $0.subtract(revocation.partitions) }
@@ -189,6 +192,55 @@ struct ConsumerGroupTests {
             return seenB.contains { $0.topicPartition == partition && $0.offset > lastByA }
         }
         #expect(!handedOverMidStream.isEmpty, "A left unread messages that B processed")
+    }
+
+    /// A worker commits every second while it works, so its commits meet every rebalance. With
+    /// cooperative-sticky, librdkafka 2.0.2 sends them while the member's own JoinGroup waits at
+    /// the coordinator; answered after the generation moved on (ILLEGAL_GENERATION), they make
+    /// librdkafka declare all of the member's partitions lost (librdkafka #4059), and the next
+    /// owner repeats their uncommitted work. Eager revokes before rejoining, so nothing is lost:
+    /// why eager is the default. The cooperative case is a canary: when an upgraded librdkafka
+    /// keeps the partitions, it fails, and cooperative-sticky can be the default again.
+    @Test(
+        "a member committing while another joins keeps its partitions with eager rebalancing; cooperative-sticky loses them (librdkafka 2.0.2)",
+        arguments: [KafkaConsumerConfiguration.RebalanceProtocol.eager, .cooperative]
+    )
+    func commitsDuringRebalance(protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol) async throws {
+        let kafka = try TestCluster()
+        let topic = try kafka.topic(partitions: 6)
+        let all = Set((0..<6).map { KafkaTopicPartition(topic: topic, partition: $0) })
+        let group = "g-commit-rebalance-\(rebalance.rawValue)"
+        let condition = Condition()
+        let a = Member("a", try kafka.consumer(group: group, topics: [topic], protocol: rebalance))
+        let aTask = Task { await a.run { condition.changed() } }
+        try await condition.wait("a to own every partition") { a.assignedPartitions.withLock { $0 } == all }
+
+        // A commits what it owns every 50 ms (pacing, not synchronisation) while B joins.
+        let committing = Task {
+            while !Task.isCancelled {
+                let owned = a.assignedPartitions.withLock { $0 }
+                if !owned.isEmpty { try? await a.consumer.commit(owned.map { KafkaTopicPartitionOffset($0, offset: 0) }) }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let b = Member("b", try kafka.consumer(group: group, topics: [topic], protocol: rebalance))
+        let bTask = Task { await b.run { condition.changed() } }
+        try await condition.wait("the partitions split between a and b") {
+            let ownedByA = a.assignedPartitions.withLock { $0 }
+            let ownedByB = b.assignedPartitions.withLock { $0 }
+            return !ownedByA.isEmpty && !ownedByB.isEmpty && ownedByA.isDisjoint(with: ownedByB) && ownedByA.union(ownedByB) == all
+        }
+        committing.cancel()
+        _ = await committing.value
+        let lost = a.lostRevocations.withLock { $0 }
+        switch rebalance {
+        case .eager: #expect(lost == 0, "no partition of the committing member was declared lost")
+        case .cooperative: #expect(lost > 0, "librdkafka 2.0.2 declares the committing member's partitions lost (#4059)")
+        }
+        aTask.cancel()
+        bTask.cancel()
+        await a.close()
+        await b.close()
     }
 
     @Test("committed offsets survive closing and reopening: reading resumes right after the last commit")

@@ -26,7 +26,7 @@ struct TestCluster {
     }
 
     func consumer(
-        group: String, topics: [String], protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol = .cooperative, properties: [String: String] = [:]
+        group: String, topics: [String], protocol rebalance: KafkaConsumerConfiguration.RebalanceProtocol = .eager, properties: [String: String] = [:]
     ) throws -> KafkaConsumer {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: group, topics: topics)
         configuration.rebalanceProtocol = rebalance

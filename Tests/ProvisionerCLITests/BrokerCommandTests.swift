@@ -88,6 +88,11 @@ enum Binary {
         }
         return bundle.appendingPathComponent("provisioner")
     }
+
+    /// `LOG_LEVEL` of the worker subprocesses of the crash and chaos tests: `error`, or
+    /// TEST_WORKER_LOG_LEVEL (e.g. `info`, to read their rebalances and refused commits in
+    /// the `provisioner-*.stderr` files the tests leave in the temporary directory).
+    static var workerLogLevel: String { ProcessInfo.processInfo.environment["TEST_WORKER_LOG_LEVEL"] ?? "error" }
 }
 
 /// A `provisioner` subprocess whose standard output is read line by line.

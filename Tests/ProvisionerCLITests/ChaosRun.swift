@@ -194,7 +194,8 @@ struct ChaosRun {
     }
 
     private func worker(_ config: String) throws -> ProvisionerProcess {
-        try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error", "PROVISIONER_OBSERVABILITY_PORT": "0"])
+        try ProvisionerProcess(
+            arguments: ["run", "--config", config], environment: ["LOG_LEVEL": Binary.workerLogLevel, "PROVISIONER_OBSERVABILITY_PORT": "0"])
     }
 
     private static func simulator(_ base: String, _ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> String {
