@@ -20,6 +20,10 @@ public struct ProvisionerConfiguration: Sendable {
         public var commandsTopic: String
         public var repliesTopic: String
         public var deadLettersTopic: String
+        /// Worker status records (contract section 10), compacted.
+        public var statusTopic: String
+        /// The redrive audit (contract section 11), compacted.
+        public var replaysTopic: String
         /// Passed to librdkafka as they are.
         public var properties: [String: String]
     }
@@ -159,6 +163,7 @@ struct Flattened {
     static let knownPaths: [[String]] = [
         ["kafka", "bootstrapServers"], ["kafka", "groupId"],
         ["kafka", "topics", "commands"], ["kafka", "topics", "replies"], ["kafka", "topics", "deadLetters"],
+        ["kafka", "topics", "status"], ["kafka", "topics", "replays"],
         ["worker", "maxInFlight"], ["worker", "exactlyOnce"], ["worker", "shutdownGracePeriod"],
         ["observability", "port"], ["observability", "logFormat"],
     ]
@@ -261,6 +266,8 @@ struct Reader {
             commandsTopic: try string(["kafka", "topics", "commands"]) ?? "provisioning.commands",
             repliesTopic: try string(["kafka", "topics", "replies"]) ?? "provisioning.replies",
             deadLettersTopic: try string(["kafka", "topics", "deadLetters"]) ?? "provisioning.dlq",
+            statusTopic: try string(["kafka", "topics", "status"]) ?? "provisioning.status",
+            replaysTopic: try string(["kafka", "topics", "replays"]) ?? "provisioning.dlq.replays",
             properties: properties
         )
         let worker = ProvisionerConfiguration.Worker(

@@ -42,11 +42,25 @@ public final class TargetGuards: Sendable {
         state.withLock { $0[targetName]?.breaker ?? .closed }
     }
 
+    /// Each target that has been called: its breaker and the vendor calls running now.
+    public func snapshot() -> [String: (breaker: BreakerState, running: Int)] {
+        state.withLock { states in states.mapValues { ($0.breaker, $0.running) } }
+    }
+
     public enum BreakerState: Sendable, Equatable {
         case closed
         case open(until: ContinuousClock.Instant)
         /// One probe is out; everything else waits for its result.
         case halfOpen
+
+        /// `closed`, `open` or `half-open`, as the status record and the console name it.
+        public var name: String {
+            switch self {
+            case .closed: "closed"
+            case .open: "open"
+            case .halfOpen: "half-open"
+            }
+        }
     }
 }
 

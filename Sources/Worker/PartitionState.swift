@@ -42,10 +42,13 @@ struct PartitionState {
     var awaitingAcknowledgement = 0
     /// Being revoked: nothing new starts; its revocation is released once it is idle.
     var revoking = false
+    /// The group's last accepted commit of the partition (for the status record).
+    var acceptedCommit: Int64?
 
     init(epoch: UInt64, start: Int64?) {
         self.epoch = epoch
         self.expected = start
+        self.acceptedCommit = start
     }
 
     /// Whether anything of the partition still runs or waits for Kafka.

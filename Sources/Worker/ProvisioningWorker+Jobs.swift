@@ -26,6 +26,10 @@ extension ProvisioningWorker {
         switch step {
         case .finished(let result):
             WorkerMetrics.reply(result.reply)
+            let succeeded = result.reply.status == .succeeded
+            tally(result.reply.target) { tally in
+                if succeeded { tally.succeeded += 1 } else { tally.failed += 1 }
+            }
             if let error = result.deadLetter { WorkerMetrics.deadLetter(error.category) }
             logFinished(result)
             span.attributes["provisioning.status"] = result.reply.status.rawValue
@@ -49,6 +53,7 @@ extension ProvisioningWorker {
                 metadata["category"] = "\(failure.error.category.rawValue)"
                 metadata["reason"] = "\(Redaction.scrub(failure.error.message, knownSecrets: progress.command.secretValues))"
                 logger.info("vendor call failed; retrying", metadata: metadata)
+                tally(progress.command.target) { $0.retries += 1 }
             }
             // The command waits without a slot; only its own key waits with it.
             let parked = job.advanced(to: progress, span: span)

@@ -26,6 +26,12 @@ public final class ProvisioningWorker: Sendable {
     let tracer: any Tracer
     let healthState = Mutex(WorkerHealth())
     private let stopping = Atomic<Bool>(false)
+    /// The status record's destination; nil publishes none (in-process tests).
+    let statusReporting: WorkerStatusReporting?
+    let startedAt = Date()
+    /// The last statistics sample's consumer lag per partition, and the targets' tallies.
+    let lags = Mutex<[KafkaTopicPartition: Int64]>([:])
+    let tallies = Mutex<[String: TargetTally]>([:])
     /// Jobs to start as new tasks of `run()`'s group; finished after the final commit.
     let launches: AsyncStream<Job>
     let launch: AsyncStream<Job>.Continuation
@@ -39,8 +45,13 @@ public final class ProvisioningWorker: Sendable {
     private let stopSignalled: AsyncStream<Never>.Continuation
 
     /// At least once: replies and dead letters through `producer`, offsets committed after them.
-    public convenience init(consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
-        self.init(consumer: consumer, publishing: Self.acknowledged(producer, logger: logger), processor: processor, settings: settings, logger: logger)
+    public convenience init(
+        consumer: KafkaConsumer, producer: KafkaProducer, processor: CommandProcessor, settings: WorkerSettings, status: WorkerStatusReporting? = nil,
+        logger: Logger
+    ) {
+        self.init(
+            consumer: consumer, publishing: Self.acknowledged(producer, logger: logger), processor: processor, settings: settings, status: status,
+            logger: logger)
     }
 
     /// Exactly once: replies, dead letters and offsets in Kafka transactions, one per commit
@@ -48,15 +59,19 @@ public final class ProvisioningWorker: Sendable {
     /// to replace one that was fenced or failed fatally.
     public convenience init(
         consumer: KafkaConsumer, transactionalProducer makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer,
-        processor: CommandProcessor, settings: WorkerSettings, logger: Logger
+        processor: CommandProcessor, settings: WorkerSettings, status: WorkerStatusReporting? = nil, logger: Logger
     ) {
         let publishing = TransactionalPublishing(consumer: consumer, logger: logger, makeProducer: makeProducer)
-        self.init(consumer: consumer, publishing: publishing, processor: processor, settings: settings, logger: logger)
+        self.init(consumer: consumer, publishing: publishing, processor: processor, settings: settings, status: status, logger: logger)
     }
 
     /// Any consumer and publishing mode: in-process tests, or a mode wrapped for a test cluster.
-    public init(consumer: any CommandConsumer, publishing: any ReplyPublishing, processor: CommandProcessor, settings: WorkerSettings, logger: Logger) {
+    public init(
+        consumer: any CommandConsumer, publishing: any ReplyPublishing, processor: CommandProcessor, settings: WorkerSettings,
+        status: WorkerStatusReporting? = nil, logger: Logger
+    ) {
         self.consumer = consumer
+        self.statusReporting = status
         self.publishing = publishing
         self.processor = processor
         self.settings = settings
@@ -85,6 +100,8 @@ public final class ProvisioningWorker: Sendable {
     }
     /// The scheduler's queues in one line, for diagnosing a stall.
     public var schedulingSummary: String { machine.withLock { $0.summary } }
+    /// Whether `stop()` was called.
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
     /// Whether the worker can take commands now (for `/health/ready`).
     public var health: WorkerHealth { healthState.withLock { $0 } }
 
@@ -104,9 +121,15 @@ public final class ProvisioningWorker: Sendable {
             group.addTask { await self.runCommitter() }
             group.addTask { await self.tickPeriodically() }
             group.addTask { await self.publishing.run() }
+            group.addTask { await self.reportStatusPeriodically() }
             if let statistics = consumer.lagStatistics {
                 // librdkafka's statistics (with `statistics.interval.ms`) carry each partition's lag.
-                group.addTask { for await sample in statistics { WorkerMetrics.lag(sample) } }
+                group.addTask {
+                    for await sample in statistics {
+                        let lags = WorkerMetrics.lag(sample)
+                        self.lags.withLock { $0 = lags }
+                    }
+                }
             }
             for await job in launches {
                 group.addTask { await self.run(job) }
@@ -116,6 +139,7 @@ public final class ProvisioningWorker: Sendable {
         }
         await consumer.close()
         await publishing.close()
+        await reportStopped()
     }
 
     // MARK: Event loop

@@ -41,15 +41,20 @@ enum WorkerMetrics {
         Timer(label: "provisioner_commit_duration_seconds", preferredDisplayUnit: .seconds).record(duration)
     }
 
-    /// Consumer lag per partition, from a librdkafka statistics sample.
-    static func lag(_ sample: KafkaStatistics) {
-        guard let statistics = try? sample.decode(ConsumerStatistics.self) else { return }
+    /// Consumer lag per partition, from a librdkafka statistics sample: recorded, and returned
+    /// for the status record.
+    @discardableResult
+    static func lag(_ sample: KafkaStatistics) -> [KafkaTopicPartition: Int64] {
+        guard let statistics = try? sample.decode(ConsumerStatistics.self) else { return [:] }
+        var lags: [KafkaTopicPartition: Int64] = [:]
         for (topic, partitions) in statistics.topics {
             for (partition, values) in partitions.partitions where partition != "-1" && values.consumerLag >= 0 {
                 Gauge(label: "provisioner_consumer_lag", dimensions: [("topic", topic), ("partition", partition)])
                     .record(values.consumerLag)
+                if let number = Int32(partition) { lags[KafkaTopicPartition(topic: topic, partition: number)] = values.consumerLag }
             }
         }
+        return lags
     }
 
     /// The part of librdkafka's STATISTICS.md schema read here.

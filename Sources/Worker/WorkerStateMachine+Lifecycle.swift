@@ -228,6 +228,12 @@ extension WorkerStateMachine {
             + "paused \(partitions.filter(\.value.paused).map(\.key.partition).sorted()), next offsets \(next), gaps \(gaps)"
     }
 
+    /// Each assigned partition as the status record shows it, in partition order.
+    var partitionSnapshot: [(partition: KafkaTopicPartition, committed: Int64?, queued: Int, paused: Bool)] {
+        partitions.map { ($0.key, $0.value.acceptedCommit, $0.value.queued, $0.value.paused) }
+            .sorted { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
+    }
+
     /// Commands waiting for a retry now.
     var parkedCount: Int { partitions.values.reduce(0) { $0 + $1.parked.count } }
 }

@@ -210,6 +210,7 @@ struct WorkerStateMachine {
         var released: [(KafkaTopicPartition, String)] = []
         for offset in offsets {
             guard var state = take(offset.topicPartition) else { continue }
+            state.acceptedCommit = offset.offset
             state.startedSinceCommit = 0
             state.heldSince = nil
             released += state.held.map { (offset.topicPartition, $0) }

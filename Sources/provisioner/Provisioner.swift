@@ -10,6 +10,7 @@ struct Provisioner: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provisioner",
         abstract: "Provisions user accounts into vendor systems from Kafka.",
+        version: ProvisionerVersion.current,
         subcommands: [Run.self, Send.self, Replies.self, DeadLetters.self, Reconcile.self, Broker.self, Simulate.self, Dev.self]
     )
 
@@ -26,6 +27,11 @@ struct Provisioner: AsyncParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// The software version: `provisioner --version` and the workers' status records.
+enum ProvisionerVersion {
+    static let current = "0.9.0"
 }
 
 /// Standard output, unbuffered: other processes read it line by line while we run.

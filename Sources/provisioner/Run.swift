@@ -85,10 +85,15 @@ enum WorkerAssembly {
         workerSettings.maxInFlight = settings.worker.maxInFlight
         workerSettings.shutdownGracePeriod = settings.worker.shutdownGracePeriod
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        // Status records go through a plain producer of their own: in exactly-once mode the
+        // worker's producers are transactional, and a record every 5 s needs no batching.
+        let status = WorkerStatusReporting(
+            producer: try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger), topic: settings.kafka.statusTopic,
+            version: ProvisionerVersion.current)
         guard settings.worker.exactlyOnce else {
             return ProvisioningWorker(
                 consumer: consumer, producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
-                processor: processor, settings: workerSettings, logger: logger
+                processor: processor, settings: workerSettings, status: status, logger: logger
             )
         }
         // One transaction per commit tick carries everything finished since the last one: a short
@@ -100,7 +105,7 @@ enum WorkerAssembly {
         return ProvisioningWorker(
             consumer: consumer,
             transactionalProducer: { () throws(KafkaError) -> KafkaProducer in try KafkaProducer(configuration: transactional, logger: logger) },
-            processor: processor, settings: workerSettings, logger: logger
+            processor: processor, settings: workerSettings, status: status, logger: logger
         )
     }
 }

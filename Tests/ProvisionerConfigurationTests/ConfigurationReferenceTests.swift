@@ -44,6 +44,8 @@ struct ConfigurationReferenceTests {
             "kafka.topics.commands": loaded.kafka.commandsTopic,
             "kafka.topics.replies": loaded.kafka.repliesTopic,
             "kafka.topics.deadLetters": loaded.kafka.deadLettersTopic,
+            "kafka.topics.status": loaded.kafka.statusTopic,
+            "kafka.topics.replays": loaded.kafka.replaysTopic,
             "worker.maxInFlight": "\(loaded.worker.maxInFlight)",
             "worker.exactlyOnce": "\(loaded.worker.exactlyOnce)",
             "worker.shutdownGracePeriod": Self.text(loaded.worker.shutdownGracePeriod),
