@@ -101,10 +101,19 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
+        // Dead-letter redrive (contract section 11): selection, preview, pacing, pause and
+        // cancel, the audit record. Behind `dlq replay` and the console; no terminal, no HTTP.
+        .target(
+            name: "Redrive",
+            dependencies: [
+                "Kafka", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "provisioner",
             dependencies: [
-                "Kafka", "Worker", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
+                "Kafka", "Worker", "Redrive", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
                 "VendorAdapters", "VendorSimulators", "Observability",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -150,6 +159,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The redrive engine against the embedded cluster: selection, audit, pacing, pause, cancel.
+        .testTarget(
+            name: "RedriveTests",
+            dependencies: [
+                "Redrive", "Kafka", "ProvisioningContract", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

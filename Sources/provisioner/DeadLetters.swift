@@ -4,6 +4,8 @@ import Kafka
 import Logging
 import ProvisionerConfiguration
 import ProvisioningContract
+import Redrive
+import UnixSignals
 
 /// `provisioner dlq list` / `dlq replay`: inspect and re-drive dead letters.
 struct DeadLetters: AsyncParsableCommand {
@@ -27,6 +29,8 @@ struct DeadLetters: AsyncParsableCommand {
         var since: String?
         @Option(help: "Only dead letters that failed before this RFC 3339 time.")
         var until: String?
+        @Option(help: "Only dead letters whose commandId, key, target, error or (redacted) value contain this text.")
+        var text: String?
 
         func validate() throws {
             for (name, value) in [("--since", since), ("--until", until)] {
@@ -34,70 +38,129 @@ struct DeadLetters: AsyncParsableCommand {
             }
         }
 
-        func matches(_ letter: KafkaConsumerMessage) -> Bool {
-            let headers = letter.headers
-            if let category, headers.string("dlq.error.category") != category { return false }
-            if let code, headers.string("dlq.error.code") != code { return false }
-            if let target, Self.target(of: letter) != target { return false }
-            let failedAt = headers.string("dlq.failed.at").flatMap { try? Timestamp.parse($0) }
-            if let since, let bound = try? Timestamp.parse(since), (failedAt ?? .distantPast) < bound { return false }
-            if let until, let bound = try? Timestamp.parse(until), (failedAt ?? .distantFuture) >= bound { return false }
-            return true
+        var filter: DeadLetterFilter {
+            DeadLetterFilter(
+                category: category, code: code, target: target, since: since.flatMap { try? Timestamp.parse($0) },
+                until: until.flatMap { try? Timestamp.parse($0) }, text: text)
         }
 
-        static func target(of letter: KafkaConsumerMessage) -> String? { field("target", of: letter) }
-
-        /// A top-level text field of the dead letter's value, when it is a JSON object.
-        static func field(_ name: String, of letter: KafkaConsumerMessage) -> String? {
-            guard let value = letter.value, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(value)) else { return nil }
-            return json[name]?.stringValue
-        }
-
-        func read() async throws -> (settings: ProvisionerConfiguration, letters: [KafkaConsumerMessage]) {
+        func read() async throws -> (settings: ProvisionerConfiguration, letters: [DeadLetter], history: [RedriveRecord]) {
             var logger = Logger(label: "provisioner.dlq")
             logger.logLevel = .error
             let settings = try ConfigurationLoader.load(config, includeTargets: false)
             try await KafkaReachability.check(settings.kafka, logger: logger)
             let letters = try await TopicReader(kafka: settings.kafka, topic: settings.kafka.deadLettersTopic, logger: logger).readToEnd()
-            return (settings, letters.filter(matches))
+            let audit = try await TopicReader(kafka: settings.kafka, topic: settings.kafka.replaysTopic, logger: logger).readToEnd()
+            return (settings, letters.map(DeadLetter.init), audit.compactMap { $0.value.flatMap { try? RedriveRecord.decode($0) } })
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List dead letters.")
+        static let configuration = CommandConfiguration(abstract: "List dead letters (values redacted).")
         @OptionGroup var filters: Filters
 
         func run() async throws {
-            let (_, letters) = try await filters.read()
-            for letter in letters {
-                let headers = letter.headers
-                let commandId = Filters.field("commandId", of: letter) ?? "-"
+            let (_, letters, history) = try await filters.read()
+            let redriven = RedrivePlan.redriven(history)
+            let shown = letters.filter(filters.filter.matches)
+            for letter in shown {
                 Console.line(
                     [
-                        "\(letter.partition)/\(letter.offset)", commandId, Filters.target(of: letter) ?? "-",
-                        headers.string("dlq.error.category") ?? "-", headers.string("dlq.error.code") ?? "-",
-                        headers.string("dlq.failed.at") ?? "-", headers.string("dlq.error.message") ?? "",
+                        letter.position.description, letter.commandId ?? "-", letter.target ?? "-", letter.category ?? "-", letter.code ?? "-",
+                        letter.headers.string("dlq.failed.at") ?? "-", redriven[letter.position].map { "redriven \($0)x" } ?? "-",
+                        Redaction.scrub(letter.errorMessage ?? ""),
                     ].joined(separator: "  "))
             }
-            Console.line("\(letters.count) dead letter\(letters.count == 1 ? "" : "s")")
+            Console.line("\(shown.count) dead letter\(shown.count == 1 ? "" : "s")")
         }
     }
 
     struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-publish dead letters to the commands topic, original key, value and headers.")
+        static let configuration = CommandConfiguration(
+            abstract: "Re-publish dead letters to the commands topic: original key, value and headers, recorded in the replays topic.",
+            discussion: """
+                Dead letters redriven before are skipped unless --include-replayed. On a terminal it shows the \
+                preview, asks before sending and shows progress; Ctrl-C stops it (what was sent stays recorded).
+                """
+        )
         @OptionGroup var filters: Filters
+        @Flag(help: "Print what would be re-published (counts per target and category, and the records) and send nothing.")
+        var dryRun = false
+        @Option(help: "Re-publish at most this many records a second.")
+        var rate: Double?
+        @Flag(help: "Do not ask for confirmation.")
+        var yes = false
+        @Flag(help: "Also re-publish dead letters that were redriven before.")
+        var includeReplayed = false
+
+        func validate() throws {
+            if let rate, !(rate > 0) { throw ValidationError("--rate must be a positive number of records a second, not \(rate)") }
+        }
 
         func run() async throws {
-            let (settings, letters) = try await filters.read()
+            let (settings, letters, history) = try await filters.read()
+            let plan = RedrivePlan(deadLetters: letters, history: history, filter: filters.filter, includeReplayed: includeReplayed)
+            Self.preview(plan)
+            if dryRun {
+                for letter in plan.letters {
+                    Console.line("\(letter.position)  key \(letter.keyText ?? "-")  \(letter.redactedValue)")
+                }
+                Console.line("dry run: nothing sent")
+                return
+            }
+            guard !plan.letters.isEmpty else { return }
+            if !yes, Terminal.isInteractive {
+                let pace = rate.map { " at \($0.formatted()) a second" } ?? ""
+                guard
+                    Terminal.confirm(
+                        "Re-publish \(plan.letters.count) dead letter\(plan.letters.count == 1 ? "" : "s") to \(settings.kafka.commandsTopic)\(pace)?")
+                else {
+                    Console.line("nothing sent")
+                    return
+                }
+            }
             var logger = Logger(label: "provisioner.dlq")
             logger.logLevel = .error
             let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
-            for letter in letters {
-                let original = letter.headers.filter { !$0.key.hasPrefix("dlq.") }
-                try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: letter.key, value: letter.value, headers: original))
+            let showsProgress = Terminal.showsProgress
+            let redrive = Redrive(
+                plan: plan, by: "cli@\(ProcessInfo.processInfo.hostName)", rate: rate, producer: producer,
+                topics: Redrive.Topics(commands: settings.kafka.commandsTopic, replays: settings.kafka.replaysTopic), logger: logger
+            ) { progress in
+                if showsProgress { Terminal.status("redriving: \(progress.sent.formatted()) of \(progress.total.formatted())") }
             }
+            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+            let record = await withTaskGroup(of: RedriveRecord?.self) { group in
+                group.addTask { await redrive.run() }
+                group.addTask {
+                    for await _ in signals {
+                        redrive.cancel()
+                        break
+                    }
+                    return nil
+                }
+                let record = await group.next()!
+                group.cancelAll()
+                return record!
+            }
+            if showsProgress { Terminal.status("") }
             await producer.close()
-            Console.line("replayed \(letters.count) dead letter\(letters.count == 1 ? "" : "s") to \(settings.kafka.commandsTopic)")
+            let sent = record.coveredPositions.count
+            Console.line("redrive \(record.id): \(record.state.rawValue), \(sent) of \(record.selected) re-published to \(settings.kafka.commandsTopic)")
+            if let error = record.error { throw RedriveFailed(message: error) }
+            if record.state == .cancelled { throw ExitCode(130) }
         }
+
+        /// What the selection covers, per target and category.
+        static func preview(_ plan: RedrivePlan) {
+            Console.line("\(plan.letters.count) dead letter\(plan.letters.count == 1 ? "" : "s") selected (\(plan.filter.summary))")
+            for line in plan.preview { Console.line("  \(line.target)  \(line.category)  \(line.count)") }
+            if !plan.skipped.isEmpty { Console.line("\(plan.skipped.count) skipped: redriven before (--include-replayed to include them)") }
+        }
+    }
+
+    struct RedriveFailed: Error, CustomStringConvertible {
+        let message: String
+        var description: String { "redrive stopped: \(message)" }
     }
 }

@@ -98,7 +98,9 @@ struct WorkerCommandTests {
         #expect(try await worker.exitCode() == 0)
     }
 
-    @Test("`replies` summarises what the workers answered; `dlq list` and `dlq replay` find and re-drive dead letters by filter")
+    @Test(
+        "`replies` summarises what the workers answered; `dlq list` and `dlq replay` find and re-drive dead letters by filter, preview them, and skip the redriven unless asked"
+    )
     func repliesAndDeadLetters() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
         defer { broker.kill() }
@@ -145,10 +147,29 @@ struct WorkerCommandTests {
         #expect(try await follower.exitCode() == 0)
         #expect(await follower.outputs().stdout.contains("5 replies, 0 duplicates"))
 
-        let replayed = try await run(["dlq", "replay", "--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"])
-        #expect(replayed.contains("replayed 3 dead letters"))
+        // A dry run shows the preview and the records, and sends nothing.
+        let filter = ["--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"]
+        let preview = try await run(["dlq", "replay", "--dry-run"] + filter)
+        #expect(preview.contains("3 dead letters selected (code=UNKNOWN_TARGET target=nowhere)"), "\(preview)")
+        #expect(preview.contains("  nowhere  unknown_target  3"), "\(preview)")
+        #expect(preview.contains(#""commandId":"lost-2""#), "\(preview)")
+        #expect(preview.contains("dry run: nothing sent"))
+        #expect(try await run(["replies", "--config", config]).contains("5 replies, 0 duplicates"))
+
+        // Without a terminal it proceeds; the audit then keeps the same letters from going twice.
+        let beforeReplay = Timestamp.format(Date())
+        let replayed = try await run(["dlq", "replay"] + filter)
+        #expect(replayed.contains("completed, 3 of 3 re-published to provisioning.commands"), "\(replayed)")
         try await replies.wait("the replayed commands' replies") { $0.count == 8 }
         #expect(try await run(["replies", "--config", config]).contains("8 replies, 3 duplicates"))
+        let again = try await run(["dlq", "replay", "--until", beforeReplay] + filter)
+        #expect(again.contains("0 dead letters selected"), "\(again)")
+        #expect(again.contains("3 skipped: redriven before (--include-replayed to include them)"), "\(again)")
+        #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 1x"))
+        let forced = try await run(["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "50", "--yes"] + filter)
+        #expect(forced.contains("completed, 3 of 3 re-published"), "\(forced)")
+        try await replies.wait("the second redrive's replies") { $0.count == 11 }
+        #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 2x"))
 
         worker.terminate()
         #expect(try await worker.exitCode() == 0)
@@ -163,6 +184,13 @@ struct WorkerCommandTests {
         let (stdout, stderr) = await process.outputs()
         #expect(code == 0, "\(arguments): \(stderr)")
         return stdout
+    }
+
+    @Test("dlq replay --rate 0 exits 64 naming the flag")
+    func badRate() async throws {
+        let process = try ProvisionerProcess(arguments: ["dlq", "replay", "--rate", "0"], environment: ["LOG_LEVEL": "error"])
+        #expect(try await process.exitCode() == 64)
+        #expect(await process.outputs().stderr.contains("--rate must be a positive number"))
     }
 
     @Test("Kafka unreachable at start-up exits 69")
