@@ -110,10 +110,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `provisioner console` (contract sections 10 and 11): a Hummingbird application over
+        // what it reads from Kafka, bounded windows in memory. Reads Kafka only, but redrives.
+        .target(
+            name: "Console",
+            dependencies: [
+                "Kafka", "ProvisioningContract", "Redrive",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "provisioner",
             dependencies: [
-                "Kafka", "Worker", "Redrive", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
+                "Kafka", "Worker", "Redrive", "Console", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
                 "VendorAdapters", "VendorSimulators", "Observability",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -12,6 +12,7 @@ public struct ProvisionerConfiguration: Sendable {
     public var kafka: Kafka
     public var worker: Worker
     public var observability: Observability
+    public var console: Console
     public var targets: [String: Target]
 
     public struct Kafka: Sendable {
@@ -37,6 +38,22 @@ public struct ProvisionerConfiguration: Sendable {
     public struct Observability: Sendable {
         public var port: Int
         public var logFormat: LogFormat
+    }
+
+    /// `provisioner console` (contract section 10).
+    public struct Console: Sendable {
+        public var host: String
+        public var port: Int
+        /// HTTP Basic credentials; without them the console refuses to start (except under `dev`).
+        public var username: String?
+        public var password: Secret?
+
+        public init(host: String = "127.0.0.1", port: Int = 9470, username: String? = nil, password: Secret? = nil) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+        }
     }
 
     public enum LogFormat: String, Sendable {
@@ -166,6 +183,7 @@ struct Flattened {
         ["kafka", "topics", "status"], ["kafka", "topics", "replays"],
         ["worker", "maxInFlight"], ["worker", "exactlyOnce"], ["worker", "shutdownGracePeriod"],
         ["observability", "port"], ["observability", "logFormat"],
+        ["console", "host"], ["console", "port"], ["console", "auth", "username"], ["console", "auth", "password"],
     ]
 
     static let targetFields: [[String]] = [
@@ -283,11 +301,17 @@ struct Reader {
             port: try int(["observability", "port"], default: 9464, range: 0...65535),
             logFormat: logFormat
         )
+        let console = ProvisionerConfiguration.Console(
+            host: try string(["console", "host"]) ?? "127.0.0.1",
+            port: try int(["console", "port"], default: 9470, range: 0...65535),
+            username: try string(["console", "auth", "username"]),
+            password: try string(["console", "auth", "password"]).map(Secret.init)
+        )
         var targets: [String: ProvisionerConfiguration.Target] = [:]
         for name in includeTargets ? children(["targets"]) : [] {
             targets[name] = try target(name)
         }
-        return ProvisionerConfiguration(kafka: kafka, worker: worker, observability: observability, targets: targets)
+        return ProvisionerConfiguration(kafka: kafka, worker: worker, observability: observability, console: console, targets: targets)
     }
 
     func target(_ name: String) throws(ConfigurationError) -> ProvisionerConfiguration.Target {

@@ -51,6 +51,8 @@ struct ConfigurationReferenceTests {
             "worker.shutdownGracePeriod": Self.text(loaded.worker.shutdownGracePeriod),
             "observability.port": "\(loaded.observability.port)",
             "observability.logFormat": loaded.observability.logFormat.rawValue,
+            "console.host": loaded.console.host,
+            "console.port": "\(loaded.console.port)",
             "targets.<name>.timeout": Self.text(target.timeout),
             "targets.<name>.retry.maxAttempts": "\(target.retry.maxAttempts)",
             "targets.<name>.retry.initialBackoff": Self.text(target.retry.initialBackoff),

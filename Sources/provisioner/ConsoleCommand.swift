@@ -1,0 +1,45 @@
+import ArgumentParser
+import Console
+import Foundation
+import Logging
+import ProvisionerConfiguration
+import ServiceLifecycle
+
+/// `provisioner console`: the operator console (contract section 10) until SIGTERM or SIGINT.
+struct ConsoleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console", abstract: "Serve the operator console: the worker fleet in a browser, from Kafka alone.")
+
+    @Option(help: "The configuration file (its kafka and console sections are used).")
+    var config = "config/worker.yaml"
+
+    @Option(help: "The port, instead of console.port (0 picks a free one).")
+    var port: Int?
+
+    func run() async throws {
+        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        guard let username = settings.console.username, let password = settings.console.password else {
+            FileHandle.standardError.write(Data("configuration error: console.auth: username and password are required to serve the console\n".utf8))
+            throw ExitCode(64)
+        }
+        let logger = Logger(label: "provisioner.console")
+        try await KafkaReachability.check(settings.kafka, logger: logger)
+        let services = ConsoleApplication.services(
+            settings: Self.settings(settings, credentials: ConsoleCredentials(username: username, password: password), port: port), logger: logger
+        ) { bound in
+            Console.line("console http://\(settings.console.host):\(bound)/")
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// The console's settings from the configuration (`dev` makes its credentials up).
+    static func settings(_ settings: ProvisionerConfiguration, credentials: ConsoleCredentials, port: Int?) -> ConsoleSettings {
+        var console = ConsoleSettings(credentials: credentials, bootstrapServers: settings.kafka.bootstrapServers)
+        console.host = settings.console.host
+        console.port = port ?? settings.console.port
+        console.kafkaProperties = settings.kafka.properties
+        console.statusTopic = settings.kafka.statusTopic
+        return console
+    }
+}

@@ -1,0 +1,148 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// `provisioner console` as a subprocess over HTTP: who gets in, what a browser is refused, and
+/// the fleet page built from the workers' status records.
+@Suite("Operator console")
+struct ConsoleTests {
+    /// A broker, one worker and the console, with `console.auth` unless `auth` is false.
+    struct Stack {
+        let broker: ProvisionerProcess
+        let config: String
+        let url: String
+
+        func kill() { broker.kill() }
+    }
+
+    static let password = "Zq7-console-pass"
+    /// Redirects are what is tested: never followed. Lives as long as the test process.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+
+    static func config(bootstrap: String, auth: Bool = true) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("console-\(UUID().uuidString).yaml").path
+        try """
+        kafka: { bootstrapServers: "\(bootstrap)", groupId: console-workers, properties: { session.timeout.ms: "6000" } }
+        observability: { port: 0 }
+        console: { port: 0\(auth ? ", auth: { username: ops, password: \"\(password)\" }" : "") }
+        targets:
+          tecs-test: { vendor: tecs, baseURL: "http://127.0.0.1:9/x", credentials: { username: u, password: p } }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// One HTTP exchange; `basic` as `user:password`.
+    static func request(
+        _ url: String, method: HTTPMethod = .GET, basic: String? = nil, headers: [(String, String)] = [], body: String? = nil
+    ) async throws -> (status: Int, headers: HTTPHeaders, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let basic { request.headers.add(name: "Authorization", value: "Basic " + Data(basic.utf8).base64EncodedString()) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), response.headers, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    @Test("without console.auth the console refuses to start: exit 64 naming the key")
+    func refusesWithoutAuth() async throws {
+        let config = try Self.config(bootstrap: "127.0.0.1:9", auth: false)
+        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
+        #expect(try await console.exitCode() == 64)
+        #expect(await console.outputs().stderr.contains("console.auth"))
+    }
+
+    @Test(
+        "every page and data answer needs the credentials; a cross-site POST or one without the CSRF token is refused; the login cookie is HttpOnly and SameSite=Strict; the fleet shows a running worker and marks a killed one gone"
+    )
+    func authenticationAndFleet() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try Self.config(bootstrap: bootstrap)
+        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
+        defer { console.kill() }
+        let url = try #require(try await console.firstLine().split(separator: " ").last).description
+        #expect(url.hasPrefix("http://127.0.0.1:"), "loopback by default")
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
+        defer { worker.kill() }
+        let credentials = "ops:\(Self.password)"
+
+        // Refused without credentials or with wrong ones: pages send a browser to the form.
+        for path in ["", "api/fleet"] {
+            let anonymous = try await Self.request(url + path)
+            #expect(anonymous.status == 401 && anonymous.headers["WWW-Authenticate"].first?.hasPrefix("Basic") == true, "\(path)")
+            #expect(try await Self.request(url + path, basic: "ops:wrong").status == 401)
+            #expect(try await Self.request(url + path, basic: "someone:\(Self.password)").status == 401)
+        }
+        let browser = try await Self.request(url, headers: [("Accept", "text/html")])
+        #expect(browser.status == 303 && browser.headers["Location"].first == "/login")
+
+        // The login form: a session cookie only a same-site page can use.
+        #expect(try await Self.request(url + "login", method: .POST, body: "username=ops&password=wrong").status == 401)
+        let login = try await Self.request(url + "login", method: .POST, body: "username=ops&password=\(Self.password)")
+        #expect(login.status == 303)
+        let cookie = try #require(login.headers["Set-Cookie"].first)
+        #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "\(cookie)")
+        let session = String(cookie.split(separator: ";")[0])
+        let page = try await Self.request(url, headers: [("Cookie", session)])
+        #expect(page.status == 200 && page.body.contains("<h1>Fleet</h1>"))
+        let crossSiteLogin = try await Self.request(
+            url + "login", method: .POST, headers: [("Origin", "http://evil.example")], body: "username=ops&password=\(Self.password)")
+        #expect(crossSiteLogin.status == 403)
+
+        // State-changing requests: the page's CSRF token, from the console's own origin.
+        let token = try #require(page.body.range(of: #"<meta name="csrf-token" content=""#).map { page.body[$0.upperBound...].prefix { $0 != "\"" } })
+        #expect(token.count == 64)
+        #expect(try await Self.request(url + "logout", method: .POST, headers: [("Cookie", session)]).status == 403, "no token")
+        #expect(
+            try await Self.request(url + "logout", method: .POST, headers: [("Cookie", session), ("X-CSRF-Token", "0" + token.dropFirst())]).status == 403,
+            "a wrong token")
+        let crossSite = try await Self.request(
+            url + "logout", method: .POST,
+            headers: [("Cookie", session), ("X-CSRF-Token", String(token)), ("Origin", "http://evil.example"), ("Sec-Fetch-Site", "cross-site")])
+        #expect(crossSite.status == 403, "a cross-site POST, even with the token")
+        let logout = try await Self.request(url + "logout", method: .POST, headers: [("Cookie", session), ("X-CSRF-Token", String(token))])
+        #expect(logout.status == 303)
+        #expect(try await Self.request(url + "api/fleet", headers: [("Cookie", session)]).status == 401, "signed out")
+
+        // The fleet, from the status topic: the worker running with its partitions.
+        let workerId = try await waitForFleet(url, credentials) { fleet in
+            fleet.first { ($0["presence"] as? String) == "running" && (($0["status"] as? [String: Any])?["partitions"] as? [Any])?.count == 3 }
+        }
+        let fleetPage = try await Self.request(url, basic: credentials)
+        #expect(fleetPage.body.contains(#"<td class="presence-running">running</td>"#))
+        #expect(fleetPage.body.contains("tecs-test: <span class=\"breaker-closed\">closed</span>"))
+        #expect(!fleetPage.body.contains(Self.password), "no secret on a page")
+
+        // Killed, it says nothing more: after three intervals it is marked gone.
+        worker.kill()
+        _ = try? await worker.exitCode()
+        _ = try await waitForFleet(url, credentials, seconds: 60) { fleet in
+            fleet.first { ($0["presence"] as? String) == "gone" && (($0["status"] as? [String: Any])?["worker"] as? String) == workerId }
+        }
+        #expect(try await Self.request(url, basic: credentials).body.contains(#"<td class="presence-gone">gone</td>"#))
+        console.terminate()
+        #expect(try await console.exitCode() == 0)
+    }
+
+    /// Asks `/api/fleet` until `match` finds a worker; returns its id. The fleet changes with
+    /// time (a silent worker becomes gone), so this asks again every half second.
+    private func waitForFleet(_ url: String, _ credentials: String, seconds: Double = 60, match: @escaping ([[String: Any]]) -> [String: Any]?)
+        async throws -> String
+    {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            let answer = try await Self.request(url + "api/fleet", basic: credentials)
+            if let fleet = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [[String: Any]], let found = match(fleet),
+                let id = (found["status"] as? [String: Any])?["worker"] as? String
+            {
+                return id
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw CLIError("the fleet never showed the worker as expected")
+    }
+}
