@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "Kafka", "ProvisioningContract", "Redrive",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

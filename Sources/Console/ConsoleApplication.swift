@@ -3,18 +3,28 @@ import Hummingbird
 import Kafka
 import Logging
 import ProvisioningContract
+import Redrive
 import ServiceLifecycle
 
 /// `provisioner console`: the HTTP application and the topic followers that feed it, as
 /// services for one `ServiceGroup`. Building apart from running: nothing starts here.
 public enum ConsoleApplication {
     /// `listening` is told the bound port (the one configured, or the kernel's pick for 0).
-    public static func services(settings: ConsoleSettings, logger: Logger, listening: @escaping @Sendable (Int) -> Void = { _ in }) -> [any Service] {
+    public static func services(settings: ConsoleSettings, logger: Logger, listening: @escaping @Sendable (Int) -> Void = { _ in }) throws(KafkaError)
+        -> [any Service]
+    {
         let fleet = Fleet(interval: settings.statusInterval, capacity: settings.maxWorkers)
+        let deadLetters = DeadLetterWindow(capacity: settings.deadLetterWindow)
+        let history = RedriveHistory(capacity: settings.redriveHistory)
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(bootstrapServers: settings.bootstrapServers, properties: settings.producerProperties), logger: logger)
+        let desk = RedriveDesk(
+            producer: producer, topics: Redrive.Topics(commands: settings.commandsTopic, replays: settings.replaysTopic), logger: logger)
         let sessions = ConsoleSessions()
         let router = Router(context: ConsoleRequestContext.self)
         router.add(middleware: ConsoleAuthMiddleware(credentials: settings.credentials, sessions: sessions))
         routes(router, settings: settings, sessions: sessions, fleet: fleet)
+        DeadLetterRoutes(deadLetters: deadLetters, history: history, desk: desk).add(to: router)
 
         let application = Application(
             router: router,
@@ -32,13 +42,26 @@ public enum ConsoleApplication {
             guard let value = message.value, let status = try? WorkerStatus.decode(value) else { return }
             fleet.observe(status)
         }
-        return [application, status]
+        let follow = { (topic: String, handle: @escaping @Sendable (KafkaConsumerMessage) -> Void) in
+            TopicFollower(topic: topic, bootstrapServers: settings.bootstrapServers, properties: settings.kafkaProperties, logger: logger, handle: handle)
+        }
+        let letters = follow(settings.deadLettersTopic) { deadLetters.observe($0) }
+        let replays = follow(settings.replaysTopic) { message in
+            guard let value = message.value, let record = try? RedriveRecord.decode(value) else { return }
+            history.observe(record)
+        }
+        return [application, status, letters, replays, desk]
     }
 
     static func routes(_ router: Router<ConsoleRequestContext>, settings: ConsoleSettings, sessions: ConsoleSessions, fleet: Fleet) {
         router.get("/assets/console.css") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: Assets.css)))
+        }
+        router.get("/assets/console.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Assets.javascript)))
         }
         router.get("/login") { _, _ in LoginPage.render(failed: false) }
         router.post("/login") { request, _ -> Response in

@@ -11,7 +11,17 @@ public struct ConsoleSettings: Sendable {
     public var bootstrapServers: String
     /// librdkafka properties of the cluster (security settings, say), as the workers have them.
     public var kafkaProperties: [String: String] = [:]
+    /// librdkafka properties for the redrive producer (the consumer-only ones left out).
+    public var producerProperties: [String: String] = [:]
     public var statusTopic = "provisioning.status"
+    public var deadLettersTopic = "provisioning.dlq"
+    public var replaysTopic = "provisioning.dlq.replays"
+    /// Where redrives re-publish.
+    public var commandsTopic = "provisioning.commands"
+    /// The newest dead letters held for the dead-letter pages.
+    public var deadLetterWindow = 10_000
+    /// Redrives held for the history page (the newest record of each).
+    public var redriveHistory = 1_000
     /// The workers' status interval: a worker silent for three of them is shown as gone.
     public var statusInterval: Duration = .seconds(5)
     /// The most workers kept (ids change with every restart; the oldest silent ones go first).

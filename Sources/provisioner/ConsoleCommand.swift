@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// `provisioner console`: the operator console (contract section 10) until SIGTERM or SIGINT.
 struct ConsoleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "console", abstract: "Serve the operator console: the worker fleet in a browser, from Kafka alone.")
+        commandName: "console", abstract: "Serve the operator console: the worker fleet, dead letters and their redrives in a browser, from Kafka.")
 
     @Option(help: "The configuration file (its kafka and console sections are used).")
     var config = "config/worker.yaml"
@@ -24,7 +24,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "provisioner.console")
         try await KafkaReachability.check(settings.kafka, logger: logger)
-        let services = ConsoleApplication.services(
+        let services = try ConsoleApplication.services(
             settings: Self.settings(settings, credentials: ConsoleCredentials(username: username, password: password), port: port), logger: logger
         ) { bound in
             Console.line("console http://\(settings.console.host):\(bound)/")
@@ -39,7 +39,11 @@ struct ConsoleCommand: AsyncParsableCommand {
         console.host = settings.console.host
         console.port = port ?? settings.console.port
         console.kafkaProperties = settings.kafka.properties
+        console.producerProperties = settings.kafka.producerConfiguration.properties
         console.statusTopic = settings.kafka.statusTopic
+        console.deadLettersTopic = settings.kafka.deadLettersTopic
+        console.replaysTopic = settings.kafka.replaysTopic
+        console.commandsTopic = settings.kafka.commandsTopic
         return console
     }
 }

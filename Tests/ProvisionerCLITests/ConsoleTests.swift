@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 import Testing
 
 /// `provisioner console` as a subprocess over HTTP: who gets in, what a browser is refused, and
@@ -126,6 +127,58 @@ struct ConsoleTests {
         #expect(try await Self.request(url, basic: credentials).body.contains(#"<td class="presence-gone">gone</td>"#))
         console.terminate()
         #expect(try await console.exitCode() == 0)
+    }
+
+    /// Chromium, its driver and selenium (scripts/bootstrap installs them).
+    static let browserAvailable =
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
+
+    @Test(
+        "in a real browser: sign in, see the fleet, redrive dead letters with live progress, and a dead letter's password and passport number show <redacted> on every page",
+        .enabled(if: browserAvailable, "chromium and chromium-driver are not installed"))
+    func inABrowser() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try Self.config(bootstrap: bootstrap)
+        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
+        defer { console.kill() }
+        let url = try #require(try await console.firstLine().split(separator: " ").last).description
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
+        defer { worker.kill() }
+        // Three dead letters: two for a target nobody configured, one whose vendor is down and
+        // whose command carries a password and a passport number.
+        let secrets = ["Zq7-PASSWORD-LEAK", "ZQ7PASSPORT"]
+        let lines = [
+            #"{"commandId":"pw-1","target":"tecs-test","operation":"createUser","user":{"userName":"alice","email":"a@example.com","password":"\#(secrets[0])","passportNumber":"\#(secrets[1])"}}"#,
+            #"{"commandId":"nt-1","target":"nowhere","operation":"getUser","userId":"bob"}"#,
+            #"{"commandId":"nt-2","target":"nowhere","operation":"getUser","userId":"carol"}"#,
+        ]
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try sender.send(lines.joined(separator: "\n") + "\n")
+        #expect(try await sender.exitCode() == 0)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await !Self.request(url + "dead-letters", basic: "ops:\(Self.password)").body.contains("3 matching of 3 held") {
+            guard ContinuousClock.now < deadline else { throw CLIError("the console never held the three dead letters") }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+
+        let script = ObservabilityEndToEndTests.root.appendingPathComponent("Tests/Browser/console_browser_test.py").path
+        let browser = try await onOwnThread { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, url, "ops", Self.password] + secrets
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        print(browser.1)
+        #expect(browser.0 == 0, "\(browser.1)")
+        #expect(browser.1.contains("all checks passed"))
     }
 
     /// Asks `/api/fleet` until `match` finds a worker; returns its id. The fleet changes with

@@ -10,8 +10,9 @@ enum FleetPage {
             let status = member.status
             let partitions = status.partitions.map { partition -> HTML in
                 let lag = partition.lag.map { "lag \($0)" } ?? "lag ?"
+                let committed = partition.committed.map { "committed \($0)" } ?? "nothing committed"
                 let paused: HTML = partition.paused ? " <strong>paused</strong>" : ""
-                return "<div>\(partition.partition): \(lag), queued \(partition.queued)\(paused)</div>"
+                return "<div>\(partition.partition): \(lag), queued \(partition.queued), \(committed)\(paused)</div>"
             }
             let targets = status.targets.sorted { $0.key < $1.key }.map { name, target -> HTML in
                 let done = target.succeeded + target.failed

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""The operator console in a real browser (Debian's chromium, headless, through selenium).
+
+  console_browser_test.py URL USER PASSWORD SECRET...
+
+Signs in with the login form, checks the fleet, redrives the dead letters of target `nowhere`
+from the dead-letter page (preview, start, progress to completed), opens the dead letter of
+command `pw-1` and finds its password and passport number redacted, and checks that no SECRET
+appears in any page it saw. Prints one line per check; exit 1 at the first failure.
+"""
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+url, user, password, *secrets = sys.argv[1:]
+options = webdriver.ChromeOptions()
+for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"]:
+    options.add_argument(argument)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+seen = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        driver.save_screenshot("/tmp/console-browser-failure.png")
+        driver.quit()
+        sys.exit(1)
+
+
+def visit(path):
+    driver.get(url.rstrip("/") + path)
+    seen.append((path, driver.page_source))
+
+
+def wait_for(what, condition, seconds=30):
+    try:
+        WebDriverWait(driver, seconds).until(lambda _: condition())
+        return True
+    except Exception:  # noqa: BLE001 - a timeout is the failure being reported
+        print(f"timed out waiting for {what}")
+        return False
+
+
+visit("/")
+check(driver.current_url.endswith("/login"), "an anonymous browser is sent to the login form")
+driver.find_element(By.ID, "username").send_keys(user)
+driver.find_element(By.ID, "password").send_keys("wrong")
+driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+check("Wrong user name or password" in driver.page_source, "a wrong password is refused")
+driver.find_element(By.ID, "username").send_keys(user)
+driver.find_element(By.ID, "password").send_keys(password)
+driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+seen.append(("/", driver.page_source))
+check(driver.title.startswith("Fleet"), "signed in, the fleet page")
+check(wait_for("a running worker", lambda: (driver.refresh() or True) and "presence-running" in driver.page_source), "the fleet shows the worker running")
+
+visit("/dead-letters?target=nowhere")
+rows = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tbody tr")
+check(len(rows) == 2, f"the filter shows the two dead letters of target nowhere ({len(rows)})")
+driver.find_element(By.ID, "preview-matching").click()
+check(wait_for("the preview", lambda: "2 to re-publish" in driver.find_element(By.ID, "preview").text), "the preview counts them")
+check("nowhere · unknown_target: 2" in driver.find_element(By.ID, "preview").text, "per target and category")
+driver.find_element(By.ID, "start").click()
+check(wait_for("the redrive's end", lambda: "completed, 2 of 2 sent" in driver.find_element(By.ID, "progress").text), "the redrive runs to completion, live")
+seen.append(("/dead-letters (after the redrive)", driver.page_source))
+visit("/dead-letters?target=nowhere")
+check(driver.page_source.count("redriven 1×") == 2, "both are marked redriven")
+driver.find_element(By.ID, "preview-matching").click()
+check(wait_for("the second preview", lambda: "2 skipped as redriven before" in driver.find_element(By.ID, "preview").text), "a second redrive skips them")
+
+visit("/dead-letters?text=pw-1")
+links = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tbody a")
+check(len(links) == 1, "the text filter finds the dead letter of pw-1")
+visit(links[0].get_attribute("href").replace(url.rstrip("/"), ""))
+value = driver.find_element(By.ID, "value").text
+check('"password":"<redacted>"' in value and '"passportNumber":"<redacted>"' in value, "its password and passport number show <redacted>")
+
+visit("/redrives")
+check("completed" in driver.find_element(By.ID, "redrives").text and user in driver.find_element(By.ID, "redrives").text, "the history shows who redrove what")
+driver.save_screenshot("/tmp/console-browser.png")
+for path, source in seen:
+    for secret in secrets:
+        check(secret not in source, f"no secret on {path}")
+driver.quit()
+print("all checks passed")
