@@ -15,6 +15,8 @@ public enum ConsoleApplication {
     {
         let fleet = Fleet(interval: settings.statusInterval, capacity: settings.maxWorkers)
         let deadLetters = DeadLetterWindow(capacity: settings.deadLetterWindow)
+        let replies = ReplyWindow(capacity: settings.replyWindow)
+        let commands = CommandWindow(capacity: settings.commandWindow)
         let history = RedriveHistory(capacity: settings.redriveHistory)
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(bootstrapServers: settings.bootstrapServers, properties: settings.producerProperties), logger: logger)
@@ -25,6 +27,7 @@ public enum ConsoleApplication {
         router.add(middleware: ConsoleAuthMiddleware(credentials: settings.credentials, sessions: sessions))
         routes(router, settings: settings, sessions: sessions, fleet: fleet)
         DeadLetterRoutes(deadLetters: deadLetters, history: history, desk: desk).add(to: router)
+        RepliesRoutes(replies: replies, commands: commands, deadLetters: deadLetters).add(to: router)
 
         let application = Application(
             router: router,
@@ -50,7 +53,9 @@ public enum ConsoleApplication {
             guard let value = message.value, let record = try? RedriveRecord.decode(value) else { return }
             history.observe(record)
         }
-        return [application, status, letters, replays, desk]
+        let answers = follow(settings.repliesTopic) { replies.observe($0) }
+        let sent = follow(settings.commandsTopic) { commands.observe($0) }
+        return [application, status, letters, replays, answers, sent, desk]
     }
 
     static func routes(_ router: Router<ConsoleRequestContext>, settings: ConsoleSettings, sessions: ConsoleSessions, fleet: Fleet) {

@@ -15,9 +15,14 @@ public struct ConsoleSettings: Sendable {
     public var producerProperties: [String: String] = [:]
     public var statusTopic = "provisioning.status"
     public var deadLettersTopic = "provisioning.dlq"
+    public var repliesTopic = "provisioning.replies"
     public var replaysTopic = "provisioning.dlq.replays"
     /// Where redrives re-publish.
     public var commandsTopic = "provisioning.commands"
+    /// The newest replies and commands held for the live page's list and for search (the
+    /// counts and charts keep an hour per second besides).
+    public var replyWindow = 20_000
+    public var commandWindow = 20_000
     /// The newest dead letters held for the dead-letter pages.
     public var deadLetterWindow = 10_000
     /// Redrives held for the history page (the newest record of each).

@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// `provisioner console`: the operator console (contract section 10) until SIGTERM or SIGINT.
 struct ConsoleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "console", abstract: "Serve the operator console: the worker fleet, dead letters and their redrives in a browser, from Kafka.")
+        commandName: "console", abstract: "Serve the operator console: the worker fleet, live replies, search, dead letters and their redrives, from Kafka.")
 
     @Option(help: "The configuration file (its kafka and console sections are used).")
     var config = "config/worker.yaml"
@@ -42,6 +42,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         console.producerProperties = settings.kafka.producerConfiguration.properties
         console.statusTopic = settings.kafka.statusTopic
         console.deadLettersTopic = settings.kafka.deadLettersTopic
+        console.repliesTopic = settings.kafka.repliesTopic
         console.replaysTopic = settings.kafka.replaysTopic
         console.commandsTopic = settings.kafka.commandsTopic
         return console

@@ -3,10 +3,11 @@
 
   console_browser_test.py URL USER PASSWORD SECRET...
 
-Signs in with the login form, checks the fleet, redrives the dead letters of target `nowhere`
-from the dead-letter page (preview, start, progress to completed), opens the dead letter of
-command `pw-1` and finds its password and passport number redacted, and checks that no SECRET
-appears in any page it saw. Prints one line per check; exit 1 at the first failure.
+Signs in with the login form, checks the fleet and the live replies page, redrives the dead
+letters of target `nowhere` from the dead-letter page (preview, start, progress to completed)
+while the replies page, left open, receives their new replies, searches for one of them,
+opens the dead letter of command `pw-1` and finds its password and passport number redacted,
+and checks that no SECRET appears in any page it saw. Prints one line per check; exit 1 at the first failure.
 """
 import sys
 
@@ -58,6 +59,14 @@ seen.append(("/", driver.page_source))
 check(driver.title.startswith("Fleet"), "signed in, the fleet page")
 check(wait_for("a running worker", lambda: (driver.refresh() or True) and "presence-running" in driver.page_source), "the fleet shows the worker running")
 
+# Replies, live: a second window stays on the page while the redrive below answers again.
+visit("/replies")
+check(wait_for("the live summary", lambda: "live: 3 replies" in driver.find_element(By.ID, "live-state").text), "the live page shows the three replies")
+check("unknown_target" in driver.find_element(By.ID, "by-category").text, "counted by category")
+check(driver.find_elements(By.CSS_SELECTOR, "#throughput svg polyline") and driver.find_elements(By.CSS_SELECTOR, "#histogram svg rect"), "charts drawn")
+live_window = driver.current_window_handle
+driver.switch_to.new_window("window")
+
 visit("/dead-letters?target=nowhere")
 rows = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tbody tr")
 check(len(rows) == 2, f"the filter shows the two dead letters of target nowhere ({len(rows)})")
@@ -71,6 +80,14 @@ visit("/dead-letters?target=nowhere")
 check(driver.page_source.count("redriven 1×") == 2, "both are marked redriven")
 driver.find_element(By.ID, "preview-matching").click()
 check(wait_for("the second preview", lambda: "2 skipped as redriven before" in driver.find_element(By.ID, "preview").text), "a second redrive skips them")
+
+driver.switch_to.window(live_window)
+check(wait_for("the redriven commands' replies", lambda: "live: 5 replies" in driver.find_element(By.ID, "live-state").text), "the replies of the redrive arrive on the open page, without a reload")
+seen.append(("/replies (live)", driver.page_source))
+visit("/search?q=nt-1")
+replies = driver.find_element(By.ID, "found-replies").text
+check(replies.count("unknown_target") == 2 and "duplicate" in replies, "search shows both replies to nt-1, the second marked duplicate")
+check(len(driver.find_elements(By.CSS_SELECTOR, "#found-commands tbody tr")) >= 1, "and the command")
 
 visit("/dead-letters?text=pw-1")
 links = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tbody a")

@@ -17,6 +17,8 @@ enum Assets {
         form.login { max-width: 22em; background: #fff; padding: 1.2em; border: 1px solid #e3e6eb; }
         form.login label { display: block; margin: .6em 0 .2em; } form.login input { width: 100%; padding: .35em; }
         button { margin-top: .8em; padding: .4em 1em; }
+        .cards { display: flex; gap: 1em; flex-wrap: wrap; } .cards > div { min-width: 14em; }
+        tr.duplicate { background: #fff4e5; } svg { background: #fff; border: 1px solid #e3e6eb; }
         .panel { background: #fff; border: 1px solid #e3e6eb; padding: .6em 1em; margin: .8em 0; }
         .panel label { margin-right: 1em; } #preview, #progress { white-space: pre-line; margin: .5em 0; }
         form#filter input { width: 11em; } pre { background: #fff; border: 1px solid #e3e6eb; padding: .8em; white-space: pre-wrap; }
@@ -27,6 +29,7 @@ enum Assets {
         (() => {
           const token = document.querySelector('meta[name="csrf-token"]').content;
           const $ = (selector) => document.querySelector(selector);
+          const say = (selector, text) => { $(selector).textContent = text; };
           async function post(url, body) {
             const response = await fetch(url, { method: 'POST', credentials: 'same-origin',
               headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token }, body: JSON.stringify(body || {}) });
@@ -34,9 +37,66 @@ enum Assets {
             if (!response.ok) throw new Error(answer.error || response.statusText);
             return answer;
           }
+          function cells(row, values) { for (const value of values) { const cell = row.insertCell(); cell.textContent = value ?? ''; } }
+          function table(selector, entries) {
+            const element = $(selector); element.innerHTML = '';
+            for (const [name, value] of entries) cells(element.insertRow(), [name, value]);
+          }
+          const svg = (width, height, inner) => `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${inner}</svg>`;
+          const colours = ['#2f6fdb', '#d9822b', '#2e9e5b', '#b42318', '#7a4fd1', '#6b7280'];
+          function throughput(series, slotSeconds) {
+            const names = Object.keys(series).sort(), width = 720, height = 160;
+            const peak = Math.max(1, ...names.flatMap((name) => series[name]));
+            let inner = `<text x="4" y="12" font-size="11">${peak} per ${slotSeconds} s</text>`;
+            names.forEach((name, index) => {
+              const points = series[name].map((count, slot, all) => `${(slot / Math.max(1, all.length - 1) * (width - 10) + 5).toFixed(1)},${(height - 5 - count / peak * (height - 25)).toFixed(1)}`).join(' ');
+              inner += `<polyline fill="none" stroke="${colours[index % colours.length]}" stroke-width="2" points="${points}"><title></title></polyline>`;
+              inner += `<text x="${width - 150}" y="${14 + index * 14}" font-size="11" fill="${colours[index % colours.length]}" class="legend"></text>`;
+            });
+            $('#throughput').innerHTML = svg(width, height, inner);
+            const legends = $('#throughput').querySelectorAll('text.legend');
+            names.forEach((name, index) => { legends[index].textContent = name; });
+          }
+          function histogram(buckets) {
+            const width = 720, height = 140, peak = Math.max(1, ...buckets.map((bucket) => bucket.count)), step = width / buckets.length;
+            let inner = '';
+            buckets.forEach((bucket, index) => {
+              const bar = bucket.count / peak * (height - 30);
+              inner += `<rect x="${(index * step + 2).toFixed(1)}" y="${(height - 18 - bar).toFixed(1)}" width="${(step - 4).toFixed(1)}" height="${bar.toFixed(1)}" fill="#2f6fdb"><title>${bucket.count}</title></rect>`;
+              inner += `<text x="${(index * step + 2).toFixed(1)}" y="${height - 4}" font-size="10">${bucket.le == null ? '∞' : '≤' + bucket.le}</text>`;
+            });
+            $('#histogram').innerHTML = svg(width, height, inner);
+          }
+          function live() {
+            let source = null;
+            const connect = () => {
+              if (source) source.close();
+              source = new EventSource(`/api/replies/events?window=${$('#window').value}`);
+              source.onopen = () => say('#live-state', 'live');
+              source.onerror = () => say('#live-state', 'reconnecting…');
+              source.onmessage = (message) => {
+                const summary = JSON.parse(message.data);
+                say('#live-state', `live: ${summary.total} replies in the window, ${summary.seen} read`);
+                table('#by-status', Object.entries(summary.byStatus));
+                table('#by-category', Object.entries(summary.byCategory));
+                table('#by-target', Object.entries(summary.byTarget).map(([name, counts]) => [name, Object.entries(counts).map(([status, count]) => `${status} ${count}`).join(', ')]));
+                table('#latency', [['p50', summary.p50 ?? '–'], ['p90', summary.p90 ?? '–'], ['p99', summary.p99 ?? '–']].map(([name, value]) => [name, value === '–' ? value : `≤ ${value} ms`]));
+                throughput(summary.series, summary.slotSeconds);
+                histogram(summary.histogram);
+                const body = $('#recent tbody'); body.innerHTML = '';
+                for (const reply of summary.recent) {
+                  const row = body.insertRow();
+                  if (reply.duplicate) row.className = 'duplicate';
+                  cells(row, [reply.completedAt, reply.commandId, reply.target, reply.operation, reply.status + (reply.duplicate ? ' (duplicate)' : ''), reply.category, reply.code, reply.durationMs, reply.worker]);
+                }
+              };
+            };
+            $('#window').addEventListener('change', connect);
+            connect();
+          }
+          if ($('#live')) live();
           if (!$('#redrive')) return;
           let request = null, current = null, events = null;
-          const say = (selector, text) => { $(selector).textContent = text; };
           function filter() {
             const fields = {};
             for (const [name, value] of new FormData($('#filter'))) if (value) fields[name] = value;

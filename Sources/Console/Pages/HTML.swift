@@ -39,7 +39,9 @@ struct HTML: Sendable, ExpressibleByStringInterpolation {
 
 /// Every page: navigation, the CSRF token for the page's scripts, the console's own style.
 enum Layout {
-    static let sections: [(path: String, title: String)] = [("/", "Fleet"), ("/dead-letters", "Dead letters"), ("/redrives", "Redrives")]
+    static let sections: [(path: String, title: String)] = [
+        ("/", "Fleet"), ("/replies", "Replies"), ("/search", "Search"), ("/dead-letters", "Dead letters"), ("/redrives", "Redrives"),
+    ]
 
     static func page(_ title: String, path: String, context: ConsoleRequestContext, body: HTML) -> Response {
         let navigation = sections.map { section -> HTML in
