@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Console
 import Foundation
 import Kafka
 import Logging
@@ -7,15 +8,17 @@ import Metrics
 import Prometheus
 import ProvisionerConfiguration
 import ProvisioningContract
+import ServiceLifecycle
 import UnixSignals
 import VendorSimulators
 import Worker
 
 /// `provisioner dev`: everything at once with no set-up: the embedded cluster, the four vendor
-/// simulators and a worker in one process; sends the sample commands and shows their replies.
+/// simulators, a worker and the console in one process; sends the sample commands and shows
+/// their replies.
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run embedded Kafka, the vendor simulators and a worker in one process, send the samples and show their replies."
+        abstract: "Run embedded Kafka, the vendor simulators, a worker and the console in one process, send the samples and show their replies."
     )
 
     @Option(help: "The worker configuration; its Kafka servers and simulator URLs are replaced by the embedded ones.")
@@ -82,6 +85,32 @@ struct Dev: AsyncParsableCommand {
         if let metricsPort {
             Console.line("metrics, health: http://127.0.0.1:\(metricsPort)/metrics, /health/live, /health/ready")
         }
+        // The console, with credentials made up for this run (contract section 10).
+        let credentials = ConsoleCredentials.madeUp()
+        let (consolePorts, consolePortFound) = AsyncStream.makeStream(of: Int.self)
+        let console = Task { [settings, logger] in
+            do {
+                let services = try ConsoleApplication.services(
+                    settings: ConsoleCommand.settings(settings, credentials: credentials, port: nil), logger: logger
+                ) {
+                    consolePortFound.yield($0)
+                    consolePortFound.finish()
+                }
+                try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
+            } catch {
+                logger.warning("console not served", metadata: ["error": "\(error)"])
+            }
+            consolePortFound.finish()
+        }
+        var consolePort: Int?
+        for await port in consolePorts { consolePort = port }
+        if let consolePort {
+            Console.line(
+                "console:         http://\(settings.console.host):\(consolePort)/ (sign in as \(credentials.username), password \(credentials.revealedPassword))"
+            )
+        } else {
+            Console.line("console:         not served (port \(settings.console.port) taken?)")
+        }
 
         // Blocks of samples, separated by blank lines, run one after another: a block's
         // commands may need users that an earlier block created (under another key).
@@ -114,6 +143,8 @@ struct Dev: AsyncParsableCommand {
             for await _ in signals { break }
         }
         await worker.stop()
+        console.cancel()
+        await console.value
         endpoints.cancel()
         await simulator.stop()
         try? await http.shutdown()

@@ -17,12 +17,16 @@ struct DevCommandTests {
             let id = try #require(object["commandId"] as? String)
             expected.updateValue((object["correlationId"] as? String).flatMap { $0.hasPrefix("fails: ") ? String($0.dropFirst(7)) : nil }, forKey: id)
         }
-        let dev = try ProvisionerProcess(arguments: [
-            "dev", "--config", Self.config.appendingPathComponent("worker.yaml").path, "--samples", samples.path,
-            "--credentials", Self.config.appendingPathComponent("simulator.env").path,
-        ])
+        let dev = try ProvisionerProcess(
+            arguments: [
+                "dev", "--config", Self.config.appendingPathComponent("worker.yaml").path, "--samples", samples.path,
+                "--credentials", Self.config.appendingPathComponent("simulator.env").path,
+            ], environment: ["PROVISIONER_CONSOLE_PORT": "0"])
         let (stdout, stderr) = await dev.outputs()
         #expect(try await dev.exitCode() == 0, "\(stderr)")
+        // The console too, with credentials made up for the run.
+        let consoleLine = try #require(stdout.split(separator: "\n").first { $0.hasPrefix("console:") }, "\(stdout)")
+        #expect(consoleLine.contains("http://127.0.0.1:") && consoleLine.contains("(sign in as ops, password "), "\(consoleLine)")
         #expect(stdout.contains("\(expected.count) replies, 0 duplicates"), "\(stdout)")
         for (id, failure) in expected {
             let row = try #require(stdout.split(separator: "\n").first { $0.hasPrefix(id + " ") }, "no row for \(id)")

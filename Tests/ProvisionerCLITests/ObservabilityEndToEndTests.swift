@@ -58,7 +58,10 @@ struct ObservabilityEndToEndTests {
             arguments: [
                 "dev", "--keep-running", "--config", Self.root.appendingPathComponent("config/worker.yaml").path, "--samples", samples,
                 "--credentials", Self.root.appendingPathComponent("config/simulator.env").path,
-            ], environment: ["LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0"])
+            ],
+            environment: [
+                "LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0", "PROVISIONER_CONSOLE_PORT": "0",
+            ])
         defer { dev.kill() }
 
         // What it prints to go on by hand.
@@ -81,6 +84,13 @@ struct ObservabilityEndToEndTests {
         #expect(printed.contains { $0.contains("provisioner replies --config") && $0.contains("--follow") })
         #expect(printed.contains { $0.contains("kcat -b \(bootstrap) -P -t provisioning.commands") })
         #expect(printed.contains { $0.hasPrefix("\(sampleIds.count) replies, 0 duplicates") }, "\(printed)")
+        // The console it prints answers with the credentials it prints, and without them not.
+        let consoleLine = try #require(printed.first { $0.hasPrefix("console:") }, "\(printed)")
+        let consoleURL = try #require(consoleLine.split(separator: " ").first { $0.hasPrefix("http://") }).description
+        let consolePassword = try #require(consoleLine.split(separator: " ").last?.dropLast()).description
+        #expect(try await ConsoleTests.request(consoleURL + "api/fleet").status == 401)
+        let fleet = try await ConsoleTests.request(consoleURL + "api/fleet", basic: "ops:\(consolePassword)")
+        #expect(fleet.status == 200, "\(consoleLine)")
 
         // Two commands by hand: one continuing an upstream trace, one without.
         let upstreamTrace = "4bf92f3577b34da6a3ce929d0e0e4736"

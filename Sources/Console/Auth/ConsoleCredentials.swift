@@ -43,6 +43,9 @@ public struct ConsoleCredentials: Sendable {
         return difference == 0 && a.count == b.count
     }
 
+    /// For `provisioner dev` to print the credentials it made up; nothing else shows them.
+    public var revealedPassword: String { password.revealed }
+
     /// Made up for `provisioner dev`: an unguessable password, printed once.
     public static func madeUp() -> ConsoleCredentials {
         ConsoleCredentials(username: "ops", password: Secret(Token.random(bytes: 12)))
