@@ -47,6 +47,10 @@ public struct ProvisionerConfiguration: Sendable {
         /// HTTP Basic credentials; without them the console refuses to start (except under `dev`).
         public var username: String?
         public var password: Secret?
+        /// The newest replies, commands and dead letters held in memory: what bounds it.
+        public var replyWindow = 20_000
+        public var commandWindow = 20_000
+        public var deadLetterWindow = 10_000
 
         public init(host: String = "127.0.0.1", port: Int = 9470, username: String? = nil, password: Secret? = nil) {
             self.host = host
@@ -184,6 +188,7 @@ struct Flattened {
         ["worker", "maxInFlight"], ["worker", "exactlyOnce"], ["worker", "shutdownGracePeriod"],
         ["observability", "port"], ["observability", "logFormat"],
         ["console", "host"], ["console", "port"], ["console", "auth", "username"], ["console", "auth", "password"],
+        ["console", "windows", "replies"], ["console", "windows", "commands"], ["console", "windows", "deadLetters"],
     ]
 
     static let targetFields: [[String]] = [
@@ -301,12 +306,15 @@ struct Reader {
             port: try int(["observability", "port"], default: 9464, range: 0...65535),
             logFormat: logFormat
         )
-        let console = ProvisionerConfiguration.Console(
+        var console = ProvisionerConfiguration.Console(
             host: try string(["console", "host"]) ?? "127.0.0.1",
             port: try int(["console", "port"], default: 9470, range: 0...65535),
             username: try string(["console", "auth", "username"]),
             password: try string(["console", "auth", "password"]).map(Secret.init)
         )
+        console.replyWindow = try int(["console", "windows", "replies"], default: 20_000, range: 100...10_000_000)
+        console.commandWindow = try int(["console", "windows", "commands"], default: 20_000, range: 100...10_000_000)
+        console.deadLetterWindow = try int(["console", "windows", "deadLetters"], default: 10_000, range: 100...10_000_000)
         var targets: [String: ProvisionerConfiguration.Target] = [:]
         for name in includeTargets ? children(["targets"]) : [] {
             targets[name] = try target(name)

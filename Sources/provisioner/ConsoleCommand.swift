@@ -45,6 +45,9 @@ struct ConsoleCommand: AsyncParsableCommand {
         console.repliesTopic = settings.kafka.repliesTopic
         console.replaysTopic = settings.kafka.replaysTopic
         console.commandsTopic = settings.kafka.commandsTopic
+        console.replyWindow = settings.console.replyWindow
+        console.commandWindow = settings.console.commandWindow
+        console.deadLetterWindow = settings.console.deadLetterWindow
         return console
     }
 }
