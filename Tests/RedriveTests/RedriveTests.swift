@@ -75,6 +75,25 @@ struct RedriveTests {
         }
     }
 
+    /// `scripts/validate-messages records` over JSON lines (Python, jsonschema from PyPI).
+    static func validate(_ lines: [String]) async throws -> (status: Int32, output: String) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("redrives-\(UUID().uuidString).jsonl").path
+        try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return try await onOwnThread { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", root.appendingPathComponent("scripts/validate-messages").path, "records", file]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+    }
+
     static func command(_ id: String, target: String) -> String {
         #"{"commandId":"\#(id)","target":"\#(target)","operation":"createUser","user":{"userName":"\#(id)","password":"Zq7-SECRET-\#(id)"}}"#
     }
@@ -113,6 +132,16 @@ struct RedriveTests {
         let history = try await fixture.history()
         #expect(history.count >= 2 && Set(history.map(\.id)) == [redrive.id])
         #expect(history.first?.state == .running && history.last == record)
+
+        // As published: every audit record matches the contract's schema.
+        let raw = try await fixture.read("replays").map { message in
+            String(
+                decoding: try JSONSerialization.data(withJSONObject: [
+                    "kind": "redrive", "value": try JSONSerialization.jsonObject(with: Data(message.value ?? [])),
+                ]), as: UTF8.self)
+        }
+        let validation = try await Self.validate(raw)
+        #expect(validation.status == 0 && validation.output.contains("\(raw.count) redrive; 0 problem(s)"), "\(validation.output)")
 
         // The same selection again skips them, unless asked; then the count goes up.
         let again = RedrivePlan(deadLetters: deadLetters, history: history, filter: DeadLetterFilter(category: "unavailable"), includeReplayed: false)
