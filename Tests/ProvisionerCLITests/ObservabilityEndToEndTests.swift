@@ -244,17 +244,6 @@ struct ObservabilityEndToEndTests {
 
     /// Runs `scripts/validate-messages` (Python, jsonschema from PyPI).
     static func validate(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("scripts/validate-messages").path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        return await onOwnThread {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        try await runToEnd(["python3", root.appendingPathComponent("scripts/validate-messages").path] + arguments)
     }
 }

@@ -80,18 +80,7 @@ struct RedriveTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("redrives-\(UUID().uuidString).jsonl").path
         try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        return try await onOwnThread { () throws -> (Int32, String) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", root.appendingPathComponent("scripts/validate-messages").path, "records", file]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        return try await runToEnd(["python3", root.appendingPathComponent("scripts/validate-messages").path, "records", file])
     }
 
     static func command(_ id: String, target: String) -> String {

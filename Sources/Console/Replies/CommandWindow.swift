@@ -37,10 +37,7 @@ final class CommandWindow: Sendable {
         } else {
             redacted = Redaction.scrub(String(decoding: message.value ?? [], as: UTF8.self))
         }
-        let traceId = message.headers.string("traceparent").flatMap { header -> String? in
-            let parts = header.split(separator: "-")
-            return parts.count == 4 ? String(parts[1]) : nil
-        }
+        let traceId = message.headers.traceId
         let entry = Entry(
             partition: message.partition, offset: message.offset, key: message.key.map { String(decoding: $0, as: UTF8.self) },
             commandId: json?["commandId"]?.stringValue, correlationId: json?["correlationId"]?.stringValue, target: json?["target"]?.stringValue,
@@ -62,4 +59,13 @@ final class CommandWindow: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
+}
+
+extension Array where Element == KafkaHeader {
+    /// The trace id of a W3C `traceparent` header (`00-<trace id>-<span id>-<flags>`).
+    var traceId: String? {
+        guard let header = string("traceparent") else { return nil }
+        let parts = header.split(separator: "-")
+        return parts.count == 4 ? String(parts[1]) : nil
+    }
 }

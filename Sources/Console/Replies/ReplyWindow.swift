@@ -57,11 +57,7 @@ final class ReplyWindow: Sendable {
 
     func observe(_ message: KafkaConsumerMessage) {
         guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
-        let traceparent = message.headers.string("traceparent")
-        let traceId = traceparent.flatMap { header -> String? in
-            let parts = header.split(separator: "-")
-            return parts.count == 4 ? String(parts[1]) : nil
-        }
+        let traceId = message.headers.traceId
         state.withLock { state in
             state.seen += 1
             let id = reply.commandId ?? "\(message.partition)/\(message.offset)"
