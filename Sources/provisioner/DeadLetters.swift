@@ -139,9 +139,15 @@ struct DeadLetters: AsyncParsableCommand {
                     }
                     return nil
                 }
-                let record = await group.next()!
-                group.cancelAll()
-                return record!
+                // The signal task ends first on Ctrl-C (it cancelled the redrive): wait for the
+                // redrive's own result, which then says cancelled.
+                for await result in group {
+                    if let record = result {
+                        group.cancelAll()
+                        return record
+                    }
+                }
+                return redrive.auditRecord
             }
             if showsProgress { Terminal.status("") }
             await producer.close()

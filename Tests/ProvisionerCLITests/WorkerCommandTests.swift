@@ -170,6 +170,14 @@ struct WorkerCommandTests {
         #expect(forced.contains("completed, 3 of 3 re-published"), "\(forced)")
         try await replies.wait("the second redrive's replies") { $0.count == 11 }
         #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 2x"))
+        // Ctrl-C during a paced redrive cancels it: exit 130, what was sent recorded as sent.
+        let slow = try ProvisionerProcess(
+            arguments: ["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "0.5", "--yes"] + filter, environment: ["LOG_LEVEL": "error"])
+        try await replies.wait("the paced redrive's first reply") { $0.count >= 12 }
+        slow.interrupt()
+        #expect(try await slow.exitCode() == 130)
+        let cancelled = await slow.outputs().stdout
+        #expect(cancelled.contains(": cancelled, ") && !cancelled.contains("3 of 3"), "\(cancelled)")
 
         worker.terminate()
         #expect(try await worker.exitCode() == 0)
