@@ -21,7 +21,8 @@ public enum ConsoleApplication {
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(bootstrapServers: settings.bootstrapServers, properties: settings.producerProperties), logger: logger)
         let desk = RedriveDesk(
-            producer: producer, topics: Redrive.Topics(commands: settings.commandsTopic, replays: settings.replaysTopic), logger: logger)
+            producer: producer, topics: Redrive.Topics(commands: settings.commandsTopic, replays: settings.replaysTopic), history: history,
+            logger: logger)
         let sessions = ConsoleSessions()
         let router = Router(context: ConsoleRequestContext.self)
         router.add(middleware: ConsoleAuthMiddleware(credentials: settings.credentials, sessions: sessions))

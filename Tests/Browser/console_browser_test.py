@@ -77,7 +77,7 @@ driver.find_element(By.ID, "start").click()
 check(wait_for("the redrive's end", lambda: "completed, 2 of 2 sent" in driver.find_element(By.ID, "progress").text), "the redrive runs to completion, live")
 seen.append(("/dead-letters (after the redrive)", driver.page_source))
 visit("/dead-letters?target=nowhere")
-check(driver.page_source.count("redriven 1×") == 2, "both are marked redriven")
+check(wait_for("the marks", lambda: (driver.refresh() or True) and driver.page_source.count("redriven 1×") == 2), "both are marked redriven")
 driver.find_element(By.ID, "preview-matching").click()
 check(wait_for("the second preview", lambda: "2 skipped as redriven before" in driver.find_element(By.ID, "preview").text), "a second redrive skips them")
 

@@ -55,6 +55,9 @@ final class RedriveHistory: Sendable {
 
     func observe(_ record: RedriveRecord) {
         records.withLock { records in
+            // An ended redrive's record (from the desk, first) is not undone by its earlier
+            // records arriving from the topic afterwards.
+            if let known = records[record.id], known.endedAt != nil, record.endedAt == nil { return }
             records[record.id] = record
             if records.count > capacity, let oldest = records.min(by: { $0.value.at < $1.value.at })?.key { records[oldest] = nil }
         }

@@ -10,6 +10,7 @@ import Synchronization
 final class RedriveDesk: Service, Sendable {
     private let producer: KafkaProducer
     private let topics: Redrive.Topics
+    private let history: RedriveHistory
     private let logger: Logger
     private let starts: AsyncStream<Redrive>
     private let start: AsyncStream<Redrive>.Continuation
@@ -18,9 +19,12 @@ final class RedriveDesk: Service, Sendable {
     private let redrives = Mutex<[Redrive]>([])
     private let keep = 50
 
-    init(producer: KafkaProducer, topics: Redrive.Topics, logger: Logger) {
+    /// `history` learns each redrive's outcome when it ends, before the audit topic brings it
+    /// back: the dead-letter page marks what it sent at once.
+    init(producer: KafkaProducer, topics: Redrive.Topics, history: RedriveHistory, logger: Logger) {
         self.producer = producer
         self.topics = topics
+        self.history = history
         self.logger = logger
         (starts, start) = AsyncStream.makeStream(of: Redrive.self)
     }
@@ -46,7 +50,7 @@ final class RedriveDesk: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for await redrive in starts {
-                    group.addTask { _ = await redrive.run() }
+                    group.addTask { self.history.observe(await redrive.run()) }
                 }
             }
         } onGracefulShutdown: {
