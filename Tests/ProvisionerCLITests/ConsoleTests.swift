@@ -9,15 +9,6 @@ import Testing
 /// the fleet page built from the workers' status records.
 @Suite("Operator console")
 struct ConsoleTests {
-    /// A broker, one worker and the console, with `console.auth` unless `auth` is false.
-    struct Stack {
-        let broker: ProvisionerProcess
-        let config: String
-        let url: String
-
-        func kill() { broker.kill() }
-    }
-
     static let password = "Zq7-console-pass"
     /// Redirects are what is tested: never followed. Lives as long as the test process.
     static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
