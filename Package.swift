@@ -152,8 +152,10 @@ let package = Package(
             ],
             path: "Benchmarks/ProvisionerBench"
         ),
+        // Two glibc declarations the Swift Glibc module hides, for TestSupport's subprocesses.
+        .target(name: "CSpawn", path: "Tests/CSpawn"),
         // Helpers the test targets share.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport"),
         .testTarget(
             name: "KafkaTests",
             dependencies: [

@@ -96,29 +96,21 @@ enum Binary {
 }
 
 /// A `provisioner` subprocess whose standard output is read line by line.
-final class ProvisionerProcess: @unchecked Sendable {
-    private let process = Process()
-    private let output = Pipe()
+final class ProvisionerProcess: Sendable {
+    private let child: ChildProcess
     /// Standard error goes to a file: a pipe nobody reads until the end fills up (64 KiB) and
     /// then blocks the process on its next log line.
     private let errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("provisioner-\(UUID().uuidString).stderr")
-    private let input = Pipe()
 
     init(arguments: [String], environment: [String: String]? = nil) throws {
-        process.executableURL = Binary.provisioner
-        process.arguments = arguments
-        process.standardOutput = output
-        FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errorsFile)
-        process.standardInput = input
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
-        try process.run()
+        child = try ChildProcess(
+            Binary.provisioner.path, arguments, environment: environment ?? [:], input: .pipe, output: .pipe, error: .file(errorsFile.path))
     }
 
     /// Writes `text` to standard input and closes it.
     func send(_ text: String) throws {
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
+        try child.write(text)
+        child.closeInput()
     }
 
     /// Standard error so far (the process may still run).
@@ -126,14 +118,15 @@ final class ProvisionerProcess: @unchecked Sendable {
         String(decoding: (try? Data(contentsOf: errorsFile)) ?? Data(), as: UTF8.self)
     }
 
-    /// Everything on standard output and standard error once the process has ended.
+    /// Everything on standard output and standard error once the process has ended (empty
+    /// output, and the deadline named in standard error, if it did not end within 600 s).
     func outputs() async -> (stdout: String, stderr: String) {
-        let (output, errorsFile, process) = (self.output, self.errorsFile, self.process)
-        return await onOwnThread {
-            let out = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let err = (try? Data(contentsOf: errorsFile)) ?? Data()
-            return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        do {
+            let out = try await child.readToEnd(upTo: .seconds(600))
+            try await child.wait(upTo: .seconds(600))
+            return (out, errorsSoFar)
+        } catch {
+            return ("", "\(error)\n" + errorsSoFar)
         }
     }
 
@@ -142,33 +135,20 @@ final class ProvisionerProcess: @unchecked Sendable {
 
     /// The next line of standard output.
     func nextLine() async throws -> String {
-        let handle = output.fileHandleForReading
-        return try await onOwnThread {
-            var bytes: [UInt8] = []
-            while true {
-                let chunk = try handle.read(upToCount: 1) ?? Data()
-                guard let byte = chunk.first else { throw CLIError("no output from provisioner") }
-                if byte == UInt8(ascii: "\n") { break }
-                bytes.append(byte)
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
+        guard let line = try await child.readLine() else { throw CLIError("no output from provisioner: \(errorsSoFar.suffix(2000))") }
+        return line
     }
 
-    func terminate() { process.terminate() }
+    func terminate() { child.send(SIGTERM) }
 
-    func interrupt() { process.interrupt() }
+    func interrupt() { child.send(SIGINT) }
 
-    func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-    }
+    func kill() { child.send(SIGKILL) }
 
     func exitCode() async throws -> Int32 {
-        let process = self.process
-        return try await onOwnThread {
-            process.waitUntilExit()
-            guard process.terminationReason == .exit else { throw CLIError("provisioner died of signal \(process.terminationStatus)") }
-            return process.terminationStatus
+        switch try await child.wait(upTo: .seconds(600)) {
+        case .exit(let status): return status
+        case .signal(let signal): throw CLIError("provisioner died of signal \(signal)")
         }
     }
 }
@@ -177,23 +157,18 @@ enum Kcat {
     static let path: String? = ["/usr/bin/kcat", "/usr/local/bin/kcat"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     static func run(_ arguments: [String], input: String? = nil) async throws -> String {
-        try await onOwnThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path!)
-            process.arguments = arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            let stdin = Pipe()
-            process.standardInput = stdin
-            try process.run()
-            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-            try stdin.fileHandleForWriting.close()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw CLIError("kcat \(arguments) exited \(process.terminationStatus)") }
-            return String(decoding: data, as: UTF8.self)
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("kcat-\(UUID().uuidString).stderr")
+        defer { try? FileManager.default.removeItem(at: errors) }
+        let child = try ChildProcess(path!, arguments, input: .pipe, error: .file(errors.path))
+        if let input { try child.write(input) }
+        child.closeInput()
+        let output = try await child.readToEnd(upTo: .seconds(120))
+        let ended = try await child.wait(upTo: .seconds(120))
+        guard ended == .exit(0) else {
+            let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            throw CLIError("kcat \(arguments) ended with \(ended): \(stderr.suffix(2000))")
         }
+        return output
     }
 }
 

@@ -14,20 +14,3 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async 
         Thread.detachNewThread { continuation.resume(returning: body()) }
     }
 }
-
-/// Runs `/usr/bin/env arguments...` to its end (on a thread of its own); its exit status and
-/// standard output and error together.
-public func runToEnd(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-    try await onOwnThread { () throws -> (Int32, String) in
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-}
