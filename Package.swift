@@ -142,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "ProvisionerBench",
             dependencies: [
-                "Kafka",
+                "Kafka", "ProvisioningContract",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

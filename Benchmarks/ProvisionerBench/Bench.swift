@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provisioner-bench",
         abstract: "Benchmarks the provisioning worker against the raw Kafka path.",
-        subcommands: [Scenarios.self, Echo.self, Stub.self],
+        subcommands: [Scenarios.self, ConsoleFollow.self, Echo.self, Stub.self],
         defaultSubcommand: Scenarios.self
     )
 }

@@ -15,7 +15,7 @@ final class Child: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = output
         let errors = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString).stderr")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: errors)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         try process.run()
