@@ -25,6 +25,38 @@ struct ConsoleTests {
         return path
     }
 
+    /// An embedded cluster and a console reading it, configured by `config(bootstrap:)`.
+    struct Stack {
+        let broker: ProvisionerProcess
+        let config: String
+        let console: ProvisionerProcess
+        /// The console's base URL, with its closing slash.
+        let url: String
+
+        init() async throws {
+            let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+            do {
+                config = try ConsoleTests.config(bootstrap: try await broker.firstLine())
+                console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
+            } catch {
+                broker.kill()
+                throw error
+            }
+            self.broker = broker
+            guard let url = try? await console.firstLine().split(separator: " ").last else {
+                console.kill()
+                broker.kill()
+                throw CLIError("no URL from the console")
+            }
+            self.url = String(url)
+        }
+
+        func kill() {
+            console.kill()
+            broker.kill()
+        }
+    }
+
     /// One HTTP exchange; `basic` as `user:password`.
     static func request(
         _ url: String, method: HTTPMethod = .GET, basic: String? = nil, headers: [(String, String)] = [], body: String? = nil
@@ -50,13 +82,9 @@ struct ConsoleTests {
         "every page and data answer needs the credentials; a cross-site POST or one without the CSRF token is refused; the login cookie is HttpOnly and SameSite=Strict; the fleet shows a running worker and marks a killed one gone"
     )
     func authenticationAndFleet() async throws {
-        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
-        defer { broker.kill() }
-        let bootstrap = try await broker.firstLine()
-        let config = try Self.config(bootstrap: bootstrap)
-        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
-        defer { console.kill() }
-        let url = try #require(try await console.firstLine().split(separator: " ").last).description
+        let stack = try await Stack()
+        defer { stack.kill() }
+        let (config, console, url) = (stack.config, stack.console, stack.url)
         #expect(url.hasPrefix("http://127.0.0.1:"), "loopback by default")
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
         defer { worker.kill() }
@@ -128,13 +156,9 @@ struct ConsoleTests {
         "in a real browser: sign in, see the fleet, redrive dead letters with live progress, and a dead letter's password and passport number show <redacted> on every page",
         .enabled(if: browserAvailable, "chromium and chromium-driver are not installed"))
     func inABrowser() async throws {
-        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
-        defer { broker.kill() }
-        let bootstrap = try await broker.firstLine()
-        let config = try Self.config(bootstrap: bootstrap)
-        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
-        defer { console.kill() }
-        let url = try #require(try await console.firstLine().split(separator: " ").last).description
+        let stack = try await Stack()
+        defer { stack.kill() }
+        let (config, url) = (stack.config, stack.url)
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
         defer { worker.kill() }
         // Three dead letters: two for a target nobody configured, one whose vendor is down and

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Kafka
 import ProvisioningContract
@@ -22,11 +21,10 @@ final class CommandWindow: Sendable {
         let redactedValue: String
     }
 
-    private let capacity: Int
-    private let entries = Mutex(Deque<Entry>())
+    private let window: Mutex<RecentWindow<Entry>>
 
     init(capacity: Int) {
-        self.capacity = capacity
+        window = Mutex(RecentWindow(capacity: capacity))
     }
 
     func observe(_ message: KafkaConsumerMessage) {
@@ -43,15 +41,12 @@ final class CommandWindow: Sendable {
             commandId: json?["commandId"]?.stringValue, correlationId: json?["correlationId"]?.stringValue, target: json?["target"]?.stringValue,
             operation: json?["operation"]?.stringValue, user: json?["userId"]?.stringValue ?? json?["user"]?["userName"]?.stringValue,
             traceId: traceId, receivedAt: message.timestamp, redactedValue: redacted)
-        entries.withLock { entries in
-            entries.append(entry)
-            if entries.count > capacity { entries.removeFirst() }
-        }
+        window.withLock { $0.append(entry) }
     }
 
     /// Commands whose commandId, correlationId, key or user is exactly `search`.
     func find(_ search: String) -> [Entry] {
-        entries.withLock { $0.filter { $0.commandId == search || $0.correlationId == search || $0.key == search || $0.user == search } }
+        window.withLock { $0.elements.filter { $0.commandId == search || $0.correlationId == search || $0.key == search || $0.user == search } }
     }
 
     private static let encoder: JSONEncoder = {

@@ -42,36 +42,33 @@ final class ReplyWindow: Sendable {
     }
 
     private struct State {
-        var entries = Deque<Entry>()
+        var entries: RecentWindow<Entry>
+        /// Replies in `entries` per command (the key of a reply without a commandId is its position).
         var answered: [String: Int] = [:]
         var seconds = Deque<Second>()
-        var seen = 0
     }
 
-    private let capacity: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(capacity: Int) {
-        self.capacity = capacity
+        state = Mutex(State(entries: RecentWindow(capacity: capacity)))
     }
 
     func observe(_ message: KafkaConsumerMessage) {
         guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
         let traceId = message.headers.traceId
         state.withLock { state in
-            state.seen += 1
             let id = reply.commandId ?? "\(message.partition)/\(message.offset)"
             let duplicate = state.answered[id, default: 0] > 0
             state.answered[id, default: 0] += 1
-            state.entries.append(
+            let evicted = state.entries.append(
                 Entry(
                     partition: message.partition, offset: message.offset, key: message.key.map { String(decoding: $0, as: UTF8.self) },
                     commandId: reply.commandId, correlationId: reply.correlationId, target: reply.target, operation: reply.operation,
                     status: reply.status.rawValue, category: reply.error?.category.rawValue, code: reply.vendorResponse?.code ?? reply.error?.code,
                     attempts: reply.attempts, durationMs: reply.durationMs, completedAt: Timestamp.format(reply.completedAt), worker: reply.worker,
                     traceId: traceId, duplicate: duplicate))
-            if state.entries.count > capacity {
-                let evicted = state.entries.removeFirst()
+            if let evicted {
                 let evictedId = evicted.commandId ?? "\(evicted.partition)/\(evicted.offset)"
                 if let count = state.answered[evictedId] { state.answered[evictedId] = count > 1 ? count - 1 : nil }
             }
@@ -101,11 +98,11 @@ final class ReplyWindow: Sendable {
     }
 
     /// The newest replies first, at most `limit`.
-    func recent(_ limit: Int) -> [Entry] { state.withLock { Array($0.entries.suffix(limit).reversed()) } }
+    func recent(_ limit: Int) -> [Entry] { state.withLock { Array($0.entries.elements.suffix(limit).reversed()) } }
 
     /// Replies in the window matching `search` (commandId, correlationId or key, exactly).
     func find(_ search: String) -> [Entry] {
-        state.withLock { $0.entries.filter { $0.commandId == search || $0.correlationId == search || $0.key == search } }
+        state.withLock { $0.entries.elements.filter { $0.commandId == search || $0.correlationId == search || $0.key == search } }
     }
 
     /// What the live page shows for the last `seconds` (up to the hour kept), ending now.
@@ -127,8 +124,8 @@ final class ReplyWindow: Sendable {
                 for (index, count) in second.histogram.enumerated() { histogram[index] += count }
             }
             summary.setLatency(histogram)
-            summary.recent = Array(state.entries.suffix(limit).reversed())
-            summary.seen = state.seen
+            summary.recent = Array(state.entries.elements.suffix(limit).reversed())
+            summary.seen = state.entries.seen
             return summary
         }
     }
