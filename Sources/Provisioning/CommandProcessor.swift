@@ -20,6 +20,12 @@ public struct CommandProcessor: Sendable {
         self.guards = guards
     }
 
+    /// Creates each target's vendor series at zero; after metrics are bootstrapped (a handle
+    /// made before stays a no-op).
+    public func prepareMetrics() {
+        for name in targets.keys { VendorMetrics.prepare(target: name) }
+    }
+
     /// The outcome of one record: its reply, and the error to dead-letter it with, if any.
     public struct Result: Sendable {
         public var reply: ProvisioningReply

@@ -3,6 +3,13 @@ import Metrics
 /// What the processor reports about vendors, through swift-metrics (Prometheus in `run`).
 /// Names and labels follow Prometheus conventions; the README lists them with alerts.
 enum VendorMetrics {
+    /// A configured target's series that exist before its first call, at zero (see
+    /// `WorkerMetrics.prepare`): its retries, and its breaker as closed.
+    static func prepare(target: String) {
+        _ = retries(target)
+        breaker(target: target, state: .closed)
+    }
+
     /// One attempt at a vendor: how long, and how it ended (`success` or the error category).
     static func call(target: String, operation: String, outcome: String, duration: Duration) {
         calls(target, operation, outcome).record(duration)

@@ -116,6 +116,8 @@ public final class ProvisioningWorker: Sendable {
 
     /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
     public func runUntilStopped() async {
+        WorkerMetrics.prepare()
+        processor.prepareMetrics()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.readEventsUntilStopped() }
             group.addTask { await self.runCommitter() }

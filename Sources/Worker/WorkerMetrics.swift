@@ -11,6 +11,16 @@ enum WorkerMetrics {
     static let inFlight = Meter(label: "provisioner_commands_in_flight")
     static let commitFailures = Counter(label: "provisioner_commit_failures_total")
 
+    /// Creates every series whose labels are known before the first command, at zero: a rate
+    /// over them works from the start, and a dashboard or an alert finds the metric even on a
+    /// worker to which nothing has happened yet.
+    static func prepare() {
+        _ = (consumed, inFlight, commitFailures)
+        for kind in ["gap", "confirmed_gap", "repeated"] { _ = Counter(label: "provisioner_offset_anomalies_total", dimensions: [("kind", kind)]) }
+        for kind in ["assigned", "revoked", "lost"] { _ = Counter(label: "provisioner_rebalances_total", dimensions: [("kind", kind)]) }
+        _ = Timer(label: "provisioner_commit_duration_seconds", preferredDisplayUnit: .seconds)
+    }
+
     static func reply(_ reply: ProvisioningReply) {
         replies(reply.target ?? "unknown", reply.operation ?? "unknown", reply.status.rawValue, reply.error?.category.rawValue ?? "none").increment()
     }

@@ -26,14 +26,23 @@ struct ChaosRun {
         var commands = 0
         var faults: [Fault: Int] = [:]
         var repeats = 0
+        /// Each repeat (a command's second or later reply) counted against the last fault
+        /// injected before the worker wrote it: a rough cause, since a rebalance a fault starts
+        /// can outlast the next one. `nil`: before the first fault.
+        var repeatsAfter: [Fault?: Int] = [:]
         var unanswered = 0
         var usersHeldTwice = 0
         var conflicts = 0
         var failed = 0
         var summary: String {
             let faultList = Fault.allCases.map { "\($0) \(faults[$0, default: 0])" }.joined(separator: ", ")
-            return "\(commands) commands, \(faults.values.reduce(0, +)) faults (\(faultList)), \(repeats) repeats, "
-                + "\(unanswered) unanswered, \(usersHeldTwice) users held twice, \(conflicts) conflicts, \(failed) failed"
+            let causes = ([nil] + Fault.allCases.map(Optional.some)).compactMap { fault -> String? in
+                guard let count = repeatsAfter[fault], count > 0 else { return nil }
+                return "\(fault.map { "\($0)" } ?? "none yet") \(count)"
+            }
+            return "\(commands) commands, \(faults.values.reduce(0, +)) faults (\(faultList)), \(repeats) repeats"
+                + (causes.isEmpty ? "" : " (after \(causes.joined(separator: ", ")))")
+                + ", \(unanswered) unanswered, \(usersHeldTwice) users held twice, \(conflicts) conflicts, \(failed) failed"
         }
     }
 
@@ -65,6 +74,7 @@ struct ChaosRun {
         defer { for worker in workers { worker.kill() } }
         var random = SplitMix(seed: seed)
         var result = Result()
+        var injected: [(at: Date, fault: Fault)] = []
         let prefix = "chaos-\(seed)-\(exactlyOnce ? "eo" : "alo")"
 
         // Commands flow at `rate` a second for the whole schedule, from this process.
@@ -101,6 +111,7 @@ struct ChaosRun {
                 try await Task.sleep(for: .milliseconds(3000 + random.next(3000)))
                 let fault = Fault.allCases[random.next(Fault.allCases.count)]
                 result.faults[fault, default: 0] += 1
+                injected.append((Date(), fault))
                 let at = String(format: "%.1f", (ContinuousClock.now - started).seconds)
                 switch fault {
                 case .brokerDown:
@@ -160,6 +171,11 @@ struct ChaosRun {
         try await replies.drain(partitions: 6)
         let ids = replies.commandIds.filter { $0.hasPrefix(prefix) }
         result.repeats = ids.count - Set(ids).count
+        var answered = Set<String>()
+        for reply in replies.all.sorted(by: { $0.completedAt < $1.completedAt }) {
+            guard let id = reply.commandId, id.hasPrefix(prefix), !answered.insert(id).inserted else { continue }
+            result.repeatsAfter[injected.last { $0.at <= reply.completedAt }?.fault, default: 0] += 1
+        }
         result.conflicts = replies.all.filter { $0.error?.category == .conflict }.count
         result.failed = replies.all.filter { $0.status == .failed }.count
 

@@ -162,6 +162,12 @@ struct ObservabilityEndToEndTests {
         #expect(metrics.contains(#"provisioner_replies_total{"#) && metrics.contains(#"status="succeeded""#))
         #expect(metrics.contains("provisioner_vendor_call_duration_seconds_count{"))
         #expect(metrics.contains(#"provisioner_dead_letters_total{category="unknown_target"} "#))
+        // Every metric the alert rules and the dashboard query is one the worker exports.
+        for file in ["deploy/prometheus/alerts.yml", "deploy/grafana/provisioner.json"] {
+            for name in try Self.metricNames(in: Self.root.appendingPathComponent(file)) {
+                #expect(metrics.contains("# TYPE \(name) "), "\(file) queries \(name), which /metrics does not have")
+            }
+        }
         let issuedTokens = observed?["tokens"] ?? []
         #expect(!issuedTokens.isEmpty, "the simulators issued tokens (ServiceMobility, ASMS)")
 
@@ -245,5 +251,13 @@ struct ObservabilityEndToEndTests {
     /// Runs `scripts/validate-messages` (Python, jsonschema from PyPI).
     static func validate(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         try await runToEnd(["python3", root.appendingPathComponent("scripts/validate-messages").path] + arguments)
+    }
+
+    /// The metric families a rules file or dashboard names (`_bucket`, `_count` and `_sum` are
+    /// a histogram's own series).
+    static func metricNames(in file: URL) throws -> Set<String> {
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let names = text.matches(of: /provisioner_[a-z_]+/).map { String($0.output) }
+        return Set(names.map { $0.replacing(/_(bucket|count|sum)$/, with: "") })
     }
 }

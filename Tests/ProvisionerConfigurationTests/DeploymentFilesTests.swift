@@ -46,4 +46,44 @@ struct DeploymentFilesTests {
             #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(source).path), "\(source)")
         }
     }
+
+    @Test("the alert rules: promtool accepts them, and its unit tests fire each alert on a failing series and keep it quiet on a healthy one")
+    func alertRules() async throws {
+        let rules = Self.root.appendingPathComponent("deploy/prometheus/alerts.yml").path
+        let checked = try await runToEnd(["promtool", "check", "rules", rules])
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("SUCCESS: 14 rules found"))
+        let tested = try await runToEnd(["promtool", "test", "rules", Self.root.appendingPathComponent("deploy/prometheus/alerts.test.yml").path])
+        #expect(tested.status == 0 && tested.output.contains("SUCCESS"), "\(tested.output)")
+        // Every alert has a test.
+        let tests = try String(contentsOfFile: Self.root.appendingPathComponent("deploy/prometheus/alerts.test.yml").path, encoding: .utf8)
+        for alert in try String(contentsOfFile: rules, encoding: .utf8).matches(of: /- alert: (\w+)/).map({ String($0.output.1) }) {
+            #expect(tests.contains("alertname: \(alert)"), "\(alert) has no unit test")
+        }
+    }
+
+    @Test(
+        "the Grafana dashboard: every panel queries Prometheus through the datasource variable, panel ids are unique, and it covers throughput, failures, dead letters, vendor latency, breakers, lag and in-flight"
+    )
+    func dashboard() throws {
+        let data = try Data(contentsOf: Self.root.appendingPathComponent("deploy/grafana/provisioner.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        let ids = panels.compactMap { $0["id"] as? Int }
+        #expect(ids.count == panels.count && Set(ids).count == ids.count)
+        var queries: [String] = []
+        for panel in panels {
+            #expect((panel["datasource"] as? [String: String])?["uid"] == "${datasource}", "\(panel["title"] ?? "")")
+            let targets = panel["targets"] as? [[String: Any]] ?? []
+            #expect(!targets.isEmpty, "\(panel["title"] ?? "") has no query")
+            queries += targets.compactMap { $0["expr"] as? String }
+        }
+        for metric in [
+            "provisioner_replies_total", "provisioner_dead_letters_total", "provisioner_vendor_call_duration_seconds_bucket",
+            "provisioner_circuit_breaker_state", "provisioner_consumer_lag", "provisioner_commands_in_flight",
+        ] {
+            #expect(queries.contains { $0.contains(metric) }, "a panel shows \(metric)")
+        }
+        #expect(queries.contains { $0.contains(#"status="failed""#) }, "failures by category")
+    }
 }
