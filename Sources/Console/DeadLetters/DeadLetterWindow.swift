@@ -14,7 +14,7 @@ final class DeadLetterWindow: Sendable {
 
     func observe(_ message: KafkaConsumerMessage) {
         let letter = DeadLetter(message)
-        window.withLock { $0.append(letter) }
+        window.withLock { _ = $0.append(letter) }
     }
 
     /// Newest first.

@@ -41,7 +41,7 @@ final class CommandWindow: Sendable {
             commandId: json?["commandId"]?.stringValue, correlationId: json?["correlationId"]?.stringValue, target: json?["target"]?.stringValue,
             operation: json?["operation"]?.stringValue, user: json?["userId"]?.stringValue ?? json?["user"]?["userName"]?.stringValue,
             traceId: traceId, receivedAt: message.timestamp, redactedValue: redacted)
-        window.withLock { $0.append(entry) }
+        window.withLock { _ = $0.append(entry) }
     }
 
     /// Commands whose commandId, correlationId, key or user is exactly `search`.
