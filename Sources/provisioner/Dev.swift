@@ -58,60 +58,81 @@ struct Dev: AsyncParsableCommand {
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let worker: ProvisioningWorkerHandle
+        let worker: ProvisioningWorker
         do {
-            worker = ProvisioningWorkerHandle(try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger))
+            worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
         } catch {
             try? await http.shutdown()
             throw error
         }
         Console.line("worker:          \(workerId), targets \(settings.targets.keys.sorted().joined(separator: ", "))")
-        let (ports, portFound) = AsyncStream.makeStream(of: Int.self)
-        let endpoints = Task { [worker = worker.worker, port = settings.observability.port, logger] in
-            let application = ObservabilityEndpoints.application(
-                worker: worker, registry: registry, port: port, logger: logger,
-                listening: {
-                    portFound.yield($0)
-                    portFound.finish()
-                }
-            )
-            do { try await application.run() } catch {
-                logger.error("metrics and health endpoints not served", metadata: ["error": "\(error)"])
-                portFound.finish()
-            }
-        }
-        var metricsPort: Int?
-        for await port in ports { metricsPort = port }
-        if let metricsPort {
-            Console.line("metrics, health: http://127.0.0.1:\(metricsPort)/metrics, /health/live, /health/ready")
-        }
+        // The endpoints and the console say where they listen, or that they could not (a port taken).
+        let (bound, announce) = AsyncStream.makeStream(of: (service: String, port: Int?).self)
+        let endpoints = ObservabilityEndpoints.application(
+            worker: worker, registry: registry, port: settings.observability.port, logger: logger, listening: { announce.yield(("metrics", $0)) })
         // The console, with credentials made up for this run (contract section 10).
         let credentials = ConsoleCredentials.madeUp()
-        let (consolePorts, consolePortFound) = AsyncStream.makeStream(of: Int.self)
-        let console = Task { [settings, logger] in
-            do {
-                let services = try ConsoleApplication.services(
-                    settings: ConsoleCommand.settings(settings, credentials: credentials, port: nil), logger: logger
-                ) {
-                    consolePortFound.yield($0)
-                    consolePortFound.finish()
-                }
-                try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
-            } catch {
-                logger.warning("console not served", metadata: ["error": "\(error)"])
-            }
-            consolePortFound.finish()
-        }
-        var consolePort: Int?
-        for await port in consolePorts { consolePort = port }
-        if let consolePort {
-            Console.line(
-                "console:         http://\(settings.console.host):\(consolePort)/ (sign in as \(credentials.username), password \(credentials.revealedPassword))"
+        var consoleServices: [any Service] = []
+        do {
+            consoleServices = try ConsoleApplication.services(
+                settings: ConsoleCommand.settings(settings, credentials: credentials, port: nil), logger: logger, listening: { announce.yield(("console", $0)) }
             )
-        } else {
-            Console.line("console:         not served (port \(settings.console.port) taken?)")
+        } catch {
+            logger.warning("console not served", metadata: ["error": "\(error)"])
+            announce.yield(("console", nil))
         }
+        // One group for all that runs: the worker, and beside it the endpoints and the console,
+        // which dev goes on without if they fail. It ends by graceful shutdown, never cancellation.
+        let services =
+            [ServiceGroupConfiguration.ServiceConfiguration(service: worker)]
+            + [Announcing(endpoints, as: "metrics", to: announce)].map { .init(service: $0, failureTerminationBehavior: .ignore) }
+            + consoleServices.map { .init(service: Announcing($0, as: "console", to: announce), failureTerminationBehavior: .ignore) }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var ports: [String: Int?] = [:]
+            for await (service, port) in bound where ports[service] == nil {
+                ports[service] = port
+                if ports.count == 2 { break }
+            }
+            let metricsPort = ports["metrics"] ?? nil
+            if let metricsPort {
+                Console.line("metrics, health: http://127.0.0.1:\(metricsPort)/metrics, /health/live, /health/ready")
+            }
+            if let consolePort = ports["console"] ?? nil {
+                Console.line(
+                    "console:         http://\(settings.console.host):\(consolePort)/ (sign in as \(credentials.username), password \(credentials.revealedPassword))"
+                )
+            } else {
+                Console.line("console:         not served (port \(settings.console.port) taken?)")
+            }
+            let missing: [String]
+            do {
+                missing = try await sendSamples(commands, settings: settings, logger: logger)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            if keepRunning {
+                Console.line("")
+                for line in DevEnvironment.byHand(
+                    bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings)
+                {
+                    Console.line(line)
+                }
+                for await _ in signals { break }
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            await simulator.stop()
+            try? await http.shutdown()
+            withExtendedLifetime(cluster) {}
+            if !missing.isEmpty { throw ExitCode(70) }
+        }
+    }
 
+    /// Sends the samples block by block and prints each reply; the commands left unanswered.
+    private func sendSamples(_ commands: Data, settings: ProvisionerConfiguration, logger: Logger) async throws -> [String] {
         // Blocks of samples, separated by blank lines, run one after another: a block's
         // commands may need users that an earlier block created (under another key).
         let blocks = CommandLines.blocks(commands)
@@ -132,40 +153,29 @@ struct Dev: AsyncParsableCommand {
         await reader.close()
         Console.line(summary.table)
         if !missing.isEmpty { Console.line("no reply within a minute for: \(missing.joined(separator: ", "))") }
-
-        if keepRunning {
-            Console.line("")
-            for line in DevEnvironment.byHand(
-                bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings)
-            {
-                Console.line(line)
-            }
-            for await _ in signals { break }
-        }
-        await worker.stop()
-        console.cancel()
-        await console.value
-        endpoints.cancel()
-        await simulator.stop()
-        try? await http.shutdown()
-        withExtendedLifetime(cluster) {}
-        if !missing.isEmpty { throw ExitCode(70) }
+        return missing
     }
 }
 
-/// Runs a worker in the background of `dev` and stops it.
-struct ProvisioningWorkerHandle: Sendable {
-    let worker: ProvisioningWorker
-    let task: Task<Void, Never>
+/// A service of `dev` that says when it failed, so that `dev` does not wait for its port.
+private struct Announcing: Service {
+    let service: any Service
+    let name: String
+    let announce: AsyncStream<(service: String, port: Int?)>.Continuation
 
-    init(_ worker: ProvisioningWorker) {
-        self.worker = worker
-        self.task = Task { await worker.runUntilStopped() }
+    init(_ service: any Service, as name: String, to announce: AsyncStream<(service: String, port: Int?)>.Continuation) {
+        self.service = service
+        self.name = name
+        self.announce = announce
     }
 
-    func stop() async {
-        worker.stop()
-        await task.value
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch {
+            announce.yield((name, nil))
+            throw error
+        }
     }
 }
 

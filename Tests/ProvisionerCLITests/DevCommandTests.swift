@@ -7,7 +7,9 @@ struct DevCommandTests {
     static let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config")
 
-    @Test("dev answers every sample command: all succeed except the ones that fail on purpose, with the code they are meant to fail with")
+    @Test(
+        "dev answers every sample command: all succeed except the ones that fail on purpose, with the code they are meant to fail with; it ends cleanly, with no error logged"
+    )
     func devRunsTheSamples() async throws {
         let samples = Self.config.appendingPathComponent("samples.jsonl")
         // What the samples file promises: `"correlationId":"fails: <what>"` on the lines that must fail.
@@ -21,9 +23,11 @@ struct DevCommandTests {
             arguments: [
                 "dev", "--config", Self.config.appendingPathComponent("worker.yaml").path, "--samples", samples.path,
                 "--credentials", Self.config.appendingPathComponent("simulator.env").path,
-            ], environment: ["PROVISIONER_CONSOLE_PORT": "0"])
+            ], environment: ["PROVISIONER_CONSOLE_PORT": "0", "LOG_LEVEL": "info"])
         let (stdout, stderr) = await dev.outputs()
         #expect(try await dev.exitCode() == 0, "\(stderr)")
+        // Stopping is a graceful shutdown of every service: nothing cancelled, nothing to report.
+        #expect(!stderr.split(separator: "\n").contains { $0.contains(" ERROR ") }, "\(stderr)")
         // The console too, with credentials made up for the run.
         let consoleLine = try #require(stdout.split(separator: "\n").first { $0.hasPrefix("console:") }, "\(stdout)")
         #expect(consoleLine.contains("http://127.0.0.1:") && consoleLine.contains("(sign in as ops, password "), "\(consoleLine)")
