@@ -3,15 +3,15 @@ import ProvisionerConfiguration
 import ProvisioningContract
 import Testing
 
-/// The README's configuration reference against the code: no key missing or extra, no default
+/// docs/configuration.md's reference against the code: no key missing or extra, no default
 /// that differs from what the reader loads.
-@Suite("Configuration reference (README)")
+@Suite("Configuration reference (docs/configuration.md)")
 struct ConfigurationReferenceTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The table's rows: key → default column.
     static func reference() throws -> [String: String] {
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
         let start = try #require(readme.range(of: "<!-- configuration-reference -->"))
         let end = try #require(readme.range(of: "<!-- /configuration-reference -->"))
         var rows: [String: String] = [:]
@@ -22,7 +22,7 @@ struct ConfigurationReferenceTests {
         return rows
     }
 
-    @Test("the README lists exactly the keys the configuration reader knows")
+    @Test("docs/configuration.md lists exactly the keys the configuration reader knows")
     func keys() throws {
         let documented = Set(try Self.reference().keys)
         let known = Set(ProvisionerConfiguration.knownKeys)
@@ -30,7 +30,7 @@ struct ConfigurationReferenceTests {
         #expect(known.subtracting(documented).isEmpty, "known but undocumented: \(known.subtracting(documented).sorted())")
     }
 
-    @Test("each default in the README is what a minimal configuration loads as")
+    @Test("each default in docs/configuration.md is what a minimal configuration loads as")
     func defaults() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("minimal-\(UUID().uuidString).yaml").path
         try """
@@ -67,12 +67,13 @@ struct ConfigurationReferenceTests {
         // Every default written as a value (in backticks, not "required" or "none") is checked.
         let literal = reference.filter { $0.value.hasPrefix("`") && $0.value.hasSuffix("`") && !$0.value.contains(" ") }
         for (key, value) in literal where key != "targets.<name>.rateLimit.burst" {
-            #expect(actual[key] == value.trimmingCharacters(in: ["`"]), "\(key): README says \(value), the code loads \(actual[key] ?? "nothing")")
+            #expect(
+                actual[key] == value.trimmingCharacters(in: ["`"]), "\(key): docs/configuration.md says \(value), the code loads \(actual[key] ?? "nothing")")
         }
         #expect(Set(literal.keys).subtracting(["targets.<name>.rateLimit.burst"]) == Set(actual.keys))
     }
 
-    /// `30s`, `200ms`: how the README writes durations.
+    /// `30s`, `200ms`: how docs/configuration.md writes durations.
     static func text(_ duration: Duration) -> String {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
