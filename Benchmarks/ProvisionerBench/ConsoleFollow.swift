@@ -21,7 +21,9 @@ struct ConsoleFollow: AsyncParsableCommand {
 
     func run() async throws {
         let binaries = try Binaries.locate()
-        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "12"])
+        // 24 partitions: the embedded broker keeps about 5 MB a partition, and a minute of replies
+        // at 2,000/s is about 70 MB.
+        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "24"])
         defer { broker.stop() }
         let bootstrap = try await broker.firstLine()
         let config = try Self.configFile(bootstrap: bootstrap)
