@@ -10,6 +10,10 @@ let package = Package(
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "ProvisioningContract", targets: ["ProvisioningContract"]),
     ],
+    traits: [
+        // Off by default, so that the default build compiles no OTLP exporter (swift-otel, SwiftProtobuf).
+        .trait(name: "OTLP", description: "Export the worker's spans over OTLP/HTTP (swift-otel) when observability.otlp is configured.")
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -23,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -136,6 +141,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
             ]
         ),
         // `provisioner-bench`: the scenarios of Benchmarks/README-style table against the raw Kafka path.

@@ -38,6 +38,16 @@ public struct ProvisionerConfiguration: Sendable {
     public struct Observability: Sendable {
         public var port: Int
         public var logFormat: LogFormat
+        /// Where spans are exported, if anywhere (a build with the `OTLP` package trait).
+        public var otlp: OTLP? = nil
+    }
+
+    /// OTLP/HTTP export of the worker's spans (`observability.otlp`).
+    public struct OTLP: Sendable {
+        /// The collector's base URL (as OTEL_EXPORTER_OTLP_ENDPOINT): spans go to `/v1/traces` below it.
+        public var endpoint: URL
+        /// Sent with every export (an API key, say): secrets.
+        public var headers: [String: Secret]
     }
 
     /// `provisioner console` (contract section 10).
@@ -141,7 +151,7 @@ extension ProvisionerConfiguration {
     /// Every key the reader knows, as dotted paths (a target's under `targets.<name>.`): what
     /// the README's configuration reference must list, no more, no less.
     public static var knownKeys: [String] {
-        Flattened.knownPaths.map { $0.joined(separator: ".") } + ["kafka.properties"]
+        Flattened.knownPaths.map { $0.joined(separator: ".") } + ["kafka.properties", "observability.otlp.headers"]
             + Flattened.targetFields.map { "targets.<name>." + $0.joined(separator: ".") }
     }
 }
@@ -187,6 +197,7 @@ struct Flattened {
         ["kafka", "topics", "status"], ["kafka", "topics", "replays"],
         ["worker", "maxInFlight"], ["worker", "exactlyOnce"], ["worker", "shutdownGracePeriod"],
         ["observability", "port"], ["observability", "logFormat"],
+        ["observability", "otlp", "endpoint"], ["observability", "otlp", "protocol"],
         ["console", "host"], ["console", "port"], ["console", "auth", "username"], ["console", "auth", "password"],
         ["console", "windows", "replies"], ["console", "windows", "commands"], ["console", "windows", "deadLetters"],
     ]
@@ -302,10 +313,11 @@ struct Reader {
         guard let logFormat = ProvisionerConfiguration.LogFormat(rawValue: formatText) else {
             throw ConfigurationError("observability.logFormat", "must be json or text, not '\(formatText)'")
         }
-        let observability = ProvisionerConfiguration.Observability(
+        var observability = ProvisionerConfiguration.Observability(
             port: try int(["observability", "port"], default: 9464, range: 0...65535),
             logFormat: logFormat
         )
+        observability.otlp = try otlp()
         var console = ProvisionerConfiguration.Console(
             host: try string(["console", "host"]) ?? "127.0.0.1",
             port: try int(["console", "port"], default: 9470, range: 0...65535),
@@ -320,6 +332,25 @@ struct Reader {
             targets[name] = try target(name)
         }
         return ProvisionerConfiguration(kafka: kafka, worker: worker, observability: observability, console: console, targets: targets)
+    }
+
+    /// `observability.otlp`: nil unless something under it is set; then an endpoint is required.
+    func otlp() throws(ConfigurationError) -> ProvisionerConfiguration.OTLP? {
+        let base = ["observability", "otlp"]
+        guard values.leaves.keys.contains(where: { $0.count > 2 && Array($0.prefix(2)) == base }) else { return nil }
+        let text = try required(base + ["endpoint"])
+        guard let endpoint = URL(string: text), ["http", "https"].contains(endpoint.scheme ?? ""), endpoint.host != nil else {
+            throw ConfigurationError("observability.otlp.endpoint", "must be an http or https URL, not '\(text)'")
+        }
+        let wire = try string(base + ["protocol"]) ?? "http/protobuf"
+        guard wire == "http/protobuf" else {
+            throw ConfigurationError("observability.otlp.protocol", "must be http/protobuf (the one this build exports), not '\(wire)'")
+        }
+        var headers: [String: Secret] = [:]
+        for (path, _) in values.leaves where path.count > 3 && Array(path.prefix(3)) == base + ["headers"] {
+            headers[path.dropFirst(3).joined(separator: ".")] = Secret(try required(path))
+        }
+        return ProvisionerConfiguration.OTLP(endpoint: endpoint, headers: headers)
     }
 
     func target(_ name: String) throws(ConfigurationError) -> ProvisionerConfiguration.Target {

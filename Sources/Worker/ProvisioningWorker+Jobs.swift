@@ -33,6 +33,8 @@ extension ProvisioningWorker {
             if let error = result.deadLetter { WorkerMetrics.deadLetter(error.category) }
             logFinished(result)
             span.attributes["provisioning.status"] = result.reply.status.rawValue
+            if let target = result.reply.target { span.attributes["provisioning.target"] = target }
+            if let operation = result.reply.operation { span.attributes["provisioning.operation"] = operation }
             if let error = result.reply.error {
                 span.attributes["provisioning.error.category"] = error.category.rawValue
                 span.setStatus(SpanStatus(code: .error, message: error.category.rawValue))

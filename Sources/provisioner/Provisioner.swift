@@ -18,6 +18,8 @@ struct Provisioner: AsyncParsableCommand {
         LogSetup.bootstrap()
         do {
             var command = try parseAsRoot()
+            // `run` chooses its tracer from its configuration (observability.otlp).
+            if !(command is Run) { TraceSetup.bootstrapPropagationOnly() }
             if var command = command as? AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -59,7 +61,5 @@ enum LogSetup {
             }, metadataProvider: .multiplex([.command, .traceContext]))
         // Log lines wait in `LogOutput`'s buffer for its writer thread: written out before exit.
         atexit { LogOutput.standardError.flush() }
-        // W3C trace context from commands through vendor calls to replies.
-        InstrumentationSystem.bootstrap(TraceContextTracer(logSpans: level <= .debug))
     }
 }

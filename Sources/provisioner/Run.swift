@@ -24,9 +24,10 @@ struct Run: AsyncParsableCommand {
         let settings = try ConfigurationLoader.load(config)
         LogSetup.format.withLock { $0 = LogFormat(rawValue: settings.observability.logFormat.rawValue) ?? .json }
         let logger = Logger(label: "provisioner.worker")
+        let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let exporter = try TraceSetup.bootstrap(settings.observability.otlp, instance: workerId, logger: logger)
         try await KafkaReachability.check(settings.kafka, logger: logger)
 
-        let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         // Every metric of this process goes to one Prometheus registry, served at /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -40,7 +41,10 @@ struct Run: AsyncParsableCommand {
                     "delivery": "\(settings.worker.exactlyOnce ? "exactly once (transactions)" : "at least once")",
                 ])
             let health = ObservabilityEndpoints.application(worker: worker, registry: registry, port: settings.observability.port, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [worker, health], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // The exporter first: a group stops its services in reverse order, so it stops last
+            // and exports the worker's final spans.
+            let services: [any Service] = (exporter.map { [$0] } ?? []) + [worker, health]
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             try? await http.shutdown()
