@@ -128,14 +128,34 @@ public final class KafkaConsumer: Sendable {
 
     /// The low and high watermarks (first offset, offset after the last record) the partition's
     /// leader reports now: how far a reader must get to have read everything written so far.
+    ///
+    /// Retriable errors are tried again until `timeout`: right after a leader moves (an election,
+    /// a rolling restart) the old leader answers NOT_LEADER_FOR_PARTITION. librdkafka 2.0.2
+    /// neither retries this call nor refreshes its metadata after that answer (the next periodic
+    /// refresh can be minutes away), so each retry first asks for the topic's metadata.
     public func watermarks(_ partition: KafkaTopicPartition, timeout: Duration = .seconds(10)) async throws(KafkaError) -> (low: Int64, high: Int64) {
-        try await client.blocking { handle throws(KafkaError) in
-            var low: Int64 = 0
-            var high: Int64 = 0
-            try check(
-                rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, timeout.milliseconds),
-                "watermarks of \(partition)")
-            return (low, high)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var backoff = Duration.milliseconds(50)
+        var attempt = 0
+        while true {
+            let remaining = max(deadline - clock.now, .milliseconds(1))
+            let refresh = attempt > 0
+            do throws(KafkaError) {
+                return try await client.blocking { handle throws(KafkaError) in
+                    if refresh { try? handle.refreshMetadata(of: partition.topic, timeout: remaining) }
+                    var low: Int64 = 0
+                    var high: Int64 = 0
+                    try check(
+                        rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, remaining.milliseconds),
+                        "watermarks of \(partition)")
+                    return (low, high)
+                }
+            } catch  where error.isRetriable && clock.now + backoff < deadline && !Task.isCancelled {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+                attempt += 1
+            }
         }
     }
 

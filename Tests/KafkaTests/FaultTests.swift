@@ -42,6 +42,32 @@ struct FaultTests {
         }
     }
 
+    /// A reader's "end of the topic" right after a leader moves: the old leader answers
+    /// NOT_LEADER_FOR_PARTITION until the consumer's metadata catches up. Found by the soak: the
+    /// chaos run moved a leader just before its reader asked for the replies topic's end.
+    @Test("the watermarks right after a leader moves are the new leader's, not an error")
+    func watermarksAcrossALeaderMove() async throws {
+        let kafka = try TestCluster(brokers: 3)
+        let topic = try kafka.topic(partitions: 1)
+        let producer = try kafka.producer()
+        for index in 0..<5 { try await producer.send(KafkaProducerMessage(topic: topic, key: nil, value: bytes("r-\(index)"))) }
+        await producer.close()
+        let admin = try KafkaAdminClient(bootstrapServers: kafka.bootstrapServers, logger: kafka.logger)
+        let leader = try #require(try await admin.metadata().topic(topic)?.partitions.first?.leader)
+        await admin.close()
+
+        let consumer = try kafka.consumer(group: "g-watermarks", topics: [topic])
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        #expect(try await consumer.watermarks(partition).high == 5, "the consumer now knows the old leader")
+        try kafka.cluster.setPartitionLeader(topic: topic, partition: 0, broker: leader % 3 + 1)
+        let after: Result<Int64, KafkaError>
+        // 2 s: less than the 3 s in which the group's first join refreshes the metadata anyway,
+        // so this fails if the call only retries without asking for the topic's metadata.
+        do { after = .success(try await consumer.watermarks(partition, timeout: .seconds(2)).high) } catch { after = .failure(error) }
+        await consumer.close()
+        #expect(try after.get() == 5)
+    }
+
     /// The broker refuses Produce requests with retriable errors; nothing was written, so the
     /// producer must retry them, in order. (A refused request cannot duplicate anything, so this
     /// passes without idempotence too; duplicates need a lost acknowledgement, tested below.)

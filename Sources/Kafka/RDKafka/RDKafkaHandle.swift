@@ -4,6 +4,18 @@ import Dispatch
 /// An `rd_kafka_t *`. librdkafka handles are thread-safe, so the pointer may cross tasks.
 struct RDKafkaHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+
+    /// Asks a broker for one topic's metadata now, which also updates librdkafka's cache of the
+    /// topic's partition leaders. Blocks up to `timeout`.
+    func refreshMetadata(of topic: String, timeout: Duration) throws(KafkaError) {
+        guard let topicHandle = rd_kafka_topic_new(pointer, topic, nil) else {
+            throw KafkaError(code: .unknownTopicOrPartition, message: "metadata of \(topic)")
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        try check(rd_kafka_metadata(pointer, 0, topicHandle, &metadata, timeout.milliseconds), "metadata of \(topic)")
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+    }
 }
 
 /// Runs a call that blocks inside librdkafka (commits, transactions, metadata) on a Dispatch
