@@ -33,16 +33,20 @@ struct ChaosRun {
         var unanswered = 0
         var usersHeldTwice = 0
         var conflicts = 0
-        var failed = 0
+        /// Failed replies by error category and code ("unavailable/HTTP_503"), so that a run says
+        /// what failed, not only how often.
+        var failed: [String: Int] = [:]
         var summary: String {
             let faultList = Fault.allCases.map { "\($0) \(faults[$0, default: 0])" }.joined(separator: ", ")
             let causes = ([nil] + Fault.allCases.map(Optional.some)).compactMap { fault -> String? in
                 guard let count = repeatsAfter[fault], count > 0 else { return nil }
                 return "\(fault.map { "\($0)" } ?? "none yet") \(count)"
             }
+            let failures = failed.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
             return "\(commands) commands, \(faults.values.reduce(0, +)) faults (\(faultList)), \(repeats) repeats"
                 + (causes.isEmpty ? "" : " (after \(causes.joined(separator: ", ")))")
-                + ", \(unanswered) unanswered, \(usersHeldTwice) users held twice, \(conflicts) conflicts, \(failed) failed"
+                + ", \(unanswered) unanswered, \(usersHeldTwice) users held twice, \(conflicts) conflicts, \(failed.values.reduce(0, +)) failed"
+                + (failures.isEmpty ? "" : " (\(failures.joined(separator: ", ")))")
         }
     }
 
@@ -177,7 +181,9 @@ struct ChaosRun {
             result.repeatsAfter[injected.last { $0.at <= reply.completedAt }?.fault, default: 0] += 1
         }
         result.conflicts = replies.all.filter { $0.error?.category == .conflict }.count
-        result.failed = replies.all.filter { $0.status == .failed }.count
+        for reply in replies.all where reply.status == .failed {
+            result.failed["\(reply.error.map { "\($0.category)/\($0.code)" } ?? "no error")", default: 0] += 1
+        }
 
         // Every command answered, by the operators' own proof.
         let reconcile = try ProvisionerProcess(arguments: ["reconcile", "--config", config, "--grace", "0s", "--format", "json"])
