@@ -48,13 +48,7 @@ public final class KafkaAdminClient: Sendable {
 
     /// Brokers, topics and partition leaders as the cluster reports them now.
     public func metadata(timeout: Duration = .seconds(10)) async throws(KafkaError) -> KafkaClusterMetadata {
-        return try await client.blocking { handle throws(KafkaError) in
-            var metadata: UnsafePointer<rd_kafka_metadata>?
-            try check(rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeout.milliseconds), "metadata")
-            guard let metadata else { throw KafkaError(code: .timedOut, message: "metadata") }
-            defer { rd_kafka_metadata_destroy(metadata) }
-            return KafkaClusterMetadata(metadata.pointee)
-        }
+        return try await client.blocking { handle throws(KafkaError) in try handle.metadata(timeout: timeout) }
     }
 
     public func close() async {

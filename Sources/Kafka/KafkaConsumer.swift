@@ -137,13 +137,13 @@ public final class KafkaConsumer: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var backoff = Duration.milliseconds(50)
-        var attempt = 0
+        var retrying = false
         while true {
             let remaining = max(deadline - clock.now, .milliseconds(1))
-            let refresh = attempt > 0
+            let refresh = retrying
             do throws(KafkaError) {
                 return try await client.blocking { handle throws(KafkaError) in
-                    if refresh { try? handle.refreshMetadata(of: partition.topic, timeout: remaining) }
+                    if refresh { _ = try? handle.metadata(of: partition.topic, timeout: remaining) }
                     var low: Int64 = 0
                     var high: Int64 = 0
                     try check(
@@ -154,7 +154,7 @@ public final class KafkaConsumer: Sendable {
             } catch  where error.isRetriable && clock.now + backoff < deadline && !Task.isCancelled {
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))
-                attempt += 1
+                retrying = true
             }
         }
     }

@@ -5,16 +5,16 @@ import Dispatch
 struct RDKafkaHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 
-    /// Asks a broker for one topic's metadata now, which also updates librdkafka's cache of the
-    /// topic's partition leaders. Blocks up to `timeout`.
-    func refreshMetadata(of topic: String, timeout: Duration) throws(KafkaError) {
-        guard let topicHandle = rd_kafka_topic_new(pointer, topic, nil) else {
-            throw KafkaError(code: .unknownTopicOrPartition, message: "metadata of \(topic)")
-        }
-        defer { rd_kafka_topic_destroy(topicHandle) }
+    /// Asks a broker for the metadata of one topic (`nil`: all topics) now; the answer also
+    /// updates librdkafka's cache of partition leaders. Blocks up to `timeout`.
+    func metadata(of topic: String? = nil, timeout: Duration) throws(KafkaError) -> KafkaClusterMetadata {
+        let topicHandle = topic.flatMap { rd_kafka_topic_new(pointer, $0, nil) }
+        defer { if let topicHandle { rd_kafka_topic_destroy(topicHandle) } }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        try check(rd_kafka_metadata(pointer, 0, topicHandle, &metadata, timeout.milliseconds), "metadata of \(topic)")
-        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        try check(rd_kafka_metadata(pointer, topicHandle == nil ? 1 : 0, topicHandle, &metadata, timeout.milliseconds), "metadata")
+        guard let metadata else { throw KafkaError(code: .timedOut, message: "metadata") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        return KafkaClusterMetadata(metadata.pointee)
     }
 }
 
