@@ -14,6 +14,7 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 url, user, password, *secrets = sys.argv[1:]
@@ -46,15 +47,21 @@ def wait_for(what, condition, seconds=30):
         return False
 
 
+def sign_in(name, secret):
+    """Submits the login form and returns once the browser has left the page it was on: a
+    click returns before the answer's page replaces the form, so reading the page at once can
+    see the old one (a soak run did, under load)."""
+    driver.find_element(By.ID, "username").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(secret)
+    form = driver.find_element(By.TAG_NAME, "form")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    return wait_for("the answer to the login form", lambda: staleness_of(form)(driver))
+
+
 visit("/")
 check(driver.current_url.endswith("/login"), "an anonymous browser is sent to the login form")
-driver.find_element(By.ID, "username").send_keys(user)
-driver.find_element(By.ID, "password").send_keys("wrong")
-driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-check("Wrong user name or password" in driver.page_source, "a wrong password is refused")
-driver.find_element(By.ID, "username").send_keys(user)
-driver.find_element(By.ID, "password").send_keys(password)
-driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+check(sign_in(user, "wrong") and "Wrong user name or password" in driver.page_source, "a wrong password is refused")
+check(sign_in(user, password), "the right password is answered")
 seen.append(("/", driver.page_source))
 check(driver.title.startswith("Fleet"), "signed in, the fleet page")
 check(wait_for("a running worker", lambda: (driver.refresh() or True) and "presence-running" in driver.page_source), "the fleet shows the worker running")
