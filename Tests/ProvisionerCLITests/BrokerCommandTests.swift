@@ -145,8 +145,12 @@ final class ProvisionerProcess: Sendable {
 
     func kill() { child.send(SIGKILL) }
 
-    func exitCode() async throws -> Int32 {
-        switch try await child.wait(upTo: .seconds(600)) {
+    /// Where standard error goes.
+    var errorsPath: String { errorsFile.path }
+
+    /// The exit status; a process still running after `limit` is killed and this throws.
+    func exitCode(within limit: Duration = .seconds(600)) async throws -> Int32 {
+        switch try await child.wait(upTo: limit) {
         case .exit(let status): return status
         case .signal(let signal): throw CLIError("provisioner died of signal \(signal)")
         }

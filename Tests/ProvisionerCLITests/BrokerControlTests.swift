@@ -38,6 +38,13 @@ struct BrokerControlTests {
         func post(_ path: String, _ body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
             try await call(.POST, path, body)
         }
+
+        /// The assertion librdkafka's mock cluster aborted the process with, if it did: the test
+        /// cluster failing, not the client under test (docs/worker-core.md, "The embedded
+        /// cluster's own failures").
+        var mockAssertion: String? {
+            process.errorsSoFar.split(separator: "\n").first { $0.contains("rdkafka_mock") && $0.contains("Assertion") }.map(String.init)
+        }
     }
 
     static let logger: Logger = {

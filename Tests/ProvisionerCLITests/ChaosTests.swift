@@ -31,7 +31,16 @@ extension FaultSuiteTests {
         "chaos: faults from outside, kills and restarts while commands flow: every command answered, every user created once, no redelivered create a conflict",
         arguments: ChaosSettings.modes)
     func chaos(exactlyOnce: Bool) async throws {
-        let result = try await ChaosRun(seed: ChaosSettings.seed, duration: ChaosSettings.duration, exactlyOnce: exactlyOnce).run()
+        let result: ChaosRun.Result
+        do {
+            result = try await ChaosRun(seed: ChaosSettings.seed, duration: ChaosSettings.duration, exactlyOnce: exactlyOnce).run()
+        } catch let aborted as ChaosRun.EmbeddedClusterAborted {
+            // librdkafka 2.0.2's mock cluster, not the workers, failed: it aborts now and then on
+            // an assertion of its own (docs/worker-core.md). One more run, on a new cluster, so
+            // that this cannot hide a failure of the workers: a second abort fails the test.
+            print("chaos: \(aborted); once more with a new cluster and seed")
+            result = try await ChaosRun(seed: UInt64.random(in: 1...999_999), duration: ChaosSettings.duration, exactlyOnce: exactlyOnce).run()
+        }
         #expect(result.unanswered == 0)
         #expect(result.usersHeldTwice == 0)
         #expect(result.conflicts == 0)
