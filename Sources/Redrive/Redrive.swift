@@ -77,7 +77,7 @@ public final class Redrive: Sendable {
 
     /// Sends nothing more; what was sent stays sent (and recorded as covered).
     public func cancel() {
-        control.withLock { $0.cancel() }?.resume()
+        for waiter in control.withLock({ $0.cancel() }) { waiter.resume() }
     }
 
     /// Sends every planned dead letter (until cancelled or Kafka fails), then records the end.
@@ -88,20 +88,22 @@ public final class Redrive: Sendable {
         var due = ContinuousClock.now
         var audited = ContinuousClock.now
         var failure: KafkaError?
+        var stoppedEarly = false
         let (rate, asDryRun) = record.withLock { ($0.rate, $0.asDryRun) }
         sending: for letter in plan.letters {
+            if rate != nil, due > .now { await pace(until: due) }
             switch await proceed(settling: &pending) {
-            case .cancelled: break sending
+            case .cancelled:
+                stoppedEarly = true
+                break sending
             case .failed(let error):
                 failure = error
                 break sending
             case .resumedAfterPause: due = .now
             case .running: break
             }
-            if let rate {
-                due += .seconds(1 / rate)
-                if due > .now { try? await Task.sleep(until: due) }
-            }
+            // The first record goes at once; a slow send delays the next, never bunches them.
+            if let rate { due = max(due, .now) + .seconds(1 / rate) }
             var value: [UInt8]?
             if asDryRun {
                 guard let dryRun = Self.asDryRun(letter.value) else {
@@ -128,9 +130,9 @@ public final class Redrive: Sendable {
         if failure == nil {
             do { try await settle(&pending) } catch { failure = error }
         }
-        let cancelled = control.withLock { $0.state == .cancelled }
+        // Cancelled once every record went is completed: nothing was left unsent.
         record.withLock { record in
-            record.state = failure != nil ? .failed : cancelled ? .cancelled : .completed
+            record.state = failure != nil ? .failed : stoppedEarly ? .cancelled : .completed
             record.error = failure.map { "\($0)" }
             record.endedAt = Timestamp.format(Date())
         }
@@ -162,6 +164,21 @@ public final class Redrive: Sendable {
                     if !control.withLock({ $0.park(continuation) }) { continuation.resume() }
                 }
             }
+        }
+    }
+
+    /// Waits until `deadline`, or less when cancelled meanwhile.
+    private func pace(until deadline: ContinuousClock.Instant) async {
+        control.withLock { $0.startPace() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                self.control.withLock { $0.endPace() }?.resume()
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if !control.withLock({ $0.pace(continuation) }) { continuation.resume() }
+            }
+            group.cancelAll()
         }
     }
 

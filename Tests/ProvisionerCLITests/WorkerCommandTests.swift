@@ -171,8 +171,9 @@ struct WorkerCommandTests {
         try await replies.wait("the second redrive's replies") { $0.count == 11 }
         #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 2x"))
         // Ctrl-C during a paced redrive cancels it: exit 130, what was sent recorded as sent.
+        // The first record goes at once and the next 10 s later, so the Ctrl-C lands between.
         let slow = try ProvisionerProcess(
-            arguments: ["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "0.5", "--yes"] + filter, environment: ["LOG_LEVEL": "error"])
+            arguments: ["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "0.1", "--yes"] + filter, environment: ["LOG_LEVEL": "error"])
         try await replies.wait("the paced redrive's first reply") { $0.count >= 12 }
         slow.interrupt()
         #expect(try await slow.exitCode() == 130)

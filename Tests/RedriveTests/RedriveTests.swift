@@ -224,4 +224,25 @@ struct RedriveTests {
         #expect(sent.count >= pausedAt + 10 && sent.count < 40)
         #expect(try await fixture.history().last == record)
     }
+
+    @Test(
+        "a slow pace sends the first record at once, and cancel ends the wait for the next without sending it",
+        .timeLimit(.minutes(1)))
+    func cancelDuringPace() async throws {
+        let letters = (0..<3).map { (category: "unavailable", target: "tecs-test", value: Self.command("s-\($0)", target: "tecs-test")) }
+        let fixture = try await Fixture(letters: letters)
+        let plan = RedrivePlan(deadLetters: try await fixture.deadLetters(), history: [], filter: DeadLetterFilter(), includeReplayed: false)
+        let (updates, update) = AsyncStream.makeStream(of: Redrive.Progress.self)
+        // One record every 1,000 s: without an interruptible wait this test runs out of time.
+        let redrive = fixture.redrive(plan, rate: 0.001) { update.yield($0) }
+        async let finished = redrive.run()
+        var progress = updates.makeAsyncIterator()
+        while let next = await progress.next(), next.sent < 1 {}
+        redrive.cancel()
+        let record = await finished
+        update.finish()
+        #expect(record.state == .cancelled)
+        #expect(record.coveredPositions.count == 1)
+        #expect(try await fixture.read("commands").count == 1)
+    }
 }
