@@ -64,6 +64,18 @@ struct BrokerCommandTests {
         #expect(try await broker.exitCode() == 0)
     }
 
+    @Test("a process still running past its limit has every thread's stack written beside its log before it is killed")
+    func stacksOfAHungProcess() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1"])
+        defer { broker.kill() }
+        _ = try await broker.firstLine()
+        // Never asked to stop, it is still running at the limit, as a stuck worker would be.
+        await #expect(throws: (any Error).self) { try await broker.exitCode(within: .seconds(1), stacksBeforeKill: true) }
+        let stacks = try String(contentsOfFile: broker.stacksPath, encoding: .utf8)
+        #expect(stacks.contains("provisioner_main"), "the main thread")
+        #expect(stacks.contains("\"rdk:main\""), "librdkafka's threads, by name")
+    }
+
     private func firstMessage(_ consumer: KafkaConsumer) async throws -> KafkaConsumerMessage? {
         let task = Task {
             for await message in consumer.messages { return Optional(message) }
@@ -148,9 +160,23 @@ final class ProvisionerProcess: Sendable {
     /// Where standard error goes.
     var errorsPath: String { errorsFile.path }
 
+    /// Where `exitCode(within:stacksBeforeKill:)` writes the threads' stacks of a hung process.
+    var stacksPath: String { errorsFile.path + ".stacks" }
+
+    /// Every thread's stack, as gdb prints it, into `stacksPath`: what a hung process waits for.
+    private func writeStacks() async {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return }
+        let arguments = ["-p", "\(child.pid)", "-batch", "-nx", "-ex", "thread apply all bt"]
+        // Its standard error is thousands of complaints about the debug build's symbols.
+        guard let gdb = try? ChildProcess("/usr/bin/gdb", arguments, output: .file(stacksPath), error: .null) else { return }
+        _ = try? await gdb.wait(upTo: .seconds(60))
+    }
+
     /// The exit status; a process still running after `limit` is killed and this throws.
-    func exitCode(within limit: Duration = .seconds(600)) async throws -> Int32 {
-        switch try await child.wait(upTo: limit) {
+    /// `stacksBeforeKill` first writes every thread's stack to `stacksPath` (where gdb exists).
+    func exitCode(within limit: Duration = .seconds(600), stacksBeforeKill: Bool = false) async throws -> Int32 {
+        let beforeKill: (@Sendable () async -> Void)? = stacksBeforeKill ? { @Sendable in await self.writeStacks() } : nil
+        switch try await child.wait(upTo: limit, beforeKill: beforeKill) {
         case .exit(let status): return status
         case .signal(let signal): throw CLIError("provisioner died of signal \(signal)")
         }

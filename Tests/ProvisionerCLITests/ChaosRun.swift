@@ -232,15 +232,17 @@ struct ChaosRun {
     }
 
     /// SIGTERM, then the worker's shutdown grace period (10 s) and its Kafka clients' closing
-    /// must end it within 60 s; nil if it did, else what it was (it is then killed).
+    /// must end it within 60 s; nil if it did, else what it was (its threads' stacks are
+    /// written beside its log, and it is killed).
     private static func stop(_ worker: ProvisionerProcess, _ index: Int) async -> String? {
         worker.terminate()
         let started = ContinuousClock.now
         do {
-            _ = try await worker.exitCode(within: .seconds(60))
+            _ = try await worker.exitCode(within: .seconds(60), stacksBeforeKill: true)
             return nil
         } catch {
-            let stuck = "worker \(index) still running \(Int((ContinuousClock.now - started).seconds)) s after SIGTERM (\(worker.errorsPath))"
+            let stuck =
+                "worker \(index) still running \(Int((ContinuousClock.now - started).seconds)) s after SIGTERM (log \(worker.errorsPath), stacks \(worker.stacksPath))"
             print("chaos: \(stuck)")
             return stuck
         }

@@ -173,13 +173,17 @@ public final class ChildProcess: Sendable {
     public var termination: Termination? { state.withLock { $0.termination } }
 
     /// Waits for the child to end. Past `limit` it is killed and this throws: a test that hangs
-    /// on a child tells which one instead of running into CI's time limit.
+    /// on a child tells which one instead of running into CI's time limit. `beforeKill` runs
+    /// first, while the child still hangs (to record where).
     @discardableResult
-    public func wait(upTo limit: Duration = .seconds(300)) async throws(ChildProcessError) -> Termination {
+    public func wait(
+        upTo limit: Duration = .seconds(300), beforeKill: (@Sendable () async -> Void)? = nil
+    ) async throws(ChildProcessError) -> Termination {
         let ended = await withTaskGroup(of: Termination?.self) { group in
             group.addTask { await self.ended() }
             group.addTask {
                 guard (try? await Task.sleep(for: limit)) != nil else { return nil }
+                await beforeKill?()
                 self.send(SIGKILL)
                 return nil
             }
