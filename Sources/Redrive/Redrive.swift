@@ -65,6 +65,8 @@ public final class Redrive: Sendable {
     public func pause() {
         guard control.withLock({ $0.pause() }) else { return }
         record.withLock { if $0.state == .running { $0.state = .paused } }
+        // A sender waiting out the pace goes on to record the pause now, not after the wait.
+        control.withLock { $0.endPace() }?.resume()
         report()
     }
 
@@ -90,42 +92,47 @@ public final class Redrive: Sendable {
         var failure: KafkaError?
         var stoppedEarly = false
         let (rate, asDryRun) = record.withLock { ($0.rate, $0.asDryRun) }
-        sending: for letter in plan.letters {
-            if rate != nil, due > .now { await pace(until: due) }
-            switch await proceed(settling: &pending) {
-            case .cancelled:
-                stoppedEarly = true
-                break sending
-            case .failed(let error):
-                failure = error
-                break sending
-            case .resumedAfterPause: due = .now
-            case .running: break
-            }
-            // The first record goes at once; a slow send delays the next, never bunches them.
-            if let rate { due = max(due, .now) + .seconds(1 / rate) }
-            var value: [UInt8]?
-            if asDryRun {
-                guard let dryRun = Self.asDryRun(letter.value) else {
-                    record.withLock { $0.unsent += 1 }
-                    continue
+        // Cancelling the task cancels the redrive: what is left must not go out unpaced.
+        await withTaskCancellationHandler {
+            sending: for letter in plan.letters {
+                if rate != nil, due > .now { await pace(until: due) }
+                switch await proceed(settling: &pending) {
+                case .cancelled:
+                    stoppedEarly = true
+                    break sending
+                case .failed(let error):
+                    failure = error
+                    break sending
+                case .resumedAfterPause: due = .now
+                case .running: break
                 }
-                value = dryRun
+                var value: [UInt8]?
+                if asDryRun {
+                    guard let dryRun = Self.asDryRun(letter.value) else {
+                        record.withLock { $0.unsent += 1 }
+                        continue
+                    }
+                    value = dryRun
+                }
+                // The first record goes at once; a slow send delays the next, never bunches them.
+                if let rate { due = max(due, .now) + .seconds(1 / rate) }
+                let count = (plan.previousCounts[letter.position] ?? 0) + 1
+                let message = letter.replay(to: topics.commands, id: id, at: Date(), count: count, value: value)
+                do throws(KafkaError) {
+                    pending.append((letter.position, try producer.submit(message)))
+                    // Paced, each record is awaited: progress and pauses act on every one.
+                    if pending.count >= (rate == nil ? window : 1) { try await settle(&pending) }
+                } catch {
+                    failure = error
+                    break sending
+                }
+                if ContinuousClock.now - audited > .seconds(5) {
+                    audited = .now
+                    await publishAudit()
+                }
             }
-            let count = (plan.previousCounts[letter.position] ?? 0) + 1
-            let message = letter.replay(to: topics.commands, id: id, at: Date(), count: count, value: value)
-            do {
-                pending.append((letter.position, try producer.submit(message)))
-                // Paced, each record is awaited: progress and pauses act on every one.
-                if pending.count >= (rate == nil ? window : 1) { try await settle(&pending) }
-            } catch {
-                failure = error
-                break sending
-            }
-            if ContinuousClock.now - audited > .seconds(5) {
-                audited = .now
-                await publishAudit()
-            }
+        } onCancel: {
+            self.cancel()
         }
         if failure == nil {
             do { try await settle(&pending) } catch { failure = error }

@@ -64,7 +64,9 @@ struct BrokerCommandTests {
         #expect(try await broker.exitCode() == 0)
     }
 
-    @Test("a process still running past its limit has every thread's stack written beside its log before it is killed")
+    @Test(
+        "a process still running past its limit has every thread's stack written beside its log before it is killed",
+        .enabled(if: ProvisionerProcess.gdbInstalled, "gdb is not installed"))
     func stacksOfAHungProcess() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1"])
         defer { broker.kill() }
@@ -163,13 +165,23 @@ final class ProvisionerProcess: Sendable {
     /// Where `exitCode(within:stacksBeforeKill:)` writes the threads' stacks of a hung process.
     var stacksPath: String { errorsFile.path + ".stacks" }
 
+    static let gdbInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb")
+
     /// Every thread's stack, as gdb prints it, into `stacksPath`: what a hung process waits for.
+    /// gdb's own errors (a refused attach, say) go to `stacksPath.gdb`, apart from its stacks.
     private func writeStacks() async {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return }
+        // Not once it has ended: its pid may be another process's by now.
+        guard Self.gdbInstalled, child.termination == nil else { return }
         let arguments = ["-p", "\(child.pid)", "-batch", "-nx", "-ex", "thread apply all bt"]
-        // Its standard error is thousands of complaints about the debug build's symbols.
-        guard let gdb = try? ChildProcess("/usr/bin/gdb", arguments, output: .file(stacksPath), error: .null) else { return }
-        _ = try? await gdb.wait(upTo: .seconds(60))
+        guard let gdb = try? ChildProcess("/usr/bin/gdb", arguments, output: .file(stacksPath), error: .file(stacksPath + ".gdb")) else {
+            return
+        }
+        // A cancelled wait would not time gdb out: it is killed instead.
+        await withTaskCancellationHandler {
+            _ = try? await gdb.wait(upTo: .seconds(60))
+        } onCancel: {
+            gdb.send(SIGKILL)
+        }
     }
 
     /// The exit status; a process still running after `limit` is killed and this throws.

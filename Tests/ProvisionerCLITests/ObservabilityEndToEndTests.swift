@@ -13,10 +13,12 @@ struct ObservabilityEndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Distinctive values for every secret in the samples: if one shows up anywhere, it leaked.
+    /// The numbers are too long to turn up by chance inside another (a span's duration,
+    /// `60.97531` ms, once held a 5-digit pin).
     static let secrets: [String: String] = [
         "s3cret-Pa55": "Zq7-PASSWORD-ONE", "n3w-Secret-1": "Zq7-PASSWORD-TWO", "Aranda123": "Zq7Pass3word",
         "never-sent": "Zq7-PASSWORD-DRY", "19574328625": "98765432101", "VH488314": "ZQ7PASSPORT", "DC357158": "ZQ7LICENCE",
-        "\"code\":\"1235\"": "\"code\":\"97531\"",
+        "\"code\":\"1235\"": "\"code\":\"975318642\"",
     ]
 
     /// The samples with the distinctive secrets, and a dry-run copy of every command as a last block.

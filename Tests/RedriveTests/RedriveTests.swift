@@ -226,23 +226,52 @@ struct RedriveTests {
     }
 
     @Test(
-        "a slow pace sends the first record at once, and cancel ends the wait for the next without sending it",
-        .timeLimit(.minutes(1)))
-    func cancelDuringPace() async throws {
-        let letters = (0..<3).map { (category: "unavailable", target: "tecs-test", value: Self.command("s-\($0)", target: "tecs-test")) }
-        let fixture = try await Fixture(letters: letters)
+        "a slow pace sends the first record at once; pause is recorded and cancel ends it without waiting out the pace",
+        .timeLimit(.minutes(2)))
+    func pauseAndCancelDuringPace() async throws {
+        let fixture = try await Fixture(letters: Self.slowLetters("s"))
         let plan = RedrivePlan(deadLetters: try await fixture.deadLetters(), history: [], filter: DeadLetterFilter(), includeReplayed: false)
         let (updates, update) = AsyncStream.makeStream(of: Redrive.Progress.self)
         // One record every 1,000 s: without an interruptible wait this test runs out of time.
         let redrive = fixture.redrive(plan, rate: 0.001) { update.yield($0) }
         async let finished = redrive.run()
         var progress = updates.makeAsyncIterator()
-        while let next = await progress.next(), next.sent < 1 {}
+        while let next = await progress.next(), next.sent < 1, next.state == .running {}
+        redrive.pause()
+        // Not `try`: a failure must still reach `cancel()`, or the redrive would wait out its pace.
+        let audit = try? await withDeadline(30) {
+            while true {
+                if let record = try await fixture.history().last, record.state == .paused { return record }
+            }
+        }
+        #expect(audit?.coveredPositions.count == 1, "the audit says paused, with the one record sent")
         redrive.cancel()
         let record = await finished
         update.finish()
         #expect(record.state == .cancelled)
         #expect(record.coveredPositions.count == 1)
         #expect(try await fixture.read("commands").count == 1)
+    }
+
+    @Test("cancelling the task that runs a paced redrive cancels the redrive: the rest does not go out unpaced", .timeLimit(.minutes(2)))
+    func taskCancelledDuringPace() async throws {
+        let fixture = try await Fixture(letters: Self.slowLetters("t"))
+        let plan = RedrivePlan(deadLetters: try await fixture.deadLetters(), history: [], filter: DeadLetterFilter(), includeReplayed: false)
+        let (updates, update) = AsyncStream.makeStream(of: Redrive.Progress.self)
+        let redrive = fixture.redrive(plan, rate: 0.001) { update.yield($0) }
+        let record = await withTaskGroup(of: RedriveRecord.self) { group in
+            group.addTask { await redrive.run() }
+            var progress = updates.makeAsyncIterator()
+            while let next = await progress.next(), next.sent < 1, next.state == .running {}
+            group.cancelAll()
+            return await group.next()!
+        }
+        update.finish()
+        #expect(record.state == .cancelled)
+        #expect(try await fixture.read("commands").count == 1)
+    }
+
+    private static func slowLetters(_ prefix: String) -> [(category: String, target: String, value: String)] {
+        (0..<3).map { (category: "unavailable", target: "tecs-test", value: Self.command("\(prefix)-\($0)", target: "tecs-test")) }
     }
 }
