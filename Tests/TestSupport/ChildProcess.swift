@@ -209,6 +209,23 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    public static let gdbInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb")
+
+    /// Every thread's stack, as gdb prints it, into `path`: what a hung child waits for. gdb's
+    /// own errors (a refused attach, say) go to `path.gdb`. Best effort, bounded: gdb gets 60 s.
+    public func writeStacks(to path: String) async {
+        // Not once it has ended: its pid may be another process's by now.
+        guard Self.gdbInstalled, termination == nil else { return }
+        let arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt"]
+        guard let gdb = try? ChildProcess("/usr/bin/gdb", arguments, output: .file(path), error: .file(path + ".gdb")) else { return }
+        // A cancelled wait would not time gdb out: it is killed instead.
+        await withTaskCancellationHandler {
+            _ = try? await gdb.wait(upTo: .seconds(60))
+        } onCancel: {
+            gdb.send(SIGKILL)
+        }
+    }
+
     /// Sends `signal`, unless the child has been reaped (its pid may belong to another process).
     public func send(_ signal: Int32) {
         state.withLock { state in
