@@ -63,10 +63,9 @@ public final class Redrive: Sendable {
 
     /// Stops sending after the records in flight; `resume()` goes on. Recorded in the audit.
     public func pause() {
-        guard control.withLock({ $0.pause() }) else { return }
+        guard let pacer = control.withLock({ $0.pause() }) else { return }
         record.withLock { if $0.state == .running { $0.state = .paused } }
-        // A sender waiting out the pace goes on to record the pause now, not after the wait.
-        control.withLock { $0.endPace() }?.resume()
+        pacer?.resume()
         report()
     }
 

@@ -18,11 +18,12 @@ struct RedriveControl {
         case ended
     }
 
-    /// True when it was running (a second pause changes nothing).
-    mutating func pause() -> Bool {
-        guard state == .running else { return false }
+    /// Nil when it was not running (a second pause changes nothing); else the sender waiting out
+    /// the pace, if it waits already, to wake so that it records the pause now.
+    mutating func pause() -> CheckedContinuation<Void, Never>?? {
+        guard state == .running else { return nil }
         state = .paused
-        return true
+        return .some(endPace())
     }
 
     /// Nil when it was not paused; else the waiting sender to wake, if it waits already.

@@ -209,7 +209,8 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    public static let gdbInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb")
+    private static let gdb = "/usr/bin/gdb"
+    public static let gdbInstalled = FileManager.default.isExecutableFile(atPath: gdb)
 
     /// Every thread's stack, as gdb prints it, into `path`: what a hung child waits for. gdb's
     /// own errors (a refused attach, say) go to `path.gdb`. Best effort, bounded: gdb gets 60 s.
@@ -217,7 +218,7 @@ public final class ChildProcess: Sendable {
         // Not once it has ended: its pid may be another process's by now.
         guard Self.gdbInstalled, termination == nil else { return }
         let arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt"]
-        guard let gdb = try? ChildProcess("/usr/bin/gdb", arguments, output: .file(path), error: .file(path + ".gdb")) else { return }
+        guard let gdb = try? ChildProcess(Self.gdb, arguments, output: .file(path), error: .file(path + ".gdb")) else { return }
         // A cancelled wait would not time gdb out: it is killed instead.
         await withTaskCancellationHandler {
             _ = try? await gdb.wait(upTo: .seconds(60))
