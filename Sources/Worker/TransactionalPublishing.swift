@@ -24,6 +24,8 @@ actor TransactionalPublishing: ReplyPublishing {
     /// Transactions committed and producers rebuilt, for tests and metrics.
     private(set) var transactions = 0
     private(set) var producersRebuilt = 0
+    /// Producers registered with their transaction coordinator (`initTransactions` succeeded).
+    private(set) var registrations = 0
 
     init(consumer: KafkaConsumer, logger: Logger, makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer) {
         self.consumer = consumer
@@ -38,7 +40,19 @@ actor TransactionalPublishing: ReplyPublishing {
         acknowledged()
     }
 
-    func run() async {}
+    /// Registers the transactional id at start-up rather than at the first commit: a replacement
+    /// started in place fences its predecessor (ending the wait on the transaction that one left
+    /// open) before it has anything to commit, and a refused registration shows at once. A failure
+    /// here is not fatal: the first commit registers again.
+    func run() async {
+        await takeTurn()
+        defer { passTurn() }
+        do {
+            _ = try await readyProducer()
+        } catch {
+            logger.warning("transactional producer not registered at start-up; the first commit tries again", metadata: ["error": "\(error)"])
+        }
+    }
 
     var transactionStatistics: (transactions: Int, producersRebuilt: Int)? { (transactions, producersRebuilt) }
 
@@ -89,7 +103,7 @@ actor TransactionalPublishing: ReplyPublishing {
     // MARK: Steps
 
     /// The producer, made and registered with its transaction coordinator on first use (which
-    /// also fences a previous instance with the same transactional id).
+    /// also fences a previous instance with the same transactional id and aborts what it left open).
     private func readyProducer() async throws(KafkaError) -> KafkaProducer {
         if let producer { return producer }
         let made = try makeProducer()
@@ -100,6 +114,7 @@ actor TransactionalPublishing: ReplyPublishing {
             throw error
         }
         producer = made
+        registrations += 1
         return made
     }
 

@@ -1,0 +1,81 @@
+import Foundation
+import Kafka
+import Logging
+import Synchronization
+import Testing
+
+@testable import Worker
+
+@Suite("Transactional publishing")
+struct TransactionalPublishingTests {
+    /// An exactly-once publishing mode on the embedded cluster, counting the producers it makes.
+    final class Counter: Sendable {
+        private let count = Mutex(0)
+        func add() { count.withLock { $0 += 1 } }
+        var value: Int { count.withLock { $0 } }
+    }
+
+    struct Rig {
+        let cluster: EmbeddedKafkaCluster
+        let consumer: KafkaConsumer
+        let publishing: TransactionalPublishing
+        let made = Counter()
+        let partition = KafkaTopicPartition(topic: "commands", partition: 0)
+
+        init() throws {
+            var logger = Logger(label: "transactional-publishing-test")
+            logger.logLevel = .critical
+            cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+            for topic in ["commands", "replies"] { try cluster.createTopic(topic, partitions: 1) }
+            consumer = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "workers", topics: ["commands"]),
+                logger: logger)
+            let configuration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, transactionalId: "workers-host/1")
+            let made = made
+            let quiet = logger
+            publishing = TransactionalPublishing(consumer: consumer, logger: logger) { () throws(KafkaError) -> KafkaProducer in
+                made.add()
+                return try KafkaProducer(configuration: configuration, logger: quiet)
+            }
+        }
+
+        /// Hands over one command's reply and commits past it, as the worker's committer does.
+        func commitOneReply() async throws {
+            await publishing.publish([KafkaProducerMessage(topic: "replies", key: "k", value: "reply")], of: partition, at: 0) {}
+            try await publishing.commit([KafkaTopicPartitionOffset(partition, offset: 1)], consumer: consumer)
+        }
+
+        func close() async {
+            await publishing.close()
+            await consumer.close()
+        }
+    }
+
+    @Test("the transactional id is registered at start-up, before there is anything to commit, and the first commit uses that producer")
+    func registersAtStartUp() async throws {
+        let rig = try Rig()
+        await rig.publishing.run()
+        #expect(await rig.publishing.registrations == 1, "registered by run(), with nothing committed yet")
+
+        try await rig.commitOneReply()
+        #expect(await rig.publishing.transactions == 1)
+        #expect(rig.made.value == 1, "the commit used the producer registered at start-up")
+        await rig.close()
+    }
+
+    @Test("a registration refused at start-up does not stop the worker: the first commit registers a new producer and commits")
+    func refusedRegistrationIsMadeAgainAtTheFirstCommit() async throws {
+        let rig = try Rig()
+        // TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the coordinator refuses this id once.
+        rig.cluster.pushRequestErrors(.initProducerId, [KafkaError.Code(rawValue: 53)])
+        await rig.publishing.run()
+        #expect(await rig.publishing.registrations == 0)
+        #expect(rig.made.value == 1)
+
+        try await rig.commitOneReply()
+        #expect(await rig.publishing.registrations == 1)
+        #expect(await rig.publishing.transactions == 1)
+        #expect(rig.made.value == 2, "the refused producer was closed and a new one made")
+        await rig.close()
+    }
+}
