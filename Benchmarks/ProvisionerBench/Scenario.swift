@@ -252,8 +252,12 @@ extension Scenario {
     /// Commands per second between the first reply (or `from`) and the last, of those matching.
     static func rate(_ replies: [ReadReply], from start: Int64? = nil, where include: (ReadReply) -> Bool = { _ in true }) -> Double {
         let chosen = replies.filter(include)
-        guard let last = chosen.map(\.timestamp).max(), let first = start ?? chosen.map(\.timestamp).min(), last > first else { return 0 }
-        return Double(chosen.count - 1) / (Double(last - first) / 1000)
+        guard let last = chosen.map(\.timestamp).max(), let first = start ?? chosen.map(\.timestamp).min(), chosen.count > 1, last >= first else {
+            return 0
+        }
+        // Timestamps are whole milliseconds: replies that all share one (a smoke run's few
+        // hundred, answered in one batch) span at most that millisecond, not nothing.
+        return Double(chosen.count - 1) / (Double(max(last - first, 1)) / 1000)
     }
 
     static func enqueue(_ producer: KafkaProducer, _ message: KafkaProducerMessage) async throws {

@@ -241,8 +241,10 @@ struct ChaosRun {
             _ = try await worker.exitCode(within: .seconds(60), stacksBeforeKill: true)
             return nil
         } catch {
+            // Not only a timeout: a worker that dies of a signal lands here at once (soak 13: one
+            // at 0 s, cause unseen); the error says which.
             let stuck =
-                "worker \(index) still running \(Int((ContinuousClock.now - started).seconds)) s after SIGTERM (log \(worker.errorsPath), stacks \(worker.stacksPath))"
+                "worker \(index) not stopped cleanly \(Int((ContinuousClock.now - started).seconds)) s after SIGTERM: \(error) (log \(worker.errorsPath), stacks \(worker.stacksPath))"
             print("chaos: \(stuck)")
             return stuck
         }
