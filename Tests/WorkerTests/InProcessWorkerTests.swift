@@ -144,6 +144,8 @@ final class Tally: Sendable {
         for waiter in ready { waiter.resume() }
     }
 
+    var count: Int { state.withLock { $0.count } }
+
     /// Returns once the count reaches `target`.
     func reach(_ target: Int) async {
         await withCheckedContinuation { continuation in

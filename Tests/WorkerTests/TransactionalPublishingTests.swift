@@ -1,7 +1,6 @@
 import Foundation
 import Kafka
 import Logging
-import Synchronization
 import Testing
 
 @testable import Worker
@@ -9,22 +8,15 @@ import Testing
 @Suite("Transactional publishing")
 struct TransactionalPublishingTests {
     /// An exactly-once publishing mode on the embedded cluster, counting the producers it makes.
-    final class Counter: Sendable {
-        private let count = Mutex(0)
-        func add() { count.withLock { $0 += 1 } }
-        var value: Int { count.withLock { $0 } }
-    }
-
     struct Rig {
         let cluster: EmbeddedKafkaCluster
         let consumer: KafkaConsumer
         let publishing: TransactionalPublishing
-        let made = Counter()
+        let made = Tally()
         let partition = KafkaTopicPartition(topic: "commands", partition: 0)
 
         init() throws {
-            var logger = Logger(label: "transactional-publishing-test")
-            logger.logLevel = .critical
+            let logger = Logger(label: "transactional-publishing-test", factory: { _ in SwiftLogNoOpLogHandler() })
             cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
             for topic in ["commands", "replies"] { try cluster.createTopic(topic, partitions: 1) }
             consumer = try KafkaConsumer(
@@ -32,10 +24,9 @@ struct TransactionalPublishingTests {
                 logger: logger)
             let configuration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, transactionalId: "workers-host/1")
             let made = made
-            let quiet = logger
             publishing = TransactionalPublishing(consumer: consumer, logger: logger) { () throws(KafkaError) -> KafkaProducer in
                 made.add()
-                return try KafkaProducer(configuration: configuration, logger: quiet)
+                return try KafkaProducer(configuration: configuration, logger: logger)
             }
         }
 
@@ -59,7 +50,7 @@ struct TransactionalPublishingTests {
 
         try await rig.commitOneReply()
         #expect(await rig.publishing.transactions == 1)
-        #expect(rig.made.value == 1, "the commit used the producer registered at start-up")
+        #expect(rig.made.count == 1, "the commit used the producer registered at start-up")
         await rig.close()
     }
 
@@ -70,12 +61,12 @@ struct TransactionalPublishingTests {
         rig.cluster.pushRequestErrors(.initProducerId, [KafkaError.Code(rawValue: 53)])
         await rig.publishing.run()
         #expect(await rig.publishing.registrations == 0)
-        #expect(rig.made.value == 1)
+        #expect(rig.made.count == 1)
 
         try await rig.commitOneReply()
         #expect(await rig.publishing.registrations == 1)
         #expect(await rig.publishing.transactions == 1)
-        #expect(rig.made.value == 2, "the refused producer was closed and a new one made")
+        #expect(rig.made.count == 2, "the refused producer was closed and a new one made")
         await rig.close()
     }
 }
