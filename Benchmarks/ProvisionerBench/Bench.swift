@@ -22,8 +22,11 @@ struct Bench: AsyncParsableCommand {
 struct Scenarios: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scenarios", abstract: "Run the benchmark scenarios (the default).")
 
-    @Option(help: "Comma-separated scenarios: raw, a, b, c, d, e, peer (provisioner and the Python peer against one stub).")
-    var only = "raw,a,b,c,d,e,peer"
+    @Option(
+        help:
+            "Comma-separated scenarios: raw, a, b, c, d, e, peer (provisioner and the Python peer against one stub), narrow (maxInFlight 8 and 512 behind a target's maxConcurrency 8)."
+    )
+    var only = "raw,a,b,c,d,e,peer,narrow"
 
     @Option(help: "Multiplies every scenario's command count (0.01 for a smoke run).")
     var scale = 1.0
@@ -31,8 +34,11 @@ struct Scenarios: AsyncParsableCommand {
     @Option(help: "Also write the Markdown table to this file.")
     var markdown: String?
 
+    @Option(help: "The Python peer's venv, built from Benchmarks/peer/requirements.txt when missing or when that file changed.")
+    var peerVenv = ".build/peer-venv"
+
     func run() async throws {
-        let binaries = try Binaries.locate()
+        var binaries = try Binaries.locate()
         var results: [Measurement] = []
         var raw: Measurement?
         // The hot-key scenario is judged against the same other keys without the hot one.
@@ -40,8 +46,18 @@ struct Scenarios: AsyncParsableCommand {
             switch name {
             case "d": ["d-alone", "d"]
             case "peer": ["peer-provisioner", "peer-python"]
+            case "narrow": ["narrow-8", "narrow-512"]
             default: [String(name)]
             }
+        }
+        // Every name is checked before anything runs, and the peer's venv is ready before the first scenario.
+        for name in names where Scenario.named(name, scale: scale) == nil { throw ValidationError("unknown scenario '\(name)'") }
+        var peer: PeerEnvironment?
+        if names.contains("peer-python") {
+            let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let venv = peerVenv.hasPrefix("/") ? URL(fileURLWithPath: peerVenv) : root.appendingPathComponent(peerVenv)
+            peer = try PeerEnvironment.prepare(venv: venv, requirements: binaries.peerRequirements)
+            binaries.peerPython = peer?.python
         }
         for name in names {
             guard let scenario = Scenario.named(name, scale: scale) else { throw ValidationError("unknown scenario '\(name)'") }
@@ -51,7 +67,7 @@ struct Scenarios: AsyncParsableCommand {
             results.append(result)
             FileHandle.standardError.write(Data("  \(result.summary)\n".utf8))
         }
-        let table = Report.markdown(results, raw: raw)
+        let table = Report.markdown(results, raw: raw, peerVersions: peer?.versions)
         print(table)
         if let markdown { try table.write(toFile: markdown, atomically: true, encoding: .utf8) }
     }
@@ -63,6 +79,10 @@ struct Binaries {
     let bench: URL
     /// `Benchmarks/peer/worker.py`, found from the working directory (the package's root).
     var peer: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Benchmarks/peer/worker.py") }
+    /// The pinned packages the peer's venv is built from, next to `worker.py`.
+    var peerRequirements: URL { peer.deletingLastPathComponent().appendingPathComponent("requirements.txt") }
+    /// The peer venv's interpreter, once `PeerEnvironment.prepare` has built or checked it.
+    var peerPython: URL?
 
     static func locate() throws -> Binaries {
         let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()

@@ -2,7 +2,7 @@ import Foundation
 
 /// The README's table: absolute numbers and each scenario's ratio to the raw path of the same run.
 enum Report {
-    static func markdown(_ results: [Measurement], raw: Measurement?) -> String {
+    static func markdown(_ results: [Measurement], raw: Measurement?, peerVersions: String? = nil) -> String {
         var lines = [
             "| scenario | commands | commands/s | of raw path | latency p50 / p99 / max ms (at rate) | p99 less vendor latency | peak RSS MB | CPU s: worker / broker / simulators | worker CPU ms per command | failed |",
             "|---|---|---|---|---|---|---|---|---|---|",
@@ -23,17 +23,38 @@ enum Report {
                     result.latency.p50, result.latency.p99, result.latency.max, result.latencyRate,
                     result.latency.p99 - Double(result.scenario.vendorLatencyMs),
                     result.peakRSSMegabytes, result.cpuSeconds, result.brokerCPUSeconds, result.simulatorCPUSeconds,
-                    1000 * result.cpuSeconds / Double(result.scenario.commands), result.failed
+                    result.cpuMillisecondsPerCommand, result.failed
                 ))
         }
-        if let ours = results.first(where: { $0.scenario.name == "peer-provisioner" }), let peer = results.first(where: { $0.scenario.name == "peer-python" }) {
-            let cpu = { (m: Measurement) in 1000 * m.cpuSeconds / Double(m.scenario.commands) }
+        func named(_ name: String) -> Measurement? { results.first { $0.scenario.name == name } }
+        if let ours = named("peer-provisioner"), let peer = named("peer-python") {
+            let cpu = { (m: Measurement) in m.cpuMillisecondsPerCommand }
             lines.append("")
             lines.append(
                 String(
                     format:
                         "Against the peer, same run: provisioner %.0f/s at %.3f ms CPU per command, the Python worker %.0f/s at %.3f ms: %.2f× the throughput, %.2f× the CPU per command.",
                     ours.throughput, cpu(ours), peer.throughput, cpu(peer), ours.throughput / peer.throughput, cpu(ours) / cpu(peer)))
+        }
+        if let peerVersions, named("peer-python") != nil {
+            lines.append("")
+            lines.append("The Python peer ran on \(peerVersions) (Benchmarks/peer/requirements.txt).")
+        }
+        if let few = named("narrow-8"), let many = named("narrow-512") {
+            lines.append("")
+            lines.append(
+                String(
+                    format:
+                        "narrow: 512 vs 8 CPU per command ratio %.2f (maxInFlight 512: %.0f/s at %.3f ms, maxInFlight 8: %.0f/s at %.3f ms, both behind maxConcurrency 8; issue 29's target ≤ 1.10).",
+                    many.cpuMillisecondsPerCommand / few.cpuMillisecondsPerCommand, many.throughput, many.cpuMillisecondsPerCommand, few.throughput,
+                    few.cpuMillisecondsPerCommand))
+        }
+        if let c = named("c"), let ideal = c.scenario.idealThroughput, let ofIdeal = c.ofIdeal {
+            lines.append("")
+            lines.append(
+                String(
+                    format: "c: %.0f/s, %.0f%% of the ideal %.0f/s (%d in flight over the stub's %d ms; issue 14's target ≥ 80%%).",
+                    c.throughput, ofIdeal, ideal, c.scenario.parallelCalls, c.scenario.vendorLatencyMs))
         }
         return lines.joined(separator: "\n")
     }

@@ -24,34 +24,70 @@ struct Scenario: Sendable {
     var workers = 1
     var vendorLatencyMs = 0
     var maxInFlight = 256
+    /// Every target's `maxConcurrency`; nil leaves it out of the configuration, so the target
+    /// has the default a new user gets (`defaultMaxConcurrency`).
+    var maxConcurrency: Int?
     var mix: Mix = .vendors(dryRun: false)
     var partitions = 12
-    /// Calls go to `provisioner-bench stub` instead of the simulators.
+    /// Calls go to `provisioner-bench stub` (answering after `vendorLatencyMs`) instead of the simulators.
     var stub = false
     /// The workers' log level: production's default in the peer comparison.
     var logLevel = "warning"
+
+    /// A target's `maxConcurrency` when the configuration leaves it out (docs/configuration.md).
+    static let defaultMaxConcurrency = 64
 
     static func named(_ name: String, scale: Double) -> Scenario? {
         func count(_ base: Int) -> Int { max(200, Int(Double(base) * scale)) }
         switch name {
         case "raw": return Scenario(name: "raw", title: "raw Kafka path (consume, produce, commit)", commands: count(40_000), worker: .echo)
-        case "a": return Scenario(name: "a", title: "a. dry run (no HTTP)", commands: count(30_000), mix: .vendors(dryRun: true))
-        case "b": return Scenario(name: "b", title: "b. simulators, no latency, mixed vendors", commands: count(20_000))
+        case "a":
+            return Scenario(name: "a", title: "a. dry run (no HTTP)", commands: count(30_000), maxConcurrency: 256, mix: .vendors(dryRun: true))
+        case "b": return Scenario(name: "b", title: "b. simulators, no latency, mixed vendors", commands: count(20_000), maxConcurrency: 256)
+        // Against the stub, not the simulators: the vendor's 100 ms costs no CPU, so this measures the worker.
         case "c":
             return Scenario(
-                name: "c", title: "c. 100 ms vendor, 2,000 keys, maxInFlight 512", commands: count(20_000), vendorLatencyMs: 100, maxInFlight: 512,
-                mix: .keys(2000))
+                name: "c", title: "c. 100 ms vendor (stub), 2,000 keys, maxInFlight 512", commands: count(20_000), vendorLatencyMs: 100,
+                maxInFlight: 512, maxConcurrency: 512, mix: .keys(2000), stub: true)
         // The hot key's replies share one partition, which the embedded broker caps at about 5 MB.
-        case "d": return Scenario(name: "d", title: "d. hot key (half the commands on one key)", commands: count(10_000), mix: .hotKey(alone: false))
-        case "d-alone": return Scenario(name: "d-alone", title: "d. without the hot key", commands: count(10_000), mix: .hotKey(alone: true))
-        case "e": return Scenario(name: "e", title: "e. three workers, as b", commands: count(20_000), workers: 3)
+        case "d":
+            return Scenario(
+                name: "d", title: "d. hot key (half the commands on one key)", commands: count(10_000), maxConcurrency: 256, mix: .hotKey(alone: false))
+        case "d-alone":
+            return Scenario(name: "d-alone", title: "d. without the hot key", commands: count(10_000), maxConcurrency: 256, mix: .hotKey(alone: true))
+        case "e": return Scenario(name: "e", title: "e. three workers, as b", commands: count(20_000), workers: 3, maxConcurrency: 256)
+        // The target as a new user writes it: maxConcurrency left at its default.
         case "peer-provisioner", "peer-python":
             let python = name == "peer-python"
             return Scenario(
-                name: name, title: python ? "peer: Python worker (confluent-kafka, asyncio, aiohttp)" : "peer: provisioner, same job",
+                name: name,
+                title: python ? "peer: Python worker (confluent-kafka, asyncio, aiohttp)" : "peer: provisioner, same job (target's default maxConcurrency)",
                 commands: count(20_000), worker: python ? .python : .provisioner, mix: .keys(count(20_000)), partitions: 6, stub: true, logLevel: "info")
+        // Waiting: many commands in flight behind a narrow target should cost no more CPU per
+        // command than few (issue 29: 512 within 10% of 8).
+        case "narrow-8", "narrow-512":
+            let inFlight = name == "narrow-8" ? 8 : 512
+            return Scenario(
+                name: name, title: "narrow: maxConcurrency 8, maxInFlight \(inFlight)", commands: count(20_000), maxInFlight: inFlight, maxConcurrency: 8,
+                mix: .keys(count(20_000)), partitions: 6, stub: true, logLevel: "info")
         default: return nil
         }
+    }
+
+    /// Commands per second if the worker cost nothing, when the vendor answers after a fixed
+    /// latency: the calls that can be in flight at once (maxInFlight, the target's concurrency,
+    /// the distinct keys) over that latency.
+    var idealThroughput: Double? {
+        guard vendorLatencyMs > 0 else { return nil }
+        return Double(parallelCalls) * 1000 / Double(vendorLatencyMs)
+    }
+
+    /// The vendor calls that can be in flight at once: maxInFlight, capped by the target's
+    /// concurrency and, when commands share keys, by the distinct keys (a key's commands run one at a time).
+    var parallelCalls: Int {
+        var parallel = min(maxInFlight, maxConcurrency ?? Self.defaultMaxConcurrency)
+        if case .keys(let keys) = mix { parallel = min(parallel, keys, commands) }
+        return parallel
     }
 
     static let hotKey = "tecs-test:hot"
@@ -118,7 +154,14 @@ struct Measurement: Sendable {
             format: "%.0f commands/s, %d failed, latency p50 %.1f p99 %.1f max %.1f ms at %.0f/s, RSS %.0f MB, CPU %.1f s (broker %.1f s, simulators %.1f s)",
             throughput, failed, latency.p50, latency.p99, latency.max, latencyRate, peakRSSMegabytes, cpuSeconds, brokerCPUSeconds, simulatorCPUSeconds)
             + (otherKeysThroughput.map { String(format: ", other keys %.0f/s", $0) } ?? "")
+            + (ofIdeal.map { String(format: ", %.0f%% of the ideal %.0f/s", $0, scenario.idealThroughput ?? 0) } ?? "")
     }
+
+    /// Throughput as a percentage of the scenario's ideal, when it has one.
+    var ofIdeal: Double? { scenario.idealThroughput.map { 100 * throughput / $0 } }
+
+    /// Worker CPU milliseconds per command of the throughput phase.
+    var cpuMillisecondsPerCommand: Double { 1000 * cpuSeconds / Double(scenario.commands) }
 }
 
 extension Scenario {
@@ -131,7 +174,7 @@ extension Scenario {
         if needsSimulator {
             let child =
                 stub
-                ? try Child(binaries.bench, ["stub", "--port", "0"])
+                ? try Child(binaries.bench, ["stub", "--port", "0", "--latency", "\(vendorLatencyMs)"])
                 : try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
             simulator = child
             let line = try await child.firstLine()
@@ -143,7 +186,8 @@ extension Scenario {
         defer { simulator?.stop() }
 
         let group = "bench-\(name)"
-        let config = try Self.configFile(bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight)
+        let config = try Self.configFile(
+            bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight, maxConcurrency: maxConcurrency)
         var workerProcesses: [Child] = []
         defer { for process in workerProcesses { process.stop() } }
         func startWorkers() async throws {
@@ -156,11 +200,12 @@ extension Scenario {
                     child.healthPort = port
                     workerProcesses.append(child)
                 case .python:
+                    guard let python = binaries.peerPython else { throw BenchError("the peer's venv was not prepared") }
                     workerProcesses.append(
                         try Child(
-                            URL(fileURLWithPath: "/usr/bin/env"),
+                            python,
                             [
-                                "python3", binaries.peer.path, "--bootstrap", bootstrap, "--group", group,
+                                binaries.peer.path, "--bootstrap", bootstrap, "--group", group,
                                 "--url", "http://127.0.0.1:\(simulatorPort)/usermanagement-backofficews", "--in-flight", "\(maxInFlight)",
                             ]))
                 case .echo:
@@ -271,8 +316,9 @@ extension Scenario {
         }
     }
 
-    static func configFile(bootstrap: String, group: String, simulatorPort: Int, maxInFlight: Int) throws -> String {
+    static func configFile(bootstrap: String, group: String, simulatorPort: Int, maxInFlight: Int, maxConcurrency: Int?) throws -> String {
         let base = "http://127.0.0.1:\(simulatorPort)"
+        let concurrency = maxConcurrency.map { ", maxConcurrency: \($0)" } ?? ""
         let yaml = """
             kafka:
               bootstrapServers: \(bootstrap)
@@ -284,10 +330,10 @@ extension Scenario {
             worker: { maxInFlight: \(maxInFlight) }
             observability: { port: 0, logFormat: json }
             targets:
-              tecs-test: { vendor: tecs, baseURL: "\(base)/usermanagement-backofficews", credentials: { username: User1, password: Password1 }, maxConcurrency: \(maxInFlight) }
-              urac-test: { vendor: urac, baseURL: "\(base)/urac", tenant: { id: 5551aca9e179c39b760f7a1a, code: DBTN }, credentials: { key: urac-simulator-key, accessToken: urac-simulator-token }, maxConcurrency: \(maxInFlight) }
-              servicemobility-test: { vendor: servicemobility, baseURL: "\(base)/seiapi/v3", credentials: { username: smadmin, password: smpassword }, maxConcurrency: \(maxInFlight) }
-              asms-test: { vendor: asms, baseURL: "\(base)/ASMSAPI", credentials: { username: asmsadmin, password: asmspassword }, maxConcurrency: \(maxInFlight) }
+              tecs-test: { vendor: tecs, baseURL: "\(base)/usermanagement-backofficews", credentials: { username: User1, password: Password1 }\(concurrency) }
+              urac-test: { vendor: urac, baseURL: "\(base)/urac", tenant: { id: 5551aca9e179c39b760f7a1a, code: DBTN }, credentials: { key: urac-simulator-key, accessToken: urac-simulator-token }\(concurrency) }
+              servicemobility-test: { vendor: servicemobility, baseURL: "\(base)/seiapi/v3", credentials: { username: smadmin, password: smpassword }\(concurrency) }
+              asms-test: { vendor: asms, baseURL: "\(base)/ASMSAPI", credentials: { username: asmsadmin, password: asmspassword }\(concurrency) }
             """
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(group)-\(UUID().uuidString).yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
