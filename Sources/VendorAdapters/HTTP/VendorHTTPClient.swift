@@ -26,6 +26,14 @@ struct VendorRequest: Sendable {
     enum HeaderValue: Sendable {
         case plain(String)
         case secret(Secret)
+
+        /// As sent: only the transport sees a secret's value.
+        var revealed: String {
+            switch self {
+            case .plain(let text): text
+            case .secret(let secret): secret.revealed
+            }
+        }
     }
 
     init(_ method: Method, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil) {
@@ -38,6 +46,13 @@ struct VendorRequest: Sendable {
     func url(base: String) -> String {
         var url = Array(base.utf8)
         if url.last == UInt8(ascii: "/") { url.removeLast() }
+        appendPathAndQuery(to: &url)
+        return String(decoding: url, as: UTF8.self)
+    }
+
+    /// The path and the encoded query, as they follow the base URL (and as the lean client's
+    /// request target follows the base URL's path).
+    func appendPathAndQuery(to url: inout [UInt8]) {
         url += path.utf8
         for (index, (name, value)) in query.enumerated() {
             url.append(index == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))
@@ -45,7 +60,6 @@ struct VendorRequest: Sendable {
             url.append(UInt8(ascii: "="))
             Self.appendQueryComponent(value, to: &url)
         }
-        return String(decoding: url, as: UTF8.self)
     }
 
     /// A value (a user id) as one path segment: a `/` in it is escaped, not a new segment.
@@ -126,18 +140,29 @@ struct VendorHTTPResponse: Sendable {
     var isSuccess: Bool { (200..<300).contains(status) }
 }
 
-/// The one HTTP client every adapter shares: pooled connections, TLS verification on (AsyncHTTPClient's
-/// default), the target's timeout on every call, and no body ever logged.
+/// The one HTTP client every adapter shares: pooled keep-alive connections, TLS verification on,
+/// the target's timeout on every call, no redirects followed, and no body ever logged. Over
+/// AsyncHTTPClient (`init(client:logger:)`) or the lean client (`init(lean:logger:)`); spans,
+/// logging and error mapping are the same for both.
 public struct VendorHTTPClient: Sendable {
-    let client: HTTPClient
+    let transport: VendorTransport
     let logger: Logger
     /// The process's tracer, looked up once (make the client after bootstrapping tracing).
     let tracer: any Tracer
     /// The largest vendor answer read; vendors answer one user at a time.
     static let maximumBodySize = 4 << 20
 
+    /// Over AsyncHTTPClient; the caller configures it (no redirects, its pool) and shuts it down.
     public init(client: HTTPClient, logger: Logger) {
-        self.client = client
+        self.transport = .asyncHTTPClient(client)
+        self.logger = logger
+        self.tracer = InstrumentationSystem.tracer
+    }
+
+    /// Over `LeanHTTPClient`; each origin's pool may open as many connections as a target's
+    /// `maxConcurrency` (within the client's configured maximum). The caller shuts it down.
+    public init(lean client: LeanHTTPClient, logger: Logger) {
+        self.transport = .lean(client)
         self.logger = logger
         self.tracer = InstrumentationSystem.tracer
     }
@@ -161,41 +186,16 @@ public struct VendorHTTPClient: Sendable {
     }
 
     private func execute(_ request: VendorRequest, to target: ProvisioningTarget, trace: ServiceContext) async throws(AdapterFailure) -> VendorHTTPResponse {
-        var http = HTTPClientRequest(url: request.url(base: target.baseURL))
-        tracer.inject(trace, into: &http.headers, using: HTTPHeadersInjector())
-        http.method = .init(rawValue: request.method.rawValue)
-        http.headers.add(name: "Accept", value: "application/json")
-        for (name, value) in request.headers {
-            switch value {
-            case .plain(let text): http.headers.add(name: name, value: text)
-            case .secret(let secret): http.headers.add(name: name, value: secret.revealed)
-            }
-        }
-        if let body = request.body {
-            http.headers.add(name: "Content-Type", value: "application/json")
-            http.body = .bytes(ByteBuffer(bytes: VendorJSON.encode(body)))
-        }
         let started = ContinuousClock.now
-        let timeout = TimeAmount.milliseconds(target.timeout.milliseconds)
-        // AsyncHTTPClient logs on its event loops, outside this task: hand it the command's identity.
-        var logger = self.logger
-        if logger.logLevel <= .debug {
-            for (key, value) in trace.command?.metadata ?? [:] { logger[metadataKey: key] = value }
-        }
         do {
-            let response = try await client.execute(http, timeout: timeout, logger: logger)
-            let body = try await response.body.collect(upTo: Self.maximumBodySize)
-            let bytes = Array(buffer: body)
+            let response = try await transport.send(request, to: target, trace: trace, tracer: tracer, logger: logger)
             logger.debug(
                 "vendor call",
                 metadata: [
                     "target": "\(target.name)", "method": "\(request.method.rawValue)", "path": "\(request.path)",
-                    "status": "\(response.status.code)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+                    "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)",
                 ])
-            return VendorHTTPResponse(
-                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                bytes: bytes, json: VendorJSON.decode(bytes)
-            )
+            return response
         } catch {
             let message = Self.describe(error, timeout: target.timeout)
             logger.debug(
@@ -215,6 +215,21 @@ public struct VendorHTTPClient: Sendable {
                 return "no answer within \(timeout)"
             case .remoteConnectionClosed: return "the vendor closed the connection"
             default: return "HTTP client error \(error.shortDescription)"
+            }
+        }
+        if let error = error as? LeanHTTPError {
+            switch error {
+            case .timedOut: return "no answer within \(timeout)"
+            case .connectionClosed: return "the vendor closed the connection"
+            case .bodyTooLarge(let limit): return "the answer is larger than \(limit) bytes"
+            case .cancelled: return "cancelled"
+            case .connectFailed(let reason): return reason
+            case .tls(let reason): return "TLS: \(reason)"
+            case .malformedResponse(let reason): return "not an HTTP/1.1 answer: \(reason)"
+            case .invalidURL(let reason): return reason
+            case .invalidHeader(let name): return "header \(name) holds a character a header cannot"
+            case .io(let reason): return reason
+            case .shutDown: return "the HTTP client is shut down"
             }
         }
         if error is CancellationError { return "cancelled" }
