@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // Micro-benchmarks (Benchmarks/HotPath). Its traits listed explicitly: the default set adds
+        // the Swift 6.3 runtime interposer on Linux, which we do not use (malloc counts only).
+        .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev), never vendored.
@@ -160,6 +163,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/ProvisionerBench"
+        ),
+        // `scripts/microbench`: package-benchmark micro-benchmarks of one command's hot path
+        // (decode, plan, reply, log line, state machine, span), wall time and allocations.
+        .executableTarget(
+            name: "HotPath",
+            dependencies: [
+                "Kafka", "Observability", "Provisioning", "ProvisioningContract", "VendorAdapters", "Worker",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Benchmarks/HotPath",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // Two glibc declarations the Swift Glibc module hides, for TestSupport's subprocesses.
         .target(name: "CSpawn", path: "Tests/CSpawn"),

@@ -4,7 +4,7 @@ import Provisioning
 import Tracing
 
 /// One command to run: a record, when it was received, and where its steps stand.
-struct Job: Sendable {
+package struct Job: Sendable {
     let message: KafkaConsumerMessage
     /// Commands with the same key run one after another, in offset order.
     let key: String
@@ -30,7 +30,7 @@ struct Job: Sendable {
         }
     }
 
-    init(message: KafkaConsumerMessage, key: String, receivedAt: Date) {
+    package init(message: KafkaConsumerMessage, key: String, receivedAt: Date) {
         self.message = message
         self.key = key
         self.receivedAt = receivedAt

@@ -31,7 +31,7 @@ public struct WorkerSettings: Sendable {
     public var workerId: String
 
     /// The state machine's bounds.
-    var limits: WorkerStateMachine.Limits {
+    package var limits: WorkerStateMachine.Limits {
         WorkerStateMachine.Limits(
             maxInFlight: maxInFlight, maxQueuedPerPartition: maxQueuedPerPartition, maxQueuedBytesPerPartition: maxQueuedBytesPerPartition,
             maxQueuedBytes: maxQueuedBytes, maxUncommittedPerPartition: maxUncommittedPerPartition ?? 2 * maxInFlight, maxCommitWait: maxCommitWait

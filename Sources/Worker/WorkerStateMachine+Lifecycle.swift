@@ -144,7 +144,7 @@ extension WorkerStateMachine {
     /// with much work started since its last accepted commit is included even if its offset has
     /// not moved (a command waiting for a retry pins it): the commit landing shows the group
     /// still accepts this member's commits, which lets held work start.
-    mutating func takeCommits(_ only: Set<KafkaTopicPartition>?) -> [KafkaTopicPartitionOffset] {
+    package mutating func takeCommits(_ only: Set<KafkaTopicPartition>?) -> [KafkaTopicPartitionOffset] {
         var offsets: [KafkaTopicPartitionOffset] = []
         var moved: [(KafkaTopicPartition, Int64)] = []
         // Read first, change after: changing `partitions` while iterating it would copy it.

@@ -10,8 +10,8 @@ import Kafka
 /// bytes) pause until it drains to half; at most `maxUncommittedPerPartition` jobs start past
 /// the group's last accepted commit; a record that skips ahead (a gap) is not taken, and the
 /// partition is read again from the gap; commits never pass an offset not yet acknowledged.
-struct WorkerStateMachine {
-    struct Limits: Sendable {
+package struct WorkerStateMachine {
+    package struct Limits: Sendable {
         var maxInFlight = 256
         var maxQueuedPerPartition = 8192
         var maxQueuedBytesPerPartition = 4 << 20
@@ -21,7 +21,7 @@ struct WorkerStateMachine {
         var maxCommitWait: Duration = .seconds(30)
     }
 
-    enum Action: Sendable {
+    package enum Action: Sendable {
         /// Run the job's next step.
         case start(Job)
         case pause([KafkaTopicPartition])
@@ -39,7 +39,7 @@ struct WorkerStateMachine {
         case report(Anomaly)
     }
 
-    enum Anomaly: Sendable, Equatable {
+    package enum Anomaly: Sendable, Equatable {
         case gap(KafkaTopicPartition, expected: Int64, received: Int64)
         case confirmedGap(KafkaTopicPartition, missing: Range<Int64>)
         case repeated(KafkaTopicPartition, offset: Int64)
@@ -68,7 +68,7 @@ struct WorkerStateMachine {
     var pauses = 0
     var gaps = 0
 
-    init(limits: Limits) {
+    package init(limits: Limits) {
         var limits = limits
         limits.maxInFlight = max(1, limits.maxInFlight)
         limits.maxUncommittedPerPartition = max(2, limits.maxUncommittedPerPartition)
@@ -79,14 +79,14 @@ struct WorkerStateMachine {
 
     /// Partitions joined this worker; `starts` holds the group's committed position of those
     /// for which it is known (else the first record sets it).
-    mutating func assigned(_ assigned: [KafkaTopicPartition], starts: [KafkaTopicPartition: Int64]) {
+    package mutating func assigned(_ assigned: [KafkaTopicPartition], starts: [KafkaTopicPartition: Int64]) {
         for partition in assigned where partitions[partition] == nil {
             partitions[partition] = PartitionState(epoch: nextEpoch, start: starts[partition])
             nextEpoch += 1
         }
     }
 
-    mutating func received(_ job: Job) -> [Action] {
+    package mutating func received(_ job: Job) -> [Action] {
         var actions: [Action] = []
         let partition = job.partition
         if partitions[partition] == nil { assigned([partition], starts: [:]) }
@@ -168,7 +168,7 @@ struct WorkerStateMachine {
 
     /// The job's records are queued in the producer behind its key's earlier ones: its slot and
     /// key go to the next job, while its offset waits for `acknowledged`.
-    mutating func handedOff(_ job: Job) -> [Action] {
+    package mutating func handedOff(_ job: Job) -> [Action] {
         var actions: [Action] = []
         running -= 1
         if var state = take(job.partition, epoch: job.epoch) {
@@ -190,7 +190,7 @@ struct WorkerStateMachine {
     }
 
     /// Kafka has the job's records (or they are in the transaction's outbox): its offset may be committed.
-    mutating func acknowledged(_ job: Job) -> [Action] {
+    package mutating func acknowledged(_ job: Job) -> [Action] {
         var actions: [Action] = []
         guard var state = take(job.partition, epoch: job.epoch) else { return actions }
         state.awaitingAcknowledgement -= 1
@@ -205,7 +205,7 @@ struct WorkerStateMachine {
     }
 
     /// The group accepted these offsets: work held back for their partitions may start.
-    mutating func committed(_ offsets: [KafkaTopicPartitionOffset]) -> [Action] {
+    package mutating func committed(_ offsets: [KafkaTopicPartitionOffset]) -> [Action] {
         var actions: [Action] = []
         var released: [(KafkaTopicPartition, String)] = []
         for offset in offsets {
