@@ -61,6 +61,7 @@ let package = Package(
             name: "Provisioning",
             dependencies: [
                 "ProvisioningContract",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),

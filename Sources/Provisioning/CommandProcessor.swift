@@ -20,6 +20,12 @@ public struct CommandProcessor: Sendable {
         self.guards = guards
     }
 
+    /// Gives back what a waiting command holds at its target: the command will not step again.
+    public func release(_ progress: Progress) {
+        guard let ticket = progress.ticket else { return }
+        guards.release(ticket, of: progress.target)
+    }
+
     /// Creates each target's vendor series at zero; after metrics are bootstrapped (a handle
     /// made before stays a no-op).
     public func prepareMetrics() {
@@ -43,14 +49,20 @@ public struct CommandProcessor: Sendable {
         public internal(set) var lastFailure: AdapterFailure?
         /// Waiting for the target (breaker, rate, concurrency) must end by then.
         var waitDeadline: ContinuousClock.Instant
+        /// The command's place in its target's line, while it waits for one.
+        public internal(set) var ticket: TargetTicket?
     }
 
     /// What to do next with a command.
     public enum Step: Sendable {
         case finished(Result)
-        /// Try again after the pause: a backoff, or the target is not taking calls now. The
-        /// command keeps its key; nothing else needs to wait for it.
+        /// Try again after the pause (a backoff after a failed attempt). The command keeps its
+        /// key; nothing else needs to wait for it.
         case retry(after: Duration, Progress)
+        /// The target is not taking calls now: step again once the ticket is woken (its slot
+        /// granted, or its wait over), or give the ticket back with `release` if the command
+        /// will not step again. The command keeps its key, as for a retry.
+        case waitForTarget(TargetTicket, Progress)
     }
 
     /// Runs a record to its end, sleeping through its retries (for callers without a scheduler).
@@ -61,6 +73,9 @@ public struct CommandProcessor: Sendable {
             case .finished(let result): return result
             case .retry(let delay, let next):
                 try? await Task.sleep(for: delay)
+                progress = next
+            case .waitForTarget(let ticket, let next):
+                await ticket.woken()
                 progress = next
             }
         }
@@ -94,18 +109,19 @@ public struct CommandProcessor: Sendable {
             return .finished(result(progress.command, outcome: .failed(AdapterFailure(.internal, message: "no adapter")), attempts: 0, receivedAt: receivedAt))
         }
         let target = progress.target
-        switch guards.admit(target) {
-        case .wait(let delay, let reason):
+        switch guards.admit(target, ticket: progress.ticket, deadline: progress.waitDeadline) {
+        case .expired(let reason):
             VendorMetrics.breaker(target: target.name, state: guards.breaker(target.name))
-            guard ContinuousClock.now + delay <= progress.waitDeadline else {
-                let failure =
-                    progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
-                    ?? AdapterFailure(
-                        .unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
-                return .finished(result(progress.command, outcome: .failed(failure), attempts: progress.attempts, receivedAt: receivedAt))
-            }
-            return .retry(after: delay, progress)
+            let failure =
+                progress.lastFailure.map { Self.exhausted($0, attempts: progress.attempts, waiting: reason) }
+                ?? AdapterFailure(
+                    .unavailable, message: "\(reason): gave up waiting for '\(target.name)' after \(Self.waitBudget(target.policy))", retryable: true)
+            return .finished(result(progress.command, outcome: .failed(failure), attempts: progress.attempts, receivedAt: receivedAt))
+        case .wait(let ticket):
+            progress.ticket = ticket
+            return .waitForTarget(ticket, progress)
         case .go:
+            progress.ticket = nil
             progress.attempts += 1
             let started = ContinuousClock.now
             let command = progress.command

@@ -57,17 +57,43 @@ extension ProvisioningWorker {
                 logger.info("vendor call failed; retrying", metadata: metadata)
                 tally(progress.command.target) { $0.retries += 1 }
             }
-            // The command waits without a slot; only its own key waits with it.
-            let parked = job.advanced(to: progress, span: span)
-            let (keep, actions) = machine.withLock { $0.retry(parked) }
-            apply(actions)
-            guard keep else {
-                span.end()
+            // The command waits without a slot and without a task: a timer entry puts it back
+            // in line. Only its own key waits with it.
+            guard let parked = park(job.advanced(to: progress, span: span)) else { return nil }
+            wakeUps.schedule(at: .now + delay) { [weak self] in self?.due(parked) }
+            return nil
+        case .waitForTarget(let ticket, let progress):
+            // Woken by the target's guards when a slot is granted to it (or its wait is over).
+            guard let parked = park(job.advanced(to: progress, span: span)) else {
+                processor.release(progress)
                 return nil
             }
-            try? await Task.sleep(for: delay)
-            return apply(machine.withLock { $0.retryDue(parked) }, keepingOne: true)
+            ticket.onWake { [weak self] in self?.due(parked) }
+            return nil
         }
+    }
+
+    /// Parks the job until `due`: its slot goes to other keys. Nil when it is given up instead
+    /// (its partition left, or stopping): its span ends here.
+    private func park(_ job: Job) -> Job? {
+        let (keep, actions) = machine.withLock { $0.retry(job) }
+        apply(actions)
+        guard keep else {
+            job.span?.end()
+            return nil
+        }
+        return job
+    }
+
+    /// A parked job's wait is over: it is first in line for a slot. If it was given up
+    /// meanwhile, what it holds at its target goes back.
+    private func due(_ job: Job) {
+        let (parked, actions) = machine.withLock { machine in (machine.isParked(job), machine.retryDue(job)) }
+        if !parked {
+            if let progress = job.progress { processor.release(progress) }
+            job.span?.end()
+        }
+        apply(actions)
     }
 
     /// One line per command: succeeded at info, failed at notice, dead-lettered at warning.

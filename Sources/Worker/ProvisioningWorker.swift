@@ -24,6 +24,8 @@ public final class ProvisioningWorker: Sendable {
     let machine: Mutex<WorkerStateMachine>
     /// The process's tracer, looked up once (make the worker after bootstrapping tracing).
     let tracer: any Tracer
+    /// Wakes parked jobs when their backoff is over, without a task sleeping for each.
+    let wakeUps: any WakeUpScheduling = DispatchWakeUps()
     let healthState = Mutex(WorkerHealth())
     private let stopping = Atomic<Bool>(false)
     /// The status record's destination; nil publishes none (in-process tests).

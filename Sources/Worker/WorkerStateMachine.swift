@@ -159,11 +159,18 @@ package struct WorkerStateMachine {
     /// The job's wait before its next attempt is over: it is next in line for a slot.
     mutating func retryDue(_ job: Job) -> [Action] {
         var actions: [Action] = []
-        guard let state = current(job), state.parked.contains(job.key), state.queues[job.key]?.first?.offset == job.offset else { return actions }
+        guard isParked(job) else { return actions }
         partitions[job.partition]!.parked.remove(job.key)
         waiting.prepend((job.partition, job.key))
         startWhatFits(&actions)
         return actions
+    }
+
+    /// Whether the job waits for a retry (`retryDue` would put it in line): false once it was
+    /// given up with its partition or at a stop.
+    func isParked(_ job: Job) -> Bool {
+        guard let state = current(job) else { return false }
+        return state.parked.contains(job.key) && state.queues[job.key]?.first?.offset == job.offset
     }
 
     /// The job's records are queued in the producer behind its key's earlier ones: its slot and
