@@ -218,7 +218,6 @@ let package = Package(
             name: "WorkerTests",
             dependencies: [
                 "Worker", "TestSupport", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters", "VendorSimulators",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -232,6 +231,10 @@ let package = Package(
             dependencies: [
                 "VendorAdapters", "VendorSimulators", "Provisioning", "ProvisioningContract",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The simulators over HTTP as a vendor client would see them: shapes, rules, controls.

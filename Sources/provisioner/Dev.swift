@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Console
 import Foundation
 import Kafka
@@ -54,7 +53,7 @@ struct Dev: AsyncParsableCommand {
         Console.line("embedded Kafka:  \(cluster.bootstrapServers) (topics: \(EmbeddedCluster.contractTopics.joined(separator: ", ")))")
         Console.line("simulators:      \(simulator.baseURL) (tecs, urac, servicemobility, asms)")
 
-        let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
+        let http = VendorHTTP.makeClient()
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -62,7 +61,7 @@ struct Dev: AsyncParsableCommand {
         do {
             worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
         } catch {
-            try? await http.shutdown()
+            await http.shutdown()
             throw error
         }
         Console.line("worker:          \(workerId), targets \(settings.targets.keys.sorted().joined(separator: ", "))")
@@ -125,7 +124,7 @@ struct Dev: AsyncParsableCommand {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             await simulator.stop()
-            try? await http.shutdown()
+            await http.shutdown()
             withExtendedLifetime(cluster) {}
             if !missing.isEmpty { throw ExitCode(70) }
         }

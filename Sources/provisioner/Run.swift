@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
@@ -31,7 +30,7 @@ struct Run: AsyncParsableCommand {
         // Every metric of this process goes to one Prometheus registry, served at /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let http = VendorHTTP.makeClient(connectionsPerHost: settings.targets.values.map(\.maxConcurrency).max() ?? 64)
+        let http = VendorHTTP.makeClient()
         do {
             let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
             logger.info(
@@ -47,10 +46,10 @@ struct Run: AsyncParsableCommand {
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
-            try? await http.shutdown()
+            await http.shutdown()
             throw error
         }
-        try? await http.shutdown()
+        await http.shutdown()
         logger.info("worker stopped")
     }
 
@@ -58,7 +57,7 @@ struct Run: AsyncParsableCommand {
 
 /// The worker as `run` and `dev` build it from a configuration.
 enum WorkerAssembly {
-    static func worker(settings: ProvisionerConfiguration, workerId: String, http: HTTPClient, logger: Logger) throws -> ProvisioningWorker {
+    static func worker(settings: ProvisionerConfiguration, workerId: String, http: LeanHTTPClient, logger: Logger) throws -> ProvisioningWorker {
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
         )
@@ -80,7 +79,7 @@ enum WorkerAssembly {
                 )
             )
         }
-        let adapters = Adapters.all(http: VendorHTTPClient(client: http, logger: Logger(label: "provisioner.vendor")))
+        let adapters = Adapters.all(http: VendorHTTPClient(lean: http, logger: Logger(label: "provisioner.vendor")))
         let processor = CommandProcessor(targets: targets, adapters: adapters, worker: workerId)
         var workerSettings = WorkerSettings(
             repliesTopic: settings.kafka.repliesTopic, deadLettersTopic: settings.kafka.deadLettersTopic,
@@ -114,20 +113,13 @@ enum WorkerAssembly {
     }
 }
 
-/// The one HTTP client of a process: pooled keep-alive connections to every vendor, TLS
-/// certificate verification on (AsyncHTTPClient's default), no redirects followed. A host gets
-/// as many connections as a target may make calls at once (`maxConcurrency`): a call waiting
-/// for a pooled connection would spend its timeout queueing.
+/// The one HTTP client of a process for vendor calls: pooled keep-alive connections to every
+/// vendor, as many per origin as its target may make calls at once (`maxConcurrency`, so that no
+/// call spends its timeout queueing), TLS certificates verified, no redirects followed. The lean
+/// client rather than AsyncHTTPClient: docs/benchmarks.md ("Issue 29") has the measurements.
 enum VendorHTTP {
-    static func makeClient(connectionsPerHost: Int = 64) -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
-        configuration.httpVersion = .automatic
-        // `VendorHTTPClient` makes each call's client span and sends its traceparent; the
-        // client's own span would be a second one per call.
-        configuration.tracing.tracer = nil
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    static func makeClient() -> LeanHTTPClient {
+        LeanHTTPClient()
     }
 }
 

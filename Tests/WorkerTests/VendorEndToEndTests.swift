@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Kafka
 import Logging
@@ -178,7 +177,7 @@ final class Pipeline: Sendable {
     let kafka: WorkerKafka
     let simulator: VendorSimulator
     let server: SimulatorServer
-    let http: HTTPClient
+    let http: LeanHTTPClient
     let worker: ProvisioningWorker
     let running: Task<Void, Never>
     let reader: KafkaConsumer
@@ -210,11 +209,9 @@ final class Pipeline: Sendable {
         kafka = try WorkerKafka()
         simulator = VendorSimulator()
         server = try await SimulatorServer.start(simulator, port: 0, logger: kafka.logger)
-        // As `provisioner run` builds it: enough pooled connections for a target's maxConcurrency,
-        // or calls would spend their timeout queueing for a connection.
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: policy.maxConcurrency)
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        // As `provisioner run` builds it: a pool per origin with as many connections as the
+        // target's maxConcurrency.
+        http = LeanHTTPClient()
         let prefixes: [VendorKind: String] = [.tecs: "/usermanagement-backofficews", .urac: "/urac", .servicemobility: "/seiapi/v3", .asms: "/ASMSAPI"]
         let credentials: [VendorKind: [String: Secret]] = [
             .tecs: ["username": Secret("User1"), "password": Secret("Password1")],
@@ -231,7 +228,7 @@ final class Pipeline: Sendable {
             )
         }
         let processor = CommandProcessor(
-            targets: targets, adapters: Adapters.all(http: VendorHTTPClient(client: http, logger: kafka.logger)), worker: "test/1", guards: guards
+            targets: targets, adapters: Adapters.all(http: VendorHTTPClient(lean: http, logger: kafka.logger)), worker: "test/1", guards: guards
         )
         var settings = WorkerSettings(repliesTopic: "replies", deadLettersTopic: "dlq", groupId: "workers", workerId: "test/1")
         settings.commitInterval = .milliseconds(200)
@@ -307,7 +304,7 @@ final class Pipeline: Sendable {
         await running.value
         await reader.close()
         await producer.close()
-        try? await http.shutdown()
+        await http.shutdown()
         await server.stop()
     }
 }
