@@ -65,22 +65,6 @@ public struct CommandProcessor: Sendable {
         case waitForTarget(TargetTicket, Progress)
     }
 
-    /// Runs a record to its end, sleeping through its retries (for callers without a scheduler).
-    public func process(_ value: [UInt8]?, receivedAt: Date) async -> Result {
-        var progress: Progress?
-        while true {
-            switch await step(value, receivedAt: receivedAt, progress: progress) {
-            case .finished(let result): return result
-            case .retry(let delay, let next):
-                try? await Task.sleep(for: delay)
-                progress = next
-            case .waitForTarget(let ticket, let next):
-                await ticket.woken()
-                progress = next
-            }
-        }
-    }
-
     /// One step: the first decodes and routes; each later one is an attempt at the vendor, or
     /// the verdict that the target is not ready yet.
     public func step(_ value: [UInt8]?, receivedAt: Date, progress: Progress?) async -> Step {

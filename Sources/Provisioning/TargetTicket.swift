@@ -45,11 +45,6 @@ public final class TargetTicket: Sendable {
         if now { body() }
     }
 
-    /// Suspends until the ticket is woken (for callers without a scheduler of their own).
-    public func woken() async {
-        await withCheckedContinuation { continuation in onWake { continuation.resume() } }
-    }
-
     /// Called by the guards (outside their lock) exactly once.
     func wake() {
         let body = state.withLock { state -> (@Sendable () -> Void)? in

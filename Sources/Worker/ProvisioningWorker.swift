@@ -90,14 +90,14 @@ public final class ProvisioningWorker: Sendable {
         AcknowledgedPublishing(producer: producer, logger: logger)
     }
 
-    /// The most commands that ran at once so far.
-    public var maxConcurrency: Int { machine.withLock { $0.maxRunning } }
-    /// How often a partition was paused because too much of its work was queued.
-    public var partitionPauses: Int { machine.withLock { $0.pauses } }
-    /// How often a record skipped ahead of the one expected.
-    public var gaps: Int { machine.withLock { $0.gaps } }
-    /// In exactly-once mode: transactions committed and producers replaced so far.
-    public var transactionStatistics: (transactions: Int, producersRebuilt: Int)? {
+    /// The most commands that ran at once so far (for tests).
+    @_spi(ForTesting) public var maxConcurrency: Int { machine.withLock { $0.maxRunning } }
+    /// How often a partition was paused because too much of its work was queued (for tests).
+    @_spi(ForTesting) public var partitionPauses: Int { machine.withLock { $0.pauses } }
+    /// How often a record skipped ahead of the one expected (for tests).
+    @_spi(ForTesting) public var gaps: Int { machine.withLock { $0.gaps } }
+    /// In exactly-once mode: transactions committed and producers replaced so far (for tests).
+    @_spi(ForTesting) public var transactionStatistics: (transactions: Int, producersRebuilt: Int)? {
         get async { await publishing.transactionStatistics }
     }
     /// The scheduler's queues in one line, for diagnosing a stall.

@@ -233,7 +233,4 @@ extension WorkerStateMachine {
         partitions.map { ($0.key, $0.value.acceptedCommit, $0.value.queued, $0.value.paused) }
             .sorted { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
     }
-
-    /// Commands waiting for a retry now.
-    var parkedCount: Int { partitions.values.reduce(0) { $0 + $1.parked.count } }
 }

@@ -6,7 +6,7 @@ import ProvisioningContract
 import Synchronization
 import TestSupport
 import Testing
-import Worker
+@_spi(ForTesting) import Worker
 
 /// A consumer without a cluster: records per partition, delivered in order from a position
 /// that `seek` moves; `lose` makes one record vanish from the stream once, as a fetch that

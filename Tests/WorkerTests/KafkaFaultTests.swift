@@ -6,7 +6,7 @@ import ProvisioningContract
 import Synchronization
 import TestSupport
 import Testing
-import Worker
+@_spi(ForTesting) import Worker
 
 /// Kafka misbehaving under the worker, through the embedded cluster's fault injection: nothing
 /// may be lost, and the worker must recover by itself.

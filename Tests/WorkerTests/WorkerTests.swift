@@ -6,7 +6,7 @@ import ProvisioningContract
 import Synchronization
 import TestSupport
 import Testing
-import Worker
+@_spi(ForTesting) import Worker
 
 /// A vendor that takes a little time and records the order in which it saw commands.
 final class SlowVendor: VendorAdapter {
