@@ -97,10 +97,8 @@ final class Watermarks: Sendable {
 
     init(bootstrap: String, partitions: Int32) throws {
         self.partitions = partitions
-        // Subscribed to the dead-letter topic, which stays quiet; only used for its metadata calls.
-        let configuration = KafkaConsumerConfiguration(
-            bootstrapServers: bootstrap, groupId: "bench-watermarks-\(UUID().uuidString)", topics: ["provisioning.dlq"])
-        consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
+        // In no group and assigned nothing: only used for its metadata calls.
+        consumer = try KafkaConsumer(configuration: .groupless(bootstrapServers: bootstrap), logger: quietLogger)
     }
 
     func waitForReplies(_ count: Int, timeout: Duration) async throws {
@@ -129,32 +127,21 @@ struct ReadReply: Sendable {
 /// Reads the replies topic from the start to its end, after the measurement.
 enum RepliesReader {
     static func read(bootstrap: String, partitions: Int32) async throws -> [ReadReply] {
-        var configuration = KafkaConsumerConfiguration(
-            bootstrapServers: bootstrap, groupId: "bench-reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
-        configuration.properties = ["enable.auto.commit": "false"]
-        let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
-        var ends: [Int32: Int64] = [:]
-        for partition in Int32(0)..<partitions {
-            let (low, high) = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition))
-            // The embedded broker keeps about 5 MB a partition and drops the oldest records.
-            if low > 0 {
-                throw BenchError("partition \(partition) of the replies lost its first \(low) records to the embedded broker's size cap: use fewer commands")
-            }
-            if high > 0 { ends[partition] = high }
+        let reader = KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.replies", logger: quietLogger)
+        let extent = try await reader.extent()
+        // The embedded broker keeps about 5 MB a partition and drops the oldest records.
+        if let (partition, range) = extent.first(where: { $0.value.lowerBound > 0 }) {
+            throw BenchError(
+                "partition \(partition) of the replies lost its first \(range.lowerBound) records to the embedded broker's size cap: use fewer commands")
         }
         var replies: [ReadReply] = []
-        if !ends.isEmpty {
-            for await message in consumer.messages {
-                replies.append(
-                    ReadReply(
-                        key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
-                        failed: message.headers.string("status") == "failed"
-                    ))
-                if message.offset + 1 >= ends[message.partition, default: 0] { ends[message.partition] = nil }
-                if ends.isEmpty { break }
-            }
+        try await reader.read(extent) { message in
+            replies.append(
+                ReadReply(
+                    key: message.key.map { String(decoding: $0, as: UTF8.self) }, timestamp: message.timestampMilliseconds ?? 0,
+                    failed: message.headers.string("status") == "failed"
+                ))
         }
-        await consumer.close()
         return replies
     }
 }

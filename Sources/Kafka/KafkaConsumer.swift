@@ -21,7 +21,7 @@ public final class KafkaConsumer: Sendable {
     private let core: ConsumerCore
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
-        guard !configuration.topics.isEmpty else { throw KafkaError.client("a consumer needs at least one topic") }
+        guard !configuration.joinsGroup || !configuration.topics.isEmpty else { throw KafkaError.client("a consumer needs at least one topic") }
         let (statistics, statisticsContinuation) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         let core = ConsumerCore(configuration: configuration, logger: logger)
         let callbacks = RDKafkaCallbacks(
@@ -34,12 +34,14 @@ public final class KafkaConsumer: Sendable {
         let client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties, callbacks: callbacks)
         let rk = client.handle.pointer
         rd_kafka_poll_set_consumer(rk)
-        let topics = RDKafkaTopicPartitionList.make(configuration.topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
-        defer { rd_kafka_topic_partition_list_destroy(topics) }
-        let err = rd_kafka_subscribe(rk, topics)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            client.destroyUnstarted()
-            throw KafkaError(err, message: "subscribe to \(configuration.topics)")
+        if configuration.joinsGroup {
+            let topics = RDKafkaTopicPartitionList.make(configuration.topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
+            defer { rd_kafka_topic_partition_list_destroy(topics) }
+            let err = rd_kafka_subscribe(rk, topics)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                client.destroyUnstarted()
+                throw KafkaError(err, message: "subscribe to \(configuration.topics)")
+            }
         }
         core.attach(client.handle)
         self.client = client
@@ -156,6 +158,27 @@ public final class KafkaConsumer: Sendable {
                 backoff = min(backoff * 2, .seconds(1))
                 retrying = true
             }
+        }
+    }
+
+    /// Reads exactly these partitions from these offsets (`KafkaTopicPartitionOffset.beginning`,
+    /// `.end`, or an offset), replacing what was assigned before. Only for a `groupless` consumer: a group's
+    /// members get their partitions from the group.
+    public func assign(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) {
+        guard !configuration.joinsGroup else { throw KafkaError.client("assign: this consumer's partitions come from its group") }
+        let list = RDKafkaTopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try client.withHandle { handle throws(KafkaError) in
+            try check(rd_kafka_assign(handle.pointer, list), "assign")
+        }
+        core.everAssigned.store(true, ordering: .releasing)
+        core.partitions.withLock { $0.assigned = Set(offsets.map(\.topicPartition)) }
+    }
+
+    /// The topic's partitions as the cluster reports them now; empty when there is no such topic.
+    public func partitions(of topic: String, timeout: Duration = .seconds(10)) async throws(KafkaError) -> [Int32] {
+        try await client.blocking { handle throws(KafkaError) in
+            try handle.metadata(of: topic, timeout: timeout).topic(topic)?.partitions.map(\.id).sorted() ?? []
         }
     }
 

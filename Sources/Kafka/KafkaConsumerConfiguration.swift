@@ -19,11 +19,26 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// given, `heartbeat.interval.ms` is a tenth of `session.timeout.ms` (at most 3 s).
     public var properties: [String: String] = [:]
 
+    /// Whether the consumer joins `groupId` and subscribes to `topics`; false for a reader that
+    /// assigns itself partitions (`KafkaConsumer.assign`) and never commits (`groupless`).
+    public private(set) var joinsGroup = true
+
     public init(bootstrapServers: String, groupId: String, topics: [String], properties: [String: String] = [:]) {
         self.bootstrapServers = bootstrapServers
         self.groupId = groupId
         self.topics = topics
         self.properties = properties
+    }
+
+    /// A consumer that joins no group: it reads the partitions it is given by `assign`, from the
+    /// offsets given, and cannot commit. Nothing it does is seen by any group's members or moves
+    /// anyone's offsets, and it starts without waiting for a rebalance.
+    public static func groupless(bootstrapServers: String, properties: [String: String] = [:]) -> KafkaConsumerConfiguration {
+        // librdkafka's consumer needs a group.id to start, but sends it only to subscribe or
+        // commit, which a group-less consumer never does.
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: "provisioner-groupless", topics: [], properties: properties)
+        configuration.joinsGroup = false
+        return configuration
     }
 
     /// How partitions move between group members.

@@ -37,4 +37,8 @@ public struct KafkaTopicPartitionOffset: Sendable, Hashable, CustomStringConvert
 
     /// librdkafka's sentinel for "no committed offset".
     public static let invalid: Int64 = -1001
+    /// For `KafkaConsumer.assign`: the partition's first record still kept.
+    public static let beginning: Int64 = -2
+    /// For `KafkaConsumer.assign`: only records written from now on.
+    public static let end: Int64 = -1
 }

@@ -49,8 +49,8 @@ struct DeadLetters: AsyncParsableCommand {
             logger.logLevel = .error
             let settings = try ConfigurationLoader.load(config, includeTargets: false)
             try await KafkaReachability.check(settings.kafka, logger: logger)
-            let letters = try await TopicReader(kafka: settings.kafka, topic: settings.kafka.deadLettersTopic, logger: logger).readToEnd()
-            let audit = try await TopicReader(kafka: settings.kafka, topic: settings.kafka.replaysTopic, logger: logger).readToEnd()
+            let letters = try await KafkaTopicReader(settings.kafka, topic: settings.kafka.deadLettersTopic, logger: logger).readToEnd()
+            let audit = try await KafkaTopicReader(settings.kafka, topic: settings.kafka.replaysTopic, logger: logger).readToEnd()
             return (settings, letters.map(DeadLetter.init), audit.compactMap { $0.value.flatMap { try? RedriveRecord.decode($0) } })
         }
     }

@@ -137,19 +137,20 @@ struct Dev: AsyncParsableCommand {
         let blocks = CommandLines.blocks(commands)
         Console.line("sample commands: \(blocks.map(\.count).reduce(0, +)) in \(blocks.count) blocks from \(samples)")
         Console.line("")
-        let reader = try DevEnvironment.replyReader(settings: settings, logger: logger)
+        let reader = KafkaTopicReader(settings.kafka, topic: settings.kafka.repliesTopic, logger: logger)
         var summary = ReplySummary()
         var missing: [String] = []
         Console.line(ReplySummary.header)
         for block in blocks {
+            // The replies topic's end before the block is sent: its replies all come after it.
+            let before = try await reader.extent().mapValues(\.upperBound)
             let sent = try await DevEnvironment.send(block, settings: settings, logger: logger)
-            let replies = await DevEnvironment.replies(for: Set(sent), from: reader)
+            let replies = await DevEnvironment.replies(for: Set(sent), from: reader, after: .offsets(before))
             for reply in replies {
                 Console.line(ReplySummary.row(reply, duplicate: summary.add(reply)))
             }
             missing += Set(sent).subtracting(replies.compactMap(\.commandId)).sorted()
         }
-        await reader.close()
         Console.line(summary.table)
         if !missing.isEmpty { Console.line("no reply within a minute for: \(missing.joined(separator: ", "))") }
         return missing
@@ -242,26 +243,19 @@ enum DevEnvironment {
         return ids
     }
 
-    static func replyReader(settings: ProvisionerConfiguration, logger: Logger) throws -> KafkaConsumer {
-        var configuration = KafkaConsumerConfiguration(
-            bootstrapServers: settings.kafka.bootstrapServers, groupId: "provisioner-dev-\(UUID().uuidString)", topics: [settings.kafka.repliesTopic]
-        )
-        configuration.properties = ["enable.auto.commit": "false", "session.timeout.ms": "6000"]
-        return try KafkaConsumer(configuration: configuration, logger: logger)
-    }
-
-    /// Replies to `ids`, in arrival order, waiting up to a minute for all of them.
-    static func replies(for ids: Set<String>, from consumer: KafkaConsumer) async -> [ProvisioningReply] {
-        let collected = await withTaskGroup(of: [ProvisioningReply]?.self) { group in
+    /// Replies to `ids` written after `start`, in arrival order, waiting up to a minute for all
+    /// of them.
+    static func replies(for ids: Set<String>, from reader: KafkaTopicReader, after start: KafkaTopicReader.Start) async -> [ProvisioningReply] {
+        await withTaskGroup(of: [ProvisioningReply]?.self) { group in
             group.addTask {
                 var replies: [ProvisioningReply] = []
                 var remaining = ids
                 // Ends when every id is answered, or when the deadline cancels it.
-                for await message in consumer.messages {
-                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { continue }
+                try? await reader.follow(from: start) { message in
+                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return true }
                     replies.append(reply)
                     if let id = reply.commandId { remaining.remove(id) }
-                    if remaining.isEmpty { break }
+                    return !remaining.isEmpty
                 }
                 return replies
             }
@@ -276,6 +270,5 @@ enum DevEnvironment {
             }
             return replies
         }
-        return collected
     }
 }

@@ -25,7 +25,7 @@ struct Replies: AsyncParsableCommand {
         logger.logLevel = .error
         let settings = try ConfigurationLoader.load(config, includeTargets: false)
         try await KafkaReachability.check(settings.kafka, logger: logger)
-        let reader = TopicReader(kafka: settings.kafka, topic: settings.kafka.repliesTopic, logger: logger)
+        let reader = KafkaTopicReader(settings.kafka, topic: settings.kafka.repliesTopic, logger: logger)
         var summary = ReplySummary()
         if format == .table { Console.line(ReplySummary.header) }
         let show: (KafkaConsumerMessage) -> Void = { message in
@@ -36,15 +36,20 @@ struct Replies: AsyncParsableCommand {
         if follow {
             let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
             let collected = LockedSummary()
-            let following = Task {
-                try await reader.follow { message in
-                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
-                    let duplicate = collected.add(reply)
-                    Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
+            // Follows until SIGINT or SIGTERM, then prints the summary of what it saw.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await reader.follow { message in
+                        guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return true }
+                        let duplicate = collected.add(reply)
+                        Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
+                        return true
+                    }
                 }
+                group.addTask { for await _ in signals { break } }
+                try await group.next()
+                group.cancelAll()
             }
-            for await _ in signals { break }
-            following.cancel()
             summary = collected.summary
         } else {
             for message in try await reader.readToEnd() { show(message) }

@@ -1,10 +1,9 @@
-import Foundation
 import Kafka
 import Logging
 import ServiceLifecycle
 
 /// Reads a topic from its beginning and keeps following it, handing each record to `handle`
-/// on its own task. A group of its own: the console never moves anyone's offsets. A `Service`:
+/// (a `KafkaTopicReader`: no group, so the console never moves anyone's offsets). A `Service`:
 /// it ends with the console's graceful shutdown.
 struct TopicFollower: Service {
     let topic: String
@@ -14,14 +13,13 @@ struct TopicFollower: Service {
     let handle: @Sendable (KafkaConsumerMessage) -> Void
 
     func run() async throws {
-        var configuration = KafkaConsumerConfiguration(
-            bootstrapServers: bootstrapServers, groupId: "provisioner-console-\(UUID().uuidString)", topics: [topic])
-        configuration.properties = properties.merging(["enable.auto.commit": "false"]) { _, new in new }
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        let reader = KafkaTopicReader(bootstrapServers: bootstrapServers, topic: topic, properties: properties, logger: logger)
         let handle = self.handle
-        await cancelWhenGracefulShutdown {
-            for await message in consumer.messages { handle(message) }
+        try await cancelWhenGracefulShutdown {
+            try await reader.follow { message in
+                handle(message)
+                return true
+            }
         }
-        await consumer.close()
     }
 }

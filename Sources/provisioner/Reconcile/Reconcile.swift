@@ -53,30 +53,30 @@ struct Reconcile: AsyncParsableCommand {
 
         // The commands' end first: replies to every command up to it are then already written, or
         // being written, when the replies are read.
-        let commands = TopicReader(kafka: kafka, topic: kafka.commandsTopic, logger: logger)
-        let commandRanges = try await commands.ends()
+        let commands = KafkaTopicReader(kafka, topic: kafka.commandsTopic, logger: logger)
+        let commandRanges = try await commands.extent()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var reconciliation = Reconciliation(
             commandsTopic: kafka.commandsTopic, since: since?.milliseconds, until: until?.milliseconds,
             graceCutoff: now - grace.duration.milliseconds)
 
-        let replies = TopicReader(kafka: kafka, topic: kafka.repliesTopic, logger: logger)
-        let replyRanges = try await replies.ends()
+        let replies = KafkaTopicReader(kafka, topic: kafka.repliesTopic, logger: logger)
+        let replyRanges = try await replies.extent()
         reconciliation.expect(replies: replyRanges.total)
         progress.start(kafka.repliesTopic, records: replyRanges.total)
-        try await replies.scan(to: replyRanges) { message in
+        try await replies.read(replyRanges) { message in
             reconciliation.reply(message)
             progress.advance()
         }
-        let deadLetters = TopicReader(kafka: kafka, topic: kafka.deadLettersTopic, logger: logger)
-        let letterRanges = try await deadLetters.ends()
+        let deadLetters = KafkaTopicReader(kafka, topic: kafka.deadLettersTopic, logger: logger)
+        let letterRanges = try await deadLetters.extent()
         progress.start(kafka.deadLettersTopic, records: letterRanges.total)
-        try await deadLetters.scan(to: letterRanges) { message in
+        try await deadLetters.read(letterRanges) { message in
             reconciliation.deadLetter(message)
             progress.advance()
         }
         progress.start(kafka.commandsTopic, records: commandRanges.total)
-        try await commands.scan(to: commandRanges) { message in
+        try await commands.read(commandRanges) { message in
             reconciliation.command(message)
             progress.advance()
         }
@@ -110,7 +110,7 @@ struct Reconcile: AsyncParsableCommand {
         var pending: [KafkaPendingDelivery] = []
         let progress = ScanProgress()
         progress.start("re-publishing", records: Int64(count))
-        try await TopicReader(kafka: kafka, topic: kafka.commandsTopic, logger: logger).scan(to: wanted.filter { ranges[$0.key] != nil }) { message in
+        try await KafkaTopicReader(kafka, topic: kafka.commandsTopic, logger: logger).read(wanted.filter { ranges[$0.key] != nil }) { message in
             guard positions[message.partition]?.contains(message.offset) == true else { return }
             pending.append(
                 try producer.submit(KafkaProducerMessage(topic: kafka.commandsTopic, key: message.key, value: message.value, headers: message.headers)))

@@ -1,0 +1,151 @@
+import Logging
+
+/// Reads one topic without joining a consumer group: to the end it has when asked, or on as
+/// records arrive. For the tools that look at a topic (reconcile, the console, `dev`, redrive,
+/// `replies`, the benchmark): reading moves no one's offsets, leaves no group behind, and starts
+/// at once instead of waiting for a group's rebalance.
+///
+/// Each call uses a consumer of its own, closed before the call returns or throws. The
+/// partitions are those the topic has when the call starts.
+public struct KafkaTopicReader: Sendable {
+    /// Where a read starts in each partition.
+    public enum Start: Sendable, Hashable {
+        /// The first record still kept.
+        case beginning
+        /// Only records written after the call started.
+        case end
+        /// These offsets; a partition not named starts at its beginning.
+        case offsets([Int32: Int64])
+    }
+
+    public let topic: String
+    private let configuration: KafkaConsumerConfiguration
+    private let logger: Logger
+
+    /// `properties` are librdkafka's, for the reader's consumer (security settings, say).
+    public init(bootstrapServers: String, topic: String, properties: [String: String] = [:], logger: Logger) {
+        self.topic = topic
+        // Prefetch kept small: a scan of millions of records holds up to 8 MB of them, not
+        // librdkafka's default of 64 MB. Given properties win.
+        let reading = ["queued.max.messages.kbytes": "8192"].merging(properties) { _, given in given }
+        self.configuration = .groupless(bootstrapServers: bootstrapServers, properties: reading)
+        self.logger = logger
+    }
+
+    /// Each partition's records now, first to last offset; empty partitions left out.
+    public func extent() async throws(KafkaError) -> [Int32: Range<Int64>] {
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            let extent = try await Self.extent(of: topic, with: consumer)
+            await consumer.close()
+            return extent
+        } catch {
+            await consumer.close()
+            throw error
+        }
+    }
+
+    /// Hands every record from `start` up to the end each partition had when the call started
+    /// to `handle`, one at a time (nothing is kept here), each partition in offset order.
+    public func read(from start: Start = .beginning, _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            let extent = try await Self.extent(of: topic, with: consumer)
+            let bounds = Dictionary(
+                uniqueKeysWithValues: extent.map { partition, range in (partition, (start.first(of: partition, in: range), range.upperBound)) })
+            try await read(consumer, bounds, handle)
+            await consumer.close()
+        } catch {
+            await consumer.close()
+            throw error
+        }
+    }
+
+    /// Hands `handle` the records of `ranges` (by partition; from an `extent()` taken earlier,
+    /// so that several topics are read to one moment), each partition in offset order.
+    public func read(_ ranges: [Int32: Range<Int64>], _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
+        guard !ranges.isEmpty else { return }
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            try await read(consumer, ranges.mapValues { ($0.lowerBound, $0.upperBound) }, handle)
+            await consumer.close()
+        } catch {
+            await consumer.close()
+            throw error
+        }
+    }
+
+    /// Every record from `start` up to the end each partition had when the call started.
+    public func readToEnd(from start: Start = .beginning) async throws -> [KafkaConsumerMessage] {
+        var messages: [KafkaConsumerMessage] = []
+        try await read(from: start) { messages.append($0) }
+        return messages
+    }
+
+    /// Hands every record from `start` to `handle`, and each later one as it arrives, for as
+    /// long as `handle` returns true; returns also when the calling task is cancelled.
+    public func follow(from start: Start = .beginning, while handle: (KafkaConsumerMessage) async throws -> Bool) async throws {
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            let partitions = try await consumer.partitions(of: topic)
+            try consumer.assign(
+                partitions.map { partition in
+                    KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: start.offset(of: partition))
+                })
+            for await message in consumer.messages {
+                guard try await handle(message) else { break }
+            }
+            await consumer.close()
+        } catch {
+            await consumer.close()
+            throw error
+        }
+    }
+
+    private static func extent(of topic: String, with consumer: KafkaConsumer) async throws(KafkaError) -> [Int32: Range<Int64>] {
+        var extent: [Int32: Range<Int64>] = [:]
+        for partition in try await consumer.partitions(of: topic) {
+            let watermarks = try await consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition))
+            if watermarks.high > watermarks.low { extent[partition] = watermarks.low..<watermarks.high }
+        }
+        return extent
+    }
+
+    /// Reads each partition from its first offset to before its end; partitions with nothing
+    /// between are not read at all.
+    private func read(
+        _ consumer: KafkaConsumer, _ bounds: [Int32: (from: Int64, to: Int64)], _ handle: (KafkaConsumerMessage) async throws -> Void
+    ) async throws {
+        var remaining = bounds.filter { $0.value.from < $0.value.to }.mapValues(\.to)
+        guard !remaining.isEmpty else { return }
+        try consumer.assign(remaining.keys.sorted().map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: bounds[$0]!.from) })
+        for await message in consumer.messages {
+            guard let end = remaining[message.partition] else { continue }
+            if message.offset < end { try await handle(message) }
+            if message.offset + 1 >= end { remaining[message.partition] = nil }
+            if remaining.isEmpty { return }
+        }
+        try Task.checkCancellation()
+        throw KafkaError.client("reading \(topic): the consumer stopped before the partitions' ends \(remaining.sorted { $0.key < $1.key })")
+    }
+}
+
+extension KafkaTopicReader.Start {
+    /// The offset to assign for `partition` when reading without knowing its extent.
+    func offset(of partition: Int32) -> Int64 {
+        switch self {
+        case .beginning: KafkaTopicPartitionOffset.beginning
+        case .end: KafkaTopicPartitionOffset.end
+        case .offsets(let offsets): offsets[partition] ?? KafkaTopicPartitionOffset.beginning
+        }
+    }
+
+    /// The first offset to read in `partition`, which holds `range`.
+    func first(of partition: Int32, in range: Range<Int64>) -> Int64 {
+        switch self {
+        case .beginning: range.lowerBound
+        case .end: range.upperBound
+        case .offsets(let offsets): offsets[partition].map { max($0, range.lowerBound) } ?? range.lowerBound
+        }
+    }
+}
