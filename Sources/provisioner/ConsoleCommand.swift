@@ -17,7 +17,7 @@ struct ConsoleCommand: AsyncParsableCommand {
     var port: Int?
 
     func run() async throws {
-        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        let settings = try ConfigurationLoader.load(config, sections: [.kafka, .console])
         guard let username = settings.console.username, let password = settings.console.password else {
             FileHandle.standardError.write(Data("configuration error: console.auth: username and password are required to serve the console\n".utf8))
             throw ExitCode(64)

@@ -185,6 +185,31 @@ struct WorkerCommandTests {
         await replies.close()
     }
 
+    @Test(
+        "the Kafka tools (dlq replay --dry-run, replies, reconcile, send) run with a file whose console password and vendor credentials name variables they do not have"
+    )
+    func kafkaToolsReadOnlyKafka() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        // The targets' password is CLI_TEST_TECS_PASSWORD, which `run` below does not set either.
+        let config = try configFile(bootstrap: bootstrap, extra: "console: { auth: { username: ops, password: env:CLI_TEST_CONSOLE_PASSWORD_NOT_SET } }")
+
+        let preview = try await run(["dlq", "replay", "--dry-run", "--config", config])
+        #expect(preview.contains("0 dead letters selected"), "\(preview)")
+        #expect(try await run(["replies", "--config", config]).contains("0 replies"))
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try sender.send("")
+        let senderCode = try await sender.exitCode()
+        let senderErrors = await sender.outputs().stderr
+        #expect(senderCode == 0, "\(senderErrors)")
+        let reconcile = try ProvisionerProcess(arguments: ["reconcile", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try reconcile.send("")
+        let reconcileCode = try await reconcile.exitCode()
+        let reconcileErrors = await reconcile.outputs().stderr
+        #expect(reconcileCode == 0, "\(reconcileErrors)")
+    }
+
     /// Runs a `provisioner` command to its end and returns its standard output.
     private func run(_ arguments: [String]) async throws -> String {
         let process = try ProvisionerProcess(arguments: arguments, environment: ["LOG_LEVEL": "error"])
