@@ -22,6 +22,7 @@ struct ConsoleCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("configuration error: console.auth: username and password are required to serve the console\n".utf8))
             throw ExitCode(64)
         }
+        try ListeningPort.check(port == nil ? "console.port" : "--port", host: settings.console.host, port: port ?? settings.console.port)
         let logger = Logger(label: "provisioner.console")
         try await KafkaReachability.check(settings.kafka, logger: logger)
         let services = try ConsoleApplication.services(

@@ -21,6 +21,8 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try ConfigurationLoader.load(config, sections: .all)
+        // Before Kafka: a second worker on this host with the same file stops here, named.
+        try ListeningPort.check("observability.port", host: ObservabilityEndpoints.host, port: settings.observability.port)
         LogSetup.format.withLock { $0 = LogFormat(rawValue: settings.observability.logFormat.rawValue) ?? .json }
         let logger = Logger(label: "provisioner.worker")
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
