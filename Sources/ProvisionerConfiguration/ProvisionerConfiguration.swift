@@ -18,26 +18,26 @@ public struct ProvisionerConfiguration: Sendable {
     public struct Kafka: Sendable {
         public var bootstrapServers: String
         public var groupId: String
-        public var commandsTopic: String
-        public var repliesTopic: String
-        public var deadLettersTopic: String
+        public var commandsTopic = "provisioning.commands"
+        public var repliesTopic = "provisioning.replies"
+        public var deadLettersTopic = "provisioning.dlq"
         /// Worker status records (contract section 10), compacted.
-        public var statusTopic: String
+        public var statusTopic = "provisioning.status"
         /// The redrive audit (contract section 11), compacted.
-        public var replaysTopic: String
+        public var replaysTopic = "provisioning.dlq.replays"
         /// Passed to librdkafka as they are.
         public var properties: [String: String]
     }
 
     public struct Worker: Sendable {
-        public var maxInFlight: Int
-        public var exactlyOnce: Bool
-        public var shutdownGracePeriod: Duration
+        public var maxInFlight = 256
+        public var exactlyOnce = false
+        public var shutdownGracePeriod: Duration = .seconds(30)
     }
 
     public struct Observability: Sendable {
-        public var port: Int
-        public var logFormat: LogFormat
+        public var port = 9464
+        public var logFormat = LogFormat.json
         /// Where spans are exported, if anywhere (a build with the `OTLP` package trait).
         public var otlp: OTLP? = nil
     }
@@ -119,10 +119,10 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 }
 
 extension ProvisionerConfiguration {
-    /// Loads the file at `path`, applies `environment` overrides and resolves secrets.
-    /// `includeTargets: false` reads only what Kafka tools (`send`, `replies`, `dlq`) need, so they
-    /// run without the vendors' secrets.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment, includeTargets: Bool = true)
+    /// Loads the file at `path`, applies `environment` overrides and resolves the secrets of
+    /// `sections`: the Kafka tools (`send`, `replies`, `dlq`, `reconcile`) read only `kafka`, so
+    /// they run without the console's or the vendors' secrets.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment, sections: Sections = .all)
         throws(ConfigurationError) -> Self
     {
         let text: String
@@ -131,14 +131,14 @@ extension ProvisionerConfiguration {
         } catch {
             throw ConfigurationError("", "cannot read configuration file \(path)")
         }
-        return try parse(yaml: text, environment: environment, includeTargets: includeTargets)
+        return try parse(yaml: text, environment: environment, sections: sections)
     }
 
-    public static func parse(yaml: String, environment: [String: String], includeTargets: Bool = true) throws(ConfigurationError) -> Self {
+    public static func parse(yaml: String, environment: [String: String], sections: Sections = .all) throws(ConfigurationError) -> Self {
         var values = try Flattened(yaml: yaml)
         values.applyOverrides(environment)
         let reader = Reader(values: values, environment: environment)
-        return try reader.configuration(includeTargets: includeTargets)
+        return try reader.configuration(sections: sections)
     }
 }
 
@@ -288,13 +288,25 @@ struct Reader {
         Set(values.leaves.keys.filter { $0.count > path.count && Array($0.prefix(path.count)) == path }.map { $0[path.count] }).sorted()
     }
 
-    func configuration(includeTargets: Bool) throws(ConfigurationError) -> ProvisionerConfiguration {
+    /// The sections asked for, read and validated; the others at their defaults, unread, so
+    /// that nothing in them (an unset `env:` variable, a bad value) stops a command.
+    func configuration(sections: ProvisionerConfiguration.Sections) throws(ConfigurationError) -> ProvisionerConfiguration {
+        ProvisionerConfiguration(
+            kafka: sections.contains(.kafka) ? try kafka() : .init(bootstrapServers: "", groupId: "", properties: [:]),
+            worker: sections.contains(.worker) ? try worker() : .init(),
+            observability: sections.contains(.observability) ? try observability() : .init(),
+            console: sections.contains(.console) ? try console() : .init(),
+            targets: sections.contains(.targets) ? try targets() : [:]
+        )
+    }
+
+    func kafka() throws(ConfigurationError) -> ProvisionerConfiguration.Kafka {
         var properties: [String: String] = [:]
         for (path, _) in values.leaves where path.count > 2 && path[0] == "kafka" && path[1] == "properties" {
             // librdkafka names contain dots: whatever follows `kafka.properties.` is the name.
             properties[path.dropFirst(2).joined(separator: ".")] = try string(path)
         }
-        let kafka = ProvisionerConfiguration.Kafka(
+        return ProvisionerConfiguration.Kafka(
             bootstrapServers: try required(["kafka", "bootstrapServers"]),
             groupId: try required(["kafka", "groupId"]),
             commandsTopic: try string(["kafka", "topics", "commands"]) ?? "provisioning.commands",
@@ -304,11 +316,17 @@ struct Reader {
             replaysTopic: try string(["kafka", "topics", "replays"]) ?? "provisioning.dlq.replays",
             properties: properties
         )
-        let worker = ProvisionerConfiguration.Worker(
+    }
+
+    func worker() throws(ConfigurationError) -> ProvisionerConfiguration.Worker {
+        ProvisionerConfiguration.Worker(
             maxInFlight: try int(["worker", "maxInFlight"], default: 256, range: 1...100_000),
             exactlyOnce: try bool(["worker", "exactlyOnce"], default: false),
             shutdownGracePeriod: try duration(["worker", "shutdownGracePeriod"], default: .seconds(30))
         )
+    }
+
+    func observability() throws(ConfigurationError) -> ProvisionerConfiguration.Observability {
         let formatText = try string(["observability", "logFormat"]) ?? "json"
         guard let logFormat = ProvisionerConfiguration.LogFormat(rawValue: formatText) else {
             throw ConfigurationError("observability.logFormat", "must be json or text, not '\(formatText)'")
@@ -318,6 +336,10 @@ struct Reader {
             logFormat: logFormat
         )
         observability.otlp = try otlp()
+        return observability
+    }
+
+    func console() throws(ConfigurationError) -> ProvisionerConfiguration.Console {
         var console = ProvisionerConfiguration.Console(
             host: try string(["console", "host"]) ?? "127.0.0.1",
             port: try int(["console", "port"], default: 9470, range: 0...65535),
@@ -327,11 +349,15 @@ struct Reader {
         console.replyWindow = try int(["console", "windows", "replies"], default: 20_000, range: 100...10_000_000)
         console.commandWindow = try int(["console", "windows", "commands"], default: 20_000, range: 100...10_000_000)
         console.deadLetterWindow = try int(["console", "windows", "deadLetters"], default: 10_000, range: 100...10_000_000)
+        return console
+    }
+
+    func targets() throws(ConfigurationError) -> [String: ProvisionerConfiguration.Target] {
         var targets: [String: ProvisionerConfiguration.Target] = [:]
-        for name in includeTargets ? children(["targets"]) : [] {
+        for name in children(["targets"]) {
             targets[name] = try target(name)
         }
-        return ProvisionerConfiguration(kafka: kafka, worker: worker, observability: observability, console: console, targets: targets)
+        return targets
     }
 
     /// `observability.otlp`: nil unless something under it is set; then an endpoint is required.

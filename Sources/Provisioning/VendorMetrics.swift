@@ -1,13 +1,16 @@
 import Metrics
+import ProvisioningContract
 
 /// What the processor reports about vendors, through swift-metrics (Prometheus in `run`).
 /// Names and labels follow Prometheus conventions; the README lists them with alerts.
 enum VendorMetrics {
     /// A configured target's series that exist before its first call, at zero (see
-    /// `WorkerMetrics.prepare`): its retries, and its breaker as closed.
+    /// `WorkerMetrics.prepare`): its retries, its breaker as closed, and the duration of a
+    /// successful call of each operation (the alerts divide retries by calls, per target).
     static func prepare(target: String) {
         _ = retries(target)
         breaker(target: target, state: .closed)
+        for operation in ProvisioningContract.Operation.allCases { _ = calls(target, operation.rawValue, "success") }
     }
 
     /// One attempt at a vendor: how long, and how it ended (`success` or the error category).

@@ -118,7 +118,7 @@ public final class ProvisioningWorker: Sendable {
 
     /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
     public func runUntilStopped() async {
-        WorkerMetrics.prepare()
+        WorkerMetrics.prepare(targets: processor.targets.keys)
         processor.prepareMetrics()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.readEventsUntilStopped() }
@@ -167,6 +167,7 @@ public final class ProvisioningWorker: Sendable {
                 apply(machine.withLock { $0.received(job) })
             case .partitionsAssigned(let partitions):
                 WorkerMetrics.rebalance("assigned")
+                WorkerMetrics.assigned(partitions)
                 let starts = await startPositions(partitions)
                 machine.withLock { $0.assigned(partitions, starts: starts) }
                 logger.info("partitions assigned", metadata: ["count": "\(partitions.count)", "known starts": "\(starts.count)"])

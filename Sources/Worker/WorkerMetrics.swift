@@ -13,12 +13,32 @@ enum WorkerMetrics {
 
     /// Creates every series whose labels are known before the first command, at zero: a rate
     /// over them works from the start, and a dashboard or an alert finds the metric even on a
-    /// worker to which nothing has happened yet.
-    static func prepare() {
+    /// worker to which nothing has happened yet. An `increase(...) > 0` alert needs it most:
+    /// Prometheus sees a series born at 1 as no increase, so the first dead letter of a
+    /// category (or the first refused credential) after a start would never fire it.
+    /// `targets` are the configured ones; deploy/prometheus and deploy/grafana query these series.
+    static func prepare(targets: some Collection<String>) {
         _ = (consumed, inFlight, commitFailures)
         for kind in ["gap", "confirmed_gap", "repeated"] { _ = Counter(label: "provisioner_offset_anomalies_total", dimensions: [("kind", kind)]) }
         for kind in ["assigned", "revoked", "lost"] { _ = Counter(label: "provisioner_rebalances_total", dimensions: [("kind", kind)]) }
         _ = Timer(label: "provisioner_commit_duration_seconds", preferredDisplayUnit: .seconds)
+        for category in ErrorCategory.allCases where category.isDeadLettered { _ = deadLetters(category.rawValue) }
+        // A configured target's replies of every operation, succeeded or failed by any category
+        // but unknown_target (which names a target that is not configured).
+        for target in targets {
+            for operation in ProvisioningContract.Operation.allCases {
+                _ = replies(target, operation.rawValue, ReplyStatus.succeeded.rawValue, "none")
+                for category in ErrorCategory.allCases where category != .unknownTarget {
+                    _ = replies(target, operation.rawValue, ReplyStatus.failed.rawValue, category.rawValue)
+                }
+            }
+        }
+    }
+
+    /// Creates the lag series of newly assigned partitions, at zero until the first statistics
+    /// sample that knows their lag (an existing series keeps its value).
+    static func assigned(_ partitions: [KafkaTopicPartition]) {
+        for partition in partitions { _ = lagGauge(partition.topic, String(partition.partition)) }
     }
 
     static func reply(_ reply: ProvisioningReply) {
@@ -59,13 +79,14 @@ enum WorkerMetrics {
         var lags: [KafkaTopicPartition: Int64] = [:]
         for (topic, partitions) in statistics.topics {
             for (partition, values) in partitions.partitions where partition != "-1" && values.consumerLag >= 0 {
-                Gauge(label: "provisioner_consumer_lag", dimensions: [("topic", topic), ("partition", partition)])
-                    .record(values.consumerLag)
+                lagGauge(topic, partition).record(values.consumerLag)
                 if let number = Int32(partition) { lags[KafkaTopicPartition(topic: topic, partition: number)] = values.consumerLag }
             }
         }
         return lags
     }
+
+    private static let lagGauge = MetricHandles { Gauge(label: "provisioner_consumer_lag", dimensions: [("topic", $0[0]), ("partition", $0[1])]) }
 
     /// The part of librdkafka's STATISTICS.md schema read here.
     private struct ConsumerStatistics: Decodable {

@@ -17,11 +17,12 @@ struct ConsoleCommand: AsyncParsableCommand {
     var port: Int?
 
     func run() async throws {
-        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        let settings = try ConfigurationLoader.load(config, sections: [.kafka, .console])
         guard let username = settings.console.username, let password = settings.console.password else {
             FileHandle.standardError.write(Data("configuration error: console.auth: username and password are required to serve the console\n".utf8))
             throw ExitCode(64)
         }
+        try ListeningPort.check(port == nil ? "console.port" : "--port", host: settings.console.host, port: port ?? settings.console.port)
         let logger = Logger(label: "provisioner.console")
         try await KafkaReachability.check(settings.kafka, logger: logger)
         let services = try ConsoleApplication.services(

@@ -47,7 +47,7 @@ struct DeadLetters: AsyncParsableCommand {
         func read() async throws -> (settings: ProvisionerConfiguration, letters: [DeadLetter], history: [RedriveRecord]) {
             var logger = Logger(label: "provisioner.dlq")
             logger.logLevel = .error
-            let settings = try ConfigurationLoader.load(config, includeTargets: false)
+            let settings = try ConfigurationLoader.load(config, sections: .kafka)
             try await KafkaReachability.check(settings.kafka, logger: logger)
             let letters = try await KafkaTopicReader(settings.kafka, topic: settings.kafka.deadLettersTopic, logger: logger).readToEnd()
             let audit = try await KafkaTopicReader(settings.kafka, topic: settings.kafka.replaysTopic, logger: logger).readToEnd()

@@ -46,7 +46,7 @@ struct Dev: AsyncParsableCommand {
         var quiet = logger
         quiet.logLevel = .critical  // the simulators stay out of the replies table
         let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: quiet)
-        var settings = try ConfigurationLoader.load(config)
+        var settings = try ConfigurationLoader.load(config, sections: .all)
         settings.kafka.bootstrapServers = cluster.bootstrapServers
         settings.kafka.properties["session.timeout.ms"] = "6000"
         DevEnvironment.pointTargets(&settings, at: simulator.port)

@@ -8,6 +8,9 @@ import Worker
 /// Prometheus scrapes the first; orchestrators probe the others (live while the process serves
 /// requests at all, ready while the worker can take commands).
 enum ObservabilityEndpoints {
+    /// Every interface: Prometheus and the orchestrator's probes come from elsewhere.
+    static let host = "0.0.0.0"
+
     /// `listening` is told the bound port (the one asked for, or the kernel's pick for 0).
     static func application(
         worker: ProvisioningWorker, registry: PrometheusCollectorRegistry, port: Int, logger: Logger,
@@ -36,7 +39,7 @@ enum ObservabilityEndpoints {
         }
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname("0.0.0.0", port: port), serverName: "provisioner"),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "provisioner"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
                 logger.info("metrics and health endpoints listening", metadata: ["port": "\(bound)"])

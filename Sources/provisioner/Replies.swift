@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import ProvisionerConfiguration
 import ProvisioningContract
 import UnixSignals
 
@@ -23,7 +24,7 @@ struct Replies: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "provisioner.replies")
         logger.logLevel = .error
-        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        let settings = try ConfigurationLoader.load(config, sections: .kafka)
         try await KafkaReachability.check(settings.kafka, logger: logger)
         let reader = KafkaTopicReader(settings.kafka, topic: settings.kafka.repliesTopic, logger: logger)
         var summary = ReplySummary()

@@ -20,7 +20,9 @@ struct Run: AsyncParsableCommand {
     var config = "config/worker.yaml"
 
     func run() async throws {
-        let settings = try ConfigurationLoader.load(config)
+        let settings = try ConfigurationLoader.load(config, sections: .all)
+        // Before Kafka: a second worker on this host with the same file stops here, named.
+        try ListeningPort.check("observability.port", host: ObservabilityEndpoints.host, port: settings.observability.port)
         LogSetup.format.withLock { $0 = LogFormat(rawValue: settings.observability.logFormat.rawValue) ?? .json }
         let logger = Logger(label: "provisioner.worker")
         let workerId = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
@@ -137,9 +139,10 @@ extension ProvisionerConfiguration.Kafka {
 
 /// Configuration errors exit 64 with the key named (contract section 8).
 enum ConfigurationLoader {
-    static func load(_ path: String, includeTargets: Bool = true) throws -> ProvisionerConfiguration {
+    /// Reads and checks only `sections` (what the command uses, as its help says).
+    static func load(_ path: String, sections: ProvisionerConfiguration.Sections) throws -> ProvisionerConfiguration {
         do {
-            return try ProvisionerConfiguration.load(path: path, includeTargets: includeTargets)
+            return try ProvisionerConfiguration.load(path: path, sections: sections)
         } catch {
             FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
             throw ExitCode(64)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import ProvisionerConfiguration
 import ProvisioningContract
 
 /// `provisioner send`: publishes commands, one JSON object a line, keyed `<target>:<user>`.
@@ -16,7 +17,7 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "provisioner.send")
-        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        let settings = try ConfigurationLoader.load(config, sections: .kafka)
         try await KafkaReachability.check(settings.kafka, logger: logger)
         let data: Data
         if let file {

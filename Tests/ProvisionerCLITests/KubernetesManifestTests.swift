@@ -100,7 +100,7 @@ struct KubernetesManifestTests {
         #expect(facts.worker.metricsPort == settings.observability.port)
         #expect(facts.worker.probes.values.allSatisfy { $0.port == settings.observability.port })
         let consoleEnvironment = Dictionary(uniqueKeysWithValues: facts.console.env.map { ($0, "set-by-the-deployment") })
-        let consoleSettings = try ProvisionerConfiguration.load(path: consoleConfig, environment: consoleEnvironment, includeTargets: false)
+        let consoleSettings = try ProvisionerConfiguration.load(path: consoleConfig, environment: consoleEnvironment, sections: [.kafka, .console])
         #expect(consoleSettings.console.username != nil && consoleSettings.console.password != nil, "the console starts only with console.auth")
         #expect(facts.console.httpPort == consoleSettings.console.port)
         #expect(consoleSettings.kafka.groupId == settings.kafka.groupId)

@@ -185,6 +185,73 @@ struct WorkerCommandTests {
         await replies.close()
     }
 
+    @Test(
+        "the Kafka tools (dlq replay --dry-run, replies, reconcile, send) run with a file whose console password and vendor credentials name variables they do not have"
+    )
+    func kafkaToolsReadOnlyKafka() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        // The targets' password is CLI_TEST_TECS_PASSWORD, which `run` below does not set either.
+        let config = try configFile(bootstrap: bootstrap, extra: "console: { auth: { username: ops, password: env:CLI_TEST_CONSOLE_PASSWORD_NOT_SET } }")
+
+        let preview = try await run(["dlq", "replay", "--dry-run", "--config", config])
+        #expect(preview.contains("0 dead letters selected"), "\(preview)")
+        #expect(try await run(["replies", "--config", config]).contains("0 replies"))
+        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try sender.send("")
+        let senderCode = try await sender.exitCode()
+        let senderErrors = await sender.outputs().stderr
+        #expect(senderCode == 0, "\(senderErrors)")
+        let reconcile = try ProvisionerProcess(arguments: ["reconcile", "--config", config], environment: ["LOG_LEVEL": "error"])
+        try reconcile.send("")
+        let reconcileCode = try await reconcile.exitCode()
+        let reconcileErrors = await reconcile.outputs().stderr
+        #expect(reconcileCode == 0, "\(reconcileErrors)")
+    }
+
+    @Test("a second worker whose observability.port is taken exits 64 naming the key and the port, before it looks for Kafka")
+    func metricsPortInUse() async throws {
+        let (held, port) = try listeningSocket()
+        defer { close(held) }
+        let config = try configFile(bootstrap: "127.0.0.1:1", healthPort: port)
+        let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["CLI_TEST_TECS_PASSWORD": "p", "LOG_LEVEL": "error"])
+        #expect(try await worker.exitCode() == 64)
+        let stderr = await worker.outputs().stderr
+        #expect(stderr.contains("configuration error: observability.port: port \(port) is already in use"), "\(stderr)")
+    }
+
+    @Test("a console whose console.port is taken exits 64 naming the key and the port")
+    func consolePortInUse() async throws {
+        let (held, port) = try listeningSocket()
+        defer { close(held) }
+        let config = try configFile(bootstrap: "127.0.0.1:1", extra: "console: { port: \(port), auth: { username: ops, password: pw } }")
+        let console = try ProvisionerProcess(arguments: ["console", "--config", config], environment: ["LOG_LEVEL": "error"])
+        #expect(try await console.exitCode() == 64)
+        let stderr = await console.outputs().stderr
+        #expect(stderr.contains("configuration error: console.port: port \(port) is already in use"), "\(stderr)")
+    }
+
+    /// A socket listening on every interface on a port the kernel picks, as another worker's
+    /// endpoints would: the descriptor (to close) and the port.
+    private func listeningSocket() throws -> (descriptor: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("socket failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = INADDR_ANY
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard listening else {
+            close(fd)
+            throw CLIError("bind or listen failed")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     /// Runs a `provisioner` command to its end and returns its standard output.
     private func run(_ arguments: [String]) async throws -> String {
         let process = try ProvisionerProcess(arguments: arguments, environment: ["LOG_LEVEL": "error"])

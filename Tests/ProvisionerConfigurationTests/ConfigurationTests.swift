@@ -90,6 +90,41 @@ struct ConfigurationTests {
         }
     }
 
+    @Test(
+        "a command that reads only the kafka section loads a file whose console and vendor secrets name unset variables, while the worker's load refuses it naming the key"
+    )
+    func kafkaSectionOnly() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString).yaml")
+        try """
+        kafka: { bootstrapServers: 127.0.0.1:9092, groupId: g, properties: { sasl.password: env:KAFKA_SASL_PASSWORD } }
+        worker: { maxInFlight: lots }
+        console: { auth: { username: ops, password: env:CONSOLE_PASSWORD_NOT_SET } }
+        targets:
+          t: { vendor: tecs, baseURL: "http://127.0.0.1:8080/x", credentials: { username: u, password: env:TECS_PASSWORD_NOT_SET } }
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let environment = ["KAFKA_SASL_PASSWORD": "from-the-environment"]
+
+        let kafkaOnly = try ProvisionerConfiguration.load(path: file.path, environment: environment, sections: .kafka)
+        #expect(kafkaOnly.kafka.groupId == "g")
+        #expect(kafkaOnly.kafka.properties["sasl.password"] == "from-the-environment", "the kafka section's own secrets are resolved")
+        #expect(kafkaOnly.targets.isEmpty)
+        #expect(kafkaOnly.console.password == nil)
+        #expect(kafkaOnly.worker.maxInFlight == 256, "a section not asked for holds its defaults")
+
+        // The console reads its own section, so its secret must be there; the worker reads everything.
+        #expect {
+            _ = try ProvisionerConfiguration.load(path: file.path, environment: environment, sections: [.kafka, .console])
+        } throws: { error in
+            (error as? ConfigurationError)?.key == "console.auth.password"
+        }
+        #expect {
+            _ = try ProvisionerConfiguration.load(path: file.path, environment: environment)
+        } throws: { error in
+            error is ConfigurationError
+        }
+    }
+
     @Test("missing Kafka settings are named")
     func missingKafka() {
         #expect {

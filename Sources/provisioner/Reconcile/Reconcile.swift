@@ -46,7 +46,7 @@ struct Reconcile: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "provisioner.reconcile")
         logger.logLevel = .error
-        let settings = try ConfigurationLoader.load(config, includeTargets: false)
+        let settings = try ConfigurationLoader.load(config, sections: .kafka)
         let kafka = settings.kafka
         try await KafkaReachability.check(kafka, logger: logger)
         let progress = ScanProgress()
