@@ -13,6 +13,22 @@ public final class KafkaAdminClient: Sendable {
         client.start(poll: { rd_kafka_poll($0.pointer, 100) }, finish: { _ in true })
     }
 
+    /// Runs `body` with a client that is closed when `body` returns or throws: the form for
+    /// one-shot use (a command-line check, a test's set-up).
+    public static func with<T: Sendable>(
+        bootstrapServers: String, properties: [String: String] = [:], logger: Logger, _ body: (KafkaAdminClient) async throws -> T
+    ) async throws -> T {
+        let client = try KafkaAdminClient(bootstrapServers: bootstrapServers, properties: properties, logger: logger)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
     /// Creates a topic. An existing topic is an error (`topicAlreadyExists`).
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = -1, timeout: Duration = .seconds(30)) async throws(KafkaError) {
         try await client.blocking { handle throws(KafkaError) in

@@ -156,9 +156,9 @@ enum KafkaReachability {
         var quiet = logger
         quiet.logLevel = .critical
         do {
-            let admin = try KafkaAdminClient(bootstrapServers: kafka.bootstrapServers, logger: quiet)
-            defer { Task { await admin.close() } }
-            _ = try await admin.metadata(timeout: .seconds(10))
+            _ = try await KafkaAdminClient.with(bootstrapServers: kafka.bootstrapServers, logger: quiet) { admin in
+                try await admin.metadata(timeout: .seconds(10))
+            }
         } catch {
             FileHandle.standardError.write(Data("Kafka unreachable at \(kafka.bootstrapServers): \(error)\n".utf8))
             throw ExitCode(69)
