@@ -258,7 +258,7 @@ enum DevEnvironment {
                 var remaining = ids
                 // Ends when every id is answered, or when the deadline cancels it.
                 for await message in consumer.messages {
-                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { continue }
+                    guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { continue }
                     replies.append(reply)
                     if let id = reply.commandId { remaining.remove(id) }
                     if remaining.isEmpty { break }

@@ -29,7 +29,7 @@ struct Replies: AsyncParsableCommand {
         var summary = ReplySummary()
         if format == .table { Console.line(ReplySummary.header) }
         let show: (KafkaConsumerMessage) -> Void = { message in
-            guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
+            guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return }
             let duplicate = summary.add(reply)
             Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
         }
@@ -38,7 +38,7 @@ struct Replies: AsyncParsableCommand {
             let collected = LockedSummary()
             let following = Task {
                 try await reader.follow { message in
-                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
+                    guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return }
                     let duplicate = collected.add(reply)
                     Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
                 }
