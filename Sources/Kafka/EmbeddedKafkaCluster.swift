@@ -71,7 +71,7 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
 
     /// Delays every response of the broker by `roundTripTime`.
     public func setRoundTripTime(_ roundTripTime: Duration, broker id: Int32) throws(KafkaError) {
-        try check(rd_kafka_mock_broker_set_rtt(cluster, id, roundTripTime.milliseconds), "broker \(id) rtt")
+        try check(rd_kafka_mock_broker_set_rtt(cluster, id, roundTripTime.rdkafkaMilliseconds), "broker \(id) rtt")
     }
 
     /// The next requests of `api` (to any broker) fail with `errors`, one error per request.
@@ -85,7 +85,8 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
     /// request but the client never hears of it: a lost acknowledgement.
     public func pushRequestError(_ api: KafkaAPIKey, broker id: Int32, error: KafkaError.Code, roundTripTime: Duration = .zero) throws(KafkaError) {
         try check(
-            crdkafka_mock_broker_push_request_error_rtt(cluster, id, api.rawValue, rd_kafka_resp_err_t(rawValue: error.rawValue), roundTripTime.milliseconds),
+            crdkafka_mock_broker_push_request_error_rtt(
+                cluster, id, api.rawValue, rd_kafka_resp_err_t(rawValue: error.rawValue), roundTripTime.rdkafkaMilliseconds),
             "push request error")
     }
 

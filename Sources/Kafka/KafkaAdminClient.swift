@@ -41,10 +41,10 @@ public final class KafkaAdminClient: Sendable {
             defer { rd_kafka_queue_destroy(queue) }
             let options = rd_kafka_AdminOptions_new(handle.pointer, RD_KAFKA_ADMIN_OP_CREATETOPICS)
             defer { rd_kafka_AdminOptions_destroy(options) }
-            rd_kafka_AdminOptions_set_request_timeout(options, timeout.milliseconds, nil, 0)
+            rd_kafka_AdminOptions_set_request_timeout(options, timeout.rdkafkaMilliseconds, nil, 0)
             var topics: [OpaquePointer?] = [topic]
             rd_kafka_CreateTopics(handle.pointer, &topics, 1, options, queue)
-            guard let event = rd_kafka_queue_poll(queue, timeout.milliseconds + 1000) else {
+            guard let event = rd_kafka_queue_poll(queue, timeout.rdkafkaMilliseconds + 1000) else {
                 throw KafkaError(code: .timedOut, message: "create topic \(name)")
             }
             defer { rd_kafka_event_destroy(event) }

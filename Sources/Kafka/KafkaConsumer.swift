@@ -71,7 +71,7 @@ public final class KafkaConsumer: Sendable {
             // The pending commit holds its own reference to the queue: destroying ours is safe.
             defer { rd_kafka_queue_destroy(replies) }
             try check(rd_kafka_commit_queue(handle.pointer, list, replies, nil, nil), "commit")
-            guard let event = rd_kafka_queue_poll(replies, Int32(clamping: timeout.milliseconds)) else {
+            guard let event = rd_kafka_queue_poll(replies, Int32(clamping: timeout.rdkafkaMilliseconds)) else {
                 throw KafkaError(code: .timedOut, message: "commit: no answer from the group coordinator within \(timeout)", isRetriable: true)
             }
             defer { rd_kafka_event_destroy(event) }
@@ -123,7 +123,7 @@ public final class KafkaConsumer: Sendable {
         return try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(partitions)
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            try check(rd_kafka_committed(handle.pointer, list, timeout.milliseconds), "committed")
+            try check(rd_kafka_committed(handle.pointer, list, timeout.rdkafkaMilliseconds), "committed")
             return RDKafkaTopicPartitionList.offsets(list)
         }
     }
@@ -149,7 +149,7 @@ public final class KafkaConsumer: Sendable {
                     var low: Int64 = 0
                     var high: Int64 = 0
                     try check(
-                        rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, remaining.milliseconds),
+                        rd_kafka_query_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high, remaining.rdkafkaMilliseconds),
                         "watermarks of \(partition)")
                     return (low, high)
                 }

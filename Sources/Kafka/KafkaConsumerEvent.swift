@@ -44,7 +44,7 @@ public final class KafkaPartitionRevocation: Sendable, CustomStringConvertible {
 
     /// Blocks the poll thread; false on timeout.
     func wait(timeout: Duration) -> Bool {
-        semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.milliseconds))) == .success
+        semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.rdkafkaMilliseconds))) == .success
     }
 }
 

@@ -75,13 +75,13 @@ public final class KafkaProducer: Sendable {
     /// Waits until every queued record is acknowledged or failed.
     public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
         try await client.blocking { handle throws(KafkaError) in
-            try check(rd_kafka_flush(handle.pointer, timeout.milliseconds), "flush")
+            try check(rd_kafka_flush(handle.pointer, timeout.rdkafkaMilliseconds), "flush")
         }
     }
 
     /// Flushes (up to `timeout`), fails whatever is still queued, and releases the client.
     public func close(timeout: Duration = .seconds(30)) async {
-        core.flushTimeout.store(timeout.milliseconds, ordering: .relaxed)
+        core.flushTimeout.store(timeout.rdkafkaMilliseconds, ordering: .relaxed)
         await client.stop()
     }
 
@@ -180,7 +180,7 @@ public final class KafkaProducer: Sendable {
     /// same id and completing or aborting what it left open. Call once before `beginTransaction`.
     public func initTransactions(timeout: Duration = .seconds(30)) async throws(KafkaError) {
         try await client.blocking { handle throws(KafkaError) in
-            try check(rd_kafka_init_transactions(handle.pointer, timeout.milliseconds))
+            try check(rd_kafka_init_transactions(handle.pointer, timeout.rdkafkaMilliseconds))
         }
     }
 
@@ -202,21 +202,21 @@ public final class KafkaProducer: Sendable {
         try await client.blocking { handle throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            try check(rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata.pointer, timeout.milliseconds))
+            try check(rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata.pointer, timeout.rdkafkaMilliseconds))
         }
     }
 
     /// Flushes and commits the current transaction.
     public func commitTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
         try await client.blocking { handle throws(KafkaError) in
-            try check(rd_kafka_commit_transaction(handle.pointer, timeout.milliseconds))
+            try check(rd_kafka_commit_transaction(handle.pointer, timeout.rdkafkaMilliseconds))
         }
     }
 
     /// Aborts the current transaction; its records are marked aborted and its offsets dropped.
     public func abortTransaction(timeout: Duration = .seconds(30)) async throws(KafkaError) {
         try await client.blocking { handle throws(KafkaError) in
-            try check(rd_kafka_abort_transaction(handle.pointer, timeout.milliseconds))
+            try check(rd_kafka_abort_transaction(handle.pointer, timeout.rdkafkaMilliseconds))
         }
     }
 }

@@ -199,7 +199,7 @@ struct Fields {
     func path(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
 
     /// The value, treating JSON null like an absent field.
-    private func value(_ key: String) -> JSONValue? {
+    func value(_ key: String) -> JSONValue? {
         guard let value = object[key], value != .null else { return nil }
         return value
     }
@@ -225,6 +225,28 @@ struct Fields {
         guard let value = value(key) else { return nil }
         guard case .bool(let flag) = value else { throw wrongType(key, "true or false", value) }
         return flag
+    }
+
+    /// An integer by `JSONValue.integerValue`'s rule: a number with no fraction that fits.
+    func integer(_ key: String) throws(FieldProblem) -> Int? {
+        guard let value = value(key) else { return nil }
+        guard let integer = value.intValue else { throw wrongType(key, "an integer", value) }
+        return integer
+    }
+
+    func number(_ key: String) throws(FieldProblem) -> Double? {
+        guard let value = value(key) else { return nil }
+        switch value {
+        case .integer(let integer): return Double(integer)
+        case .number(let number): return number
+        default: throw wrongType(key, "a number", value)
+        }
+    }
+
+    /// A field that must be there, whatever its type: `try fields.required("attempts", fields.integer("attempts"))`.
+    func required<Value>(_ key: String, _ value: Value?) throws(FieldProblem) -> Value {
+        guard let value else { throw FieldProblem(path(key), "missing required field '\(path(key))'") }
+        return value
     }
 
     func object(_ key: String) throws(FieldProblem) -> Fields? {

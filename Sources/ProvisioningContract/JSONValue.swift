@@ -55,6 +55,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    // The accessors below are the only ones on JSONValue: commands, replies, adapters and
+    // simulators all read JSON through them, so a field means the same thing everywhere.
+    // Each answers nil when the value is of another type; none converts between types, except
+    // `textValue`, whose name says so.
+
+    /// The member `key` of an object; nil for a missing key or when this is not an object.
     public subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }
         return nil
@@ -63,5 +69,46 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    /// The one integer rule: an integer is a JSON number with no fraction that fits in `Int64`.
+    /// `2` and `2.0` are 2; `2.5`, `1e300`, `"2"` and `true` are not integers. (`JSONParser`
+    /// already makes whole numbers within range `.integer`; the `.number` case covers values
+    /// built in code.) Where a vendor writes numbers as strings, the caller says so explicitly.
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let value): value
+        case .number(let value): Int64(exactly: value)
+        default: nil
+        }
+    }
+
+    /// `integerValue` as an `Int`, by the same rule.
+    public var intValue: Int? { integerValue.flatMap { Int(exactly: $0) } }
+
+    /// A string, or a number written as one: vendors are loose about ids and codes, and an id
+    /// is text however it was sent. `2` gives "2", `2.5` gives "2.5".
+    public var textValue: String? {
+        switch self {
+        case .string(let text): text
+        case .integer(let number): String(number)
+        case .number(let number): String(number)
+        default: nil
+        }
     }
 }

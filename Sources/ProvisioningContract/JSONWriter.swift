@@ -40,9 +40,10 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    public mutating func value(_ value: JSONValue?) {
+    /// A whole value, nil as `null`; objects' keys in `keyOrder`.
+    public mutating func value(_ value: JSONValue?, keyOrder: JSONKeyOrder = .sorted) {
         separate()
-        Self.append(value ?? .null, to: &bytes)
+        Self.append(value ?? .null, to: &bytes, keyOrder: keyOrder)
         needsComma = true
     }
 
@@ -52,7 +53,10 @@ public struct JSONWriter {
 
     private static let null = Array("null".utf8)
 
-    public static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
+    /// `value` as compact JSON: objects' keys in `keyOrder` (sorted unless told otherwise),
+    /// integers as written, other numbers in Swift's shortest round-trip form, non-finite ones as
+    /// `null` (JSON has no such numbers).
+    public static func append(_ value: JSONValue, to bytes: inout [UInt8], keyOrder: JSONKeyOrder = .sorted) {
         switch value {
         case .null: bytes.append(contentsOf: null)
         case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -63,17 +67,16 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                append(item, to: &bytes)
+                append(item, to: &bytes, keyOrder: keyOrder)
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
             bytes.append(UInt8(ascii: "{"))
-            // Sorted, so that the same value always reads the same.
-            for (index, key) in object.keys.sorted().enumerated() {
+            for (index, key) in keyOrder.sorted(object.keys).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 appendString(key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                append(object[key]!, to: &bytes)
+                append(object[key]!, to: &bytes, keyOrder: keyOrder)
             }
             bytes.append(UInt8(ascii: "}"))
         }

@@ -62,8 +62,9 @@ public enum ReplyStatus: String, Sendable, Hashable, Codable {
     case succeeded, failed
 }
 
-/// One reply per command read (contract section 4).
-public struct ProvisioningReply: Sendable, Hashable, Codable {
+/// One reply per command read (contract section 4). Written only by `encoded()` and read only
+/// by `init(decoding:)`: one encoder and one decoder, so the shape cannot drift between them.
+public struct ProvisioningReply: Sendable, Hashable {
     public static let schema = "provisioning.reply/v1"
 
     public var schema: String = ProvisioningReply.schema
@@ -108,57 +109,9 @@ public struct ProvisioningReply: Sendable, Hashable, Codable {
         self.worker = worker
     }
 
-    private enum CodingKeys: String, CodingKey {
-        case schema, commandId, correlationId, target, vendor, operation, status, vendorUserId, data, error
-        case vendorResponse, attempts, dryRun, receivedAt, completedAt, durationMs, worker
-    }
-
-    /// The contract's shape: `vendorUserId` and `data` as null when unknown, `error` and
-    /// `vendorResponse` only when there is one, times as RFC 3339 with milliseconds.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(schema, forKey: .schema)
-        try container.encode(commandId, forKey: .commandId)
-        try container.encodeIfPresent(correlationId, forKey: .correlationId)
-        try container.encode(target, forKey: .target)
-        try container.encode(vendor, forKey: .vendor)
-        try container.encode(operation, forKey: .operation)
-        try container.encode(status, forKey: .status)
-        try container.encode(vendorUserId, forKey: .vendorUserId)
-        try container.encode(data ?? .null, forKey: .data)
-        try container.encodeIfPresent(error, forKey: .error)
-        try container.encodeIfPresent(vendorResponse, forKey: .vendorResponse)
-        try container.encode(attempts, forKey: .attempts)
-        try container.encode(dryRun, forKey: .dryRun)
-        try container.encode(Timestamp.format(receivedAt), forKey: .receivedAt)
-        try container.encode(Timestamp.format(completedAt), forKey: .completedAt)
-        try container.encode(durationMs, forKey: .durationMs)
-        try container.encode(worker, forKey: .worker)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        schema = try container.decode(String.self, forKey: .schema)
-        commandId = try container.decodeIfPresent(String.self, forKey: .commandId)
-        correlationId = try container.decodeIfPresent(String.self, forKey: .correlationId)
-        target = try container.decodeIfPresent(String.self, forKey: .target)
-        vendor = try container.decodeIfPresent(String.self, forKey: .vendor)
-        operation = try container.decodeIfPresent(String.self, forKey: .operation)
-        status = try container.decode(ReplyStatus.self, forKey: .status)
-        vendorUserId = try container.decodeIfPresent(String.self, forKey: .vendorUserId)
-        data = try container.decodeIfPresent(JSONValue.self, forKey: .data).flatMap { $0 == .null ? nil : $0 }
-        error = try container.decodeIfPresent(ReplyError.self, forKey: .error)
-        vendorResponse = try container.decodeIfPresent(VendorResponse.self, forKey: .vendorResponse)
-        attempts = try container.decode(Int.self, forKey: .attempts)
-        dryRun = try container.decode(Bool.self, forKey: .dryRun)
-        receivedAt = try Timestamp.parse(try container.decode(String.self, forKey: .receivedAt))
-        completedAt = try Timestamp.parse(try container.decode(String.self, forKey: .completedAt))
-        durationMs = try container.decode(Double.self, forKey: .durationMs)
-        worker = try container.decode(String.self, forKey: .worker)
-    }
-
-    /// The reply's JSON, as published: the same fields, order and shape as `encode(to:)`,
-    /// written directly (see `JSONWriter`).
+    /// The reply's JSON, as published (contract section 4), written directly (see `JSONWriter`):
+    /// `vendorUserId` and `data` as null when unknown, `error` and `vendorResponse` only when
+    /// there is one, times as RFC 3339 with milliseconds.
     public func encoded() throws -> [UInt8] {
         var json = JSONWriter()
         json.beginObject()

@@ -252,7 +252,7 @@ enum DevEnvironment {
                 var remaining = ids
                 // Ends when every id is answered, or when the deadline cancels it.
                 try? await reader.follow(from: start) { message in
-                    guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return true }
+                    guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return true }
                     replies.append(reply)
                     if let id = reply.commandId { remaining.remove(id) }
                     return !remaining.isEmpty

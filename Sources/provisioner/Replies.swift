@@ -30,7 +30,7 @@ struct Replies: AsyncParsableCommand {
         var summary = ReplySummary()
         if format == .table { Console.line(ReplySummary.header) }
         let show: (KafkaConsumerMessage) -> Void = { message in
-            guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
+            guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return }
             let duplicate = summary.add(reply)
             Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
         }
@@ -41,7 +41,7 @@ struct Replies: AsyncParsableCommand {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await reader.follow { message in
-                        guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return true }
+                        guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return true }
                         let duplicate = collected.add(reply)
                         Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
                         return true

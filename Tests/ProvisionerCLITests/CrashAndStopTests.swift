@@ -255,7 +255,7 @@ final class ReplyReader: Sendable {
                     return true
                 }
                 guard isNew else { continue }
-                guard let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(message.value ?? [])) else { continue }
+                guard let reply = try? ProvisioningReply(decoding: message.value ?? []) else { continue }
                 let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
                     state.received.replies.append(reply)
                     if let id = reply.commandId { state.received.answered.insert(id) }

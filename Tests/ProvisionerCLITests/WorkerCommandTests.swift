@@ -66,7 +66,7 @@ struct WorkerCommandTests {
         let replies = try await collect(21, from: reader)
         await reader.close()
 
-        let decoded = try replies.map { try JSONDecoder().decode(ProvisioningReply.self, from: Data($0.value ?? [])) }
+        let decoded = try replies.map { try ProvisioningReply(decoding: $0.value ?? []) }
         #expect(decoded.count == 21)
         let categories = Dictionary(grouping: decoded.compactMap(\.error?.category), by: { $0 }).mapValues(\.count)
         #expect(categories == [.unsupportedOperation: 5, .expired: 5, .unknownTarget: 5, .invalidCommand: 6])

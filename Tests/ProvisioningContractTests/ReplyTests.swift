@@ -41,7 +41,7 @@ struct ReplyTests {
         #expect(json["durationMs"] == .number(42.1))
         #expect(json["worker"] == .string("host-a/4711"))
         // Reading it back gives the same reply, to the millisecond the timestamps carry.
-        var decoded = try JSONDecoder().decode(ProvisioningReply.self, from: Data(try reply.encoded()))
+        var decoded = try ProvisioningReply(decoding: try reply.encoded())
         #expect(abs(decoded.completedAt.timeIntervalSince(reply.completedAt)) < 0.001)
         decoded.completedAt = reply.completedAt
         #expect(decoded == reply)

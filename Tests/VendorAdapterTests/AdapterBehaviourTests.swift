@@ -23,7 +23,7 @@ struct AdapterBehaviourTests {
             let userId = vendor == .asms ? "4848" : "ana"
             let read = await vendors.perform(try command(#"{"commandId":"r","target":"t","operation":"getUser","userId":"\#(userId)"}"#), on: vendor)
             #expect(read.succeeded)
-            #expect(read.data?[["user", "userName"]] == .string("ana"))
+            #expect(read.data?["user"]?["userName"] == .string("ana"))
             #expect(vendors.simulator.stats(simulated).tokensIssued == 2)
         }
     }

@@ -102,11 +102,3 @@ extension AdapterOutcome {
 
     var succeeded: Bool { failure == nil }
 }
-
-extension JSONValue {
-    subscript(path: [String]) -> JSONValue? {
-        var value: JSONValue? = self
-        for key in path { value = value?[key] }
-        return value
-    }
-}

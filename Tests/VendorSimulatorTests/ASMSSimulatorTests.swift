@@ -87,7 +87,7 @@ struct ASMSSimulatorTests {
     func putKeepsPassword() async throws {
         try await Harness.run { h in
             let token = try await h.asmsToken()
-            let id = try #require(try await h.asms("POST", "user", token: token, body: Self.body(["email": .string("a@x.test")]))["id"]?.int)
+            let id = try #require(try await h.asms("POST", "user", token: token, body: Self.body(["email": .string("a@x.test")]))["id"]?.intValue)
             let updated = try await h.asms("PUT", "user/\(id)", token: token, body: Self.body(["password": .null, "Active": .integer(0)]))
             #expect(updated.status == 200)
             let got = try await h.asms("GET", "user?id=\(id)", token: token)

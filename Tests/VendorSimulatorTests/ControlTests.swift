@@ -16,7 +16,7 @@ struct ControlTests {
             let token = try await h.smToken()
             _ = try await h.sm("GET", "nobody", token: token)
             let users = try await h.call("GET", "/_sim/tecs/users")
-            #expect(users.json?.array?.first?["consumerId"] == .string("ctl"))
+            #expect(users.json?.arrayValue?.first?["consumerId"] == .string("ctl"))
             let stats = try await h.call("GET", "/_sim/stats")
             #expect(stats["tecs"]?["calls"] == .integer(1))
             #expect(stats["servicemobility"]?["calls"] == .integer(1))
@@ -100,7 +100,7 @@ struct ControlTests {
             _ = try await h.call("POST", "/_sim/errors", body: #"{"vendor":"urac","code":400}"#)
             let database = try await h.urac("GET", "getUser", query: "uId=x")
             #expect(database.status == 200)
-            #expect(database["errors"]?["details"]?.array?.first?["code"] == .integer(400))
+            #expect(database["errors"]?["details"]?.arrayValue?.first?["code"] == .integer(400))
             _ = try await h.call("POST", "/_sim/errors", body: #"{"vendor":"urac","code":"158"}"#)
             #expect(try await h.urac("GET", "getUser", query: "uId=x").status == 401)
 

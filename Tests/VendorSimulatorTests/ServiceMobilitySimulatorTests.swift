@@ -26,7 +26,7 @@ struct ServiceMobilitySimulatorTests {
             #expect(got["AuthenticationID"] == .string("jane"))
             #expect(got["Password"] == .string(""))
             #expect(got["Email"] == .string("jane@example.com"))
-            #expect(got["Phones"]?.array?.first?["PhoneType"] == .string("Work"))
+            #expect(got["Phones"]?.arrayValue?.first?["PhoneType"] == .string("Work"))
         }
     }
 

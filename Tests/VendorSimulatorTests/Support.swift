@@ -115,15 +115,3 @@ struct Harness {
         try await call(method, "/ASMSAPI/api/v9/\(path)", headers: ["X-Authorization": "Bearer \(token)"], body: body)
     }
 }
-
-extension JSONValue {
-    var int: Int? {
-        if case .integer(let value) = self { return Int(value) }
-        return nil
-    }
-
-    var array: [JSONValue]? {
-        if case .array(let value) = self { return value }
-        return nil
-    }
-}

@@ -40,7 +40,7 @@ struct TECSSimulatorTests {
             #expect(assigned.body == #"{"responseCode":0,"responseMessage":"OK"}"#)
             let stored = try #require(h.simulator.users(.tecs).first)
             #expect(stored["identificationNumber"] == .string("19574328625"))
-            #expect(stored["roles"]?.array?.first?["userRoleName"] == .string("MP_CORPORATE"))
+            #expect(stored["roles"]?.arrayValue?.first?["userRoleName"] == .string("MP_CORPORATE"))
         }
     }
 
@@ -72,11 +72,11 @@ struct TECSSimulatorTests {
             #expect(!id.isEmpty)
             let listed = try await h.tecs("listOfUsers", #"{"email":"ANON@x.test"}"#)
             #expect(listed["responseCode"] == .integer(0))
-            let user = try #require(listed["users"]?.array?.first)
+            let user = try #require(listed["users"]?.arrayValue?.first)
             #expect(user["consumerId"] == .string(id))
             #expect(user["firstName"] == .string("Ann"))
             #expect(user["active"] == .bool(true))
-            #expect(try await h.tecs("listOfUsers", #"{"email":"nobody@x.test"}"#)["users"]?.array?.isEmpty == true)
+            #expect(try await h.tecs("listOfUsers", #"{"email":"nobody@x.test"}"#)["users"]?.arrayValue?.isEmpty == true)
         }
     }
 
@@ -85,7 +85,7 @@ struct TECSSimulatorTests {
         try await Harness.run { h in
             _ = try await h.tecs("registerUser", #"{"login":"u1","email":"u1@x.test","firstName":"Old","lastName":"Name","phone":"+431"}"#)
             #expect(try await h.tecs("updateConsumer", #"{"consumerUuid":"u1","firstName":"New"}"#)["responseCode"] == .integer(0))
-            let user = try #require(try await h.tecs("listOfUsers", #"{"consumerUUID":"u1"}"#)["users"]?.array?.first)
+            let user = try #require(try await h.tecs("listOfUsers", #"{"consumerUUID":"u1"}"#)["users"]?.arrayValue?.first)
             #expect(user["firstName"] == .string("New"))
             #expect(user["lastName"] == .string("Name"))
 

@@ -9,7 +9,7 @@ struct URACSimulatorTests {
         "username": .string("john"), "firstName": .string("John"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"),
     ]
 
-    func code(_ reply: Reply) -> Int? { reply["errors"]?["codes"]?.array?.first?.int }
+    func code(_ reply: Reply) -> Int? { reply["errors"]?["codes"]?.arrayValue?.first?.intValue }
 
     @Test("the seed's form-encoded addUser answers result true with a 24-hex id and a token, the same id after a reset")
     func seedFormAddUser() async throws {
@@ -52,7 +52,7 @@ struct URACSimulatorTests {
             #expect(user["password"] == nil)
             #expect(h.simulator.users(.urac).first?["password"] == .string("s3cret-pass"))
             let listed = try await h.urac("GET", "listUsers", query: "tId=5551aca9e179c39b760f7a1a&keywords=john")
-            #expect(listed["data"]?.array?.count == 1)
+            #expect(listed["data"]?.arrayValue?.count == 1)
         }
     }
 

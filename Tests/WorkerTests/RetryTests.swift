@@ -70,7 +70,7 @@ struct RetryTests {
         let replies = try await withDeadline(60) { () -> [ProvisioningReply] in
             var replies: [ProvisioningReply] = []
             for await message in reader.messages {
-                replies.append(try JSONDecoder().decode(ProvisioningReply.self, from: Data(message.value ?? [])))
+                replies.append(try ProvisioningReply(decoding: message.value ?? []))
                 if replies.count == expected { break }
             }
             return replies

@@ -282,7 +282,7 @@ final class Pipeline: Sendable {
             for await message in reader.messages {
                 let finished = collected.lock.withLock { () -> Bool in
                     if message.topic == "replies", let value = message.value,
-                        let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)), let id = reply.commandId
+                        let reply = try? ProvisioningReply(decoding: value), let id = reply.commandId
                     {
                         collected.replies[id] = reply
                     } else if message.topic == "dlq" {

@@ -118,7 +118,7 @@ struct WorkerTests {
 
         // Exactly one reply per command.
         #expect(replies.count == records.count)
-        let decoded = try replies.map { try JSONDecoder().decode(ProvisioningReply.self, from: Data($0.value ?? [])) }
+        let decoded = try replies.map { try ProvisioningReply(decoding: $0.value ?? []) }
         let ids = decoded.compactMap(\.commandId)
         #expect(Set(ids).count == ids.count, "no duplicates")
         #expect(Set(ids).isSuperset(of: (0..<20).flatMap { key in (0..<10).map { "k\(key)-\($0)" } }))

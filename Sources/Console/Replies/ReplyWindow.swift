@@ -55,7 +55,7 @@ final class ReplyWindow: Sendable {
     }
 
     func observe(_ message: KafkaConsumerMessage) {
-        guard let value = message.value, let reply = try? JSONDecoder().decode(ProvisioningReply.self, from: Data(value)) else { return }
+        guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return }
         let traceId = message.headers.traceId
         state.withLock { state in
             let id = reply.commandId ?? "\(message.partition)/\(message.offset)"

@@ -11,7 +11,7 @@ struct RDKafkaHandle: @unchecked Sendable {
         let topicHandle = topic.flatMap { rd_kafka_topic_new(pointer, $0, nil) }
         defer { if let topicHandle { rd_kafka_topic_destroy(topicHandle) } }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        try check(rd_kafka_metadata(pointer, topicHandle == nil ? 1 : 0, topicHandle, &metadata, timeout.milliseconds), "metadata")
+        try check(rd_kafka_metadata(pointer, topicHandle == nil ? 1 : 0, topicHandle, &metadata, timeout.rdkafkaMilliseconds), "metadata")
         guard let metadata else { throw KafkaError(code: .timedOut, message: "metadata") }
         defer { rd_kafka_metadata_destroy(metadata) }
         return KafkaClusterMetadata(metadata.pointee)
@@ -36,8 +36,10 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws(KafkaError) 
 private let blockingQueue = DispatchQueue(label: "kafka.blocking", attributes: .concurrent)
 
 extension Duration {
-    /// Whole milliseconds, saturating, for librdkafka's `int timeout_ms` arguments.
-    var milliseconds: Int32 {
+    /// Whole milliseconds, saturating, for librdkafka's `int timeout_ms` arguments. Named apart
+    /// from ProvisioningContract's `Duration.rdkafkaMilliseconds` (`Int64`, the same formula), which
+    /// this module cannot import: Kafka depends on nothing of the provisioner's.
+    var rdkafkaMilliseconds: Int32 {
         let (seconds, attoseconds) = components
         let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return Int32(clamping: ms)

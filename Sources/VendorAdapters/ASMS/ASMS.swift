@@ -163,7 +163,7 @@ public struct ASMSAdapter: VendorAdapter {
 
     /// A name (any case) or one of the numbers of an ASMS enumeration.
     static func enumeration(_ value: JSONValue, names: [String: Int64]) -> Int64? {
-        if let number = value.integerValue, names.values.contains(number) { return number }
+        if let number = vendorInteger(value), names.values.contains(number) { return number }
         if let name = value.stringValue { return names[name.lowercased()] }
         return nil
     }
@@ -182,8 +182,8 @@ public struct ASMSAdapter: VendorAdapter {
         user.userName = stored.anyCase("userName")?.stringValue
         user.displayName = stored.anyCase("Name")?.stringValue
         user.email = stored.anyCase("email")?.stringValue
-        user.active = stored.anyCase("Active")?.integerValue.map { $0 != 0 } ?? stored.anyCase("Active")?.boolValue
-        user.birthDate = stored.anyCase("birthDate")?.integerValue.map(CalendarDate.fromUnixMilliseconds)
+        user.active = vendorInteger(stored.anyCase("Active")).map { $0 != 0 } ?? stored.anyCase("Active")?.boolValue
+        user.birthDate = vendorInteger(stored.anyCase("birthDate")).map(CalendarDate.fromUnixMilliseconds)
         user.phone = stored.anyCase("phone1")?.stringValue
         user.mobile = stored.anyCase("Mobil")?.stringValue
         let street1 = stored.anyCase("address1")?.stringValue

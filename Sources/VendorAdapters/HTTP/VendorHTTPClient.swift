@@ -250,10 +250,6 @@ extension HTTPClientError {
     fileprivate var shortDescription: String { String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "") }
 }
 
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-}
-
 /// JSON in and out of vendor calls, deterministic (sorted keys) so requests and tests are stable.
 enum VendorJSON {
     static func encode(_ value: JSONValue) -> [UInt8] {

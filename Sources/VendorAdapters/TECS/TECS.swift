@@ -121,7 +121,7 @@ public struct TECSAdapter: VendorAdapter {
 
     /// The envelope: `responseCode` 0 is success, anything else an error from the table.
     func interpret(_ response: VendorHTTPResponse, operation: Operation) -> Result<[String: JSONValue], AdapterFailure> {
-        guard let body = response.json?.objectValue, let code = body["responseCode"]?.integerValue else {
+        guard let body = response.json?.objectValue, let code = vendorInteger(body["responseCode"]) else {
             return .failure(VendorErrorTable.statusFailure(response))
         }
         if code == 0, response.isSuccess { return .success(body) }

@@ -31,10 +31,13 @@ enum Controls {
             Dictionary(
                 uniqueKeysWithValues: SimulatedVendor.allCases.map { vendor in
                     let faults = simulator.faults(vendor)
+                    // A whole rate (0 or 1) reads as an integer, `"failureRate":1`, as the
+                    // simulator has always answered; the one JSONWriter writes a Double as one.
+                    let failureRate = Int64(exactly: faults.failureRate).map(JSONValue.integer) ?? .number(faults.failureRate)
                     return (
                         vendor.rawValue,
                         JSONValue.object([
-                            "latencyMs": .integer(Int64(faults.latencyMs)), "failureRate": .number(faults.failureRate),
+                            "latencyMs": .integer(Int64(faults.latencyMs)), "failureRate": failureRate,
                             "failureStatus": .integer(Int64(faults.failureStatus)), "retryAfterSeconds": .integer(Int64(faults.retryAfterSeconds)),
                             "stallMs": .integer(Int64(faults.stallMs)), "down": .bool(faults.down),
                         ])

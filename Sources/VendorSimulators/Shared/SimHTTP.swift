@@ -38,88 +38,34 @@ struct SimResponse: Sendable {
 
     /// `topLevelOrder` puts these keys first at the top level, e.g. ASMS's `{"id":4848,"result":true}`.
     static func json(_ status: Int, _ value: JSONValue, topLevelOrder: [String] = []) -> SimResponse {
-        SimResponse(
-            status: status, headers: [("Content-Type", "application/json; charset=utf-8")],
-            body: JSONWriter.write(value, topLevelOrder: topLevelOrder)
-        )
+        var json = JSONWriter()
+        if !topLevelOrder.isEmpty, let object = value.objectValue {
+            json.beginObject()
+            for key in JSONKeyOrder(leading: topLevelOrder + Self.vendorOrder.leading).sorted(object.keys) {
+                json.key(key)
+                json.value(object[key], keyOrder: Self.vendorOrder)
+            }
+            json.endObject()
+        } else {
+            json.value(value, keyOrder: Self.vendorOrder)
+        }
+        return SimResponse(
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: String(decoding: json.bytes, as: UTF8.self))
     }
+
+    /// A stable key order for vendor bodies: the keys vendors put first in their examples
+    /// (`result`, `responseCode`, `id`, ...) lead, the rest follow alphabetically, so that
+    /// answers read like the vendors' documentation and tests can compare bodies as text.
+    static let vendorOrder = JSONKeyOrder(leading: [
+        "result", "status", "responseCode", "responseMessage", "consumerId", "id", "_id", "token", "renewToken",
+        "code", "detail", "message", "params", "dataPath", "data", "errors", "codes", "details", "users",
+    ])
 
     static func text(_ status: Int, _ text: String) -> SimResponse {
         SimResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: text)
     }
 
     static func empty(_ status: Int = 200) -> SimResponse { SimResponse(status: status) }
-}
-
-/// Writes JSON with a stable key order: the keys vendors put first in their examples
-/// (`result`, `responseCode`, `id`, ...) lead, the rest follow alphabetically.
-enum JSONWriter {
-    private static let leading = [
-        "result", "status", "responseCode", "responseMessage", "consumerId", "id", "_id", "token", "renewToken",
-        "code", "detail", "message", "params", "dataPath", "data", "errors", "codes", "details", "users",
-    ]
-    private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: leading.enumerated().map { ($1, $0) })
-
-    static func write(_ value: JSONValue, topLevelOrder: [String] = []) -> String {
-        var out = ""
-        write(value, into: &out, first: topLevelOrder)
-        return out
-    }
-
-    private static func write(_ value: JSONValue, into out: inout String, first: [String] = []) {
-        switch value {
-        case .null: out += "null"
-        case .bool(let flag): out += flag ? "true" : "false"
-        case .integer(let number): out += String(number)
-        case .number(let number):
-            if number.isFinite, number == number.rounded(), abs(number) < 1e15 {
-                out += String(Int64(number))
-            } else if number.isFinite {
-                out += "\(number)"
-            } else {
-                out += "null"
-            }
-        case .string(let text): writeString(text, into: &out)
-        case .array(let items):
-            out += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                write(item, into: &out)
-            }
-            out += "]"
-        case .object(let object):
-            out += "{"
-            let keys = object.keys.sorted { lhs, rhs in
-                let left = first.firstIndex(of: lhs).map { $0 - first.count } ?? rank[lhs] ?? Int.max
-                let right = first.firstIndex(of: rhs).map { $0 - first.count } ?? rank[rhs] ?? Int.max
-                return left != right ? left < right : lhs < rhs
-            }
-            for (index, key) in keys.enumerated() {
-                if index > 0 { out += "," }
-                writeString(key, into: &out)
-                out += ":"
-                write(object[key]!, into: &out)
-            }
-            out += "}"
-        }
-    }
-
-    private static func writeString(_ text: String, into out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(format: "%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
 }
 
 /// `application/x-www-form-urlencoded` and query strings.
@@ -196,32 +142,6 @@ enum FormDecoding {
             }
         }
         return result
-    }
-}
-
-extension JSONValue {
-    var objectValue: [String: JSONValue]? {
-        if case .object(let object) = self { return object }
-        return nil
-    }
-
-    var arrayValue: [JSONValue]? {
-        if case .array(let array) = self { return array }
-        return nil
-    }
-
-    var boolValue: Bool? {
-        if case .bool(let flag) = self { return flag }
-        return nil
-    }
-
-    /// An integer, also from a whole floating-point number.
-    var intValue: Int? {
-        switch self {
-        case .integer(let number): return Int(exactly: number)
-        case .number(let number): return number == number.rounded() && abs(number) < 1e15 ? Int(number) : nil
-        default: return nil
-        }
     }
 }
 

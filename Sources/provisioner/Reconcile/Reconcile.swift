@@ -160,7 +160,3 @@ struct ReconcileDuration: ExpressibleByArgument, Sendable {
 
     var defaultValueDescription: String { "\(duration.milliseconds / 1000)s" }
 }
-
-extension Duration {
-    fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-}
