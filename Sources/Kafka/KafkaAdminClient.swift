@@ -72,8 +72,7 @@ public final class KafkaAdminClient: Sendable {
     }
 
     deinit {
-        let client = self.client
-        Task { await client.stop() }
+        client.requestStop()
     }
 }
 

@@ -221,8 +221,7 @@ public final class KafkaConsumer: Sendable {
 
     deinit {
         core.close()
-        let client = self.client
-        Task { await client.stop() }
+        client.requestStop()
     }
 }
 

@@ -86,8 +86,7 @@ public final class KafkaProducer: Sendable {
     }
 
     deinit {
-        let client = self.client
-        Task { await client.stop() }
+        client.requestStop()
     }
 
     private func produce(_ message: KafkaProducerMessage, id: UInt64) throws(KafkaError) {

@@ -175,9 +175,16 @@ final class RDKafkaClient: Sendable {
         thread.start()
     }
 
+    /// Asks the poll thread to finish, without waiting: the thread holds the client until it
+    /// has destroyed the handle. For a client dropped without `stop()` (a deinit must not wait,
+    /// nor start a task that outlives its owner).
+    func requestStop() {
+        lifecycle.withLock { _ in stopRequested.store(true, ordering: .releasing) }
+    }
+
     /// Asks the poll thread to finish and waits until the handle is destroyed.
     func stop() async {
-        lifecycle.withLock { _ in stopRequested.store(true, ordering: .releasing) }
+        requestStop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = lifecycle.withLock { state -> Bool in
                 if state.finished || !state.started { return true }
