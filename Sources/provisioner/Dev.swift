@@ -45,7 +45,16 @@ struct Dev: AsyncParsableCommand {
         let cluster = try EmbeddedCluster.start(brokers: 3, partitions: 12, logger: logger)
         var quiet = logger
         quiet.logLevel = .critical  // the simulators stay out of the replies table
-        let simulator = try await SimulatorServer.start(VendorSimulator(), port: 0, logger: quiet)
+        try await SimulatorServer.withRunning(VendorSimulator(), port: 0, logger: quiet) { simulator in
+            try await run(simulator: simulator, cluster: cluster, commands: commands, signals: signals, logger: logger)
+        }
+        withExtendedLifetime(cluster) {}
+    }
+
+    /// Everything but the embedded cluster and the simulators, which outlive it.
+    private func run(
+        simulator: SimulatorServer, cluster: EmbeddedKafkaCluster, commands: Data, signals: UnixSignalsSequence, logger: Logger
+    ) async throws {
         var settings = try ConfigurationLoader.load(config, sections: .all)
         settings.kafka.bootstrapServers = cluster.bootstrapServers
         settings.kafka.properties["session.timeout.ms"] = "6000"
@@ -123,9 +132,7 @@ struct Dev: AsyncParsableCommand {
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
-            await simulator.stop()
             await http.shutdown()
-            withExtendedLifetime(cluster) {}
             if !missing.isEmpty { throw ExitCode(70) }
         }
     }

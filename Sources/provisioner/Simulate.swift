@@ -71,19 +71,20 @@ struct Simulate: AsyncParsableCommand {
             byVendor[vendor] = each
         }
         let simulator = VendorSimulator(faultsByVendor: byVendor, uracErrorStatus: uracErrorStatus)
-        let server: SimulatorServer
+        let prefixes = SimulatedVendor.allCases.map { "\($0.rawValue) \($0.pathPrefix)" }.joined(separator: ", ")
+        var listened = false
         do {
-            server = try await SimulatorServer.start(simulator, host: host, port: port, logger: logger)
-        } catch {
+            try await SimulatorServer.withRunning(simulator, host: host, port: port, logger: logger) { server in
+                listened = true
+                Console.line("simulators: \(server.baseURL) (\(prefixes))")
+                for await signal in signals {
+                    logger.info("stopping simulators", metadata: ["signal": "\(signal)"])
+                    break
+                }
+            }
+        } catch  where !listened {
             logger.error("simulators could not start", metadata: ["host": "\(host)", "port": "\(port)", "error": "\(error)"])
             throw ExitCode(69)
         }
-        let prefixes = SimulatedVendor.allCases.map { "\($0.rawValue) \($0.pathPrefix)" }.joined(separator: ", ")
-        Console.line("simulators: \(server.baseURL) (\(prefixes))")
-        for await signal in signals {
-            logger.info("stopping simulators", metadata: ["signal": "\(signal)"])
-            break
-        }
-        await server.stop()
     }
 }

@@ -14,21 +14,22 @@ extension Vendors {
         var logger = Logger(label: "test.vendors")
         logger.logLevel = .error
         let simulator = VendorSimulator()
-        let server = try await SimulatorServer.start(simulator, port: 0, logger: logger)
-        let lean = LeanHTTPClient()
-        // `Vendors` holds an AsyncHTTPClient for `with`; here it is made, unused, and shut down.
-        let vendors = Vendors(
-            simulator: simulator, server: server, http: HTTPClient(eventLoopGroupProvider: .singleton),
-            adapters: Adapters.all(http: VendorHTTPClient(lean: lean, logger: logger)))
-        do {
-            let result = try await body(vendors)
-            await lean.shutdown()
-            await vendors.shutdown()
-            return result
-        } catch {
-            await lean.shutdown()
-            await vendors.shutdown()
-            throw error
+        return try await SimulatorServer.withRunning(simulator, port: 0, logger: logger) { server in
+            let lean = LeanHTTPClient()
+            // `Vendors` holds an AsyncHTTPClient for `with`; here it is made, unused, and shut down.
+            let vendors = Vendors(
+                simulator: simulator, server: server, http: HTTPClient(eventLoopGroupProvider: .singleton),
+                adapters: Adapters.all(http: VendorHTTPClient(lean: lean, logger: logger)))
+            do {
+                let result = try await body(vendors)
+                await lean.shutdown()
+                await vendors.shutdown()
+                return result
+            } catch {
+                await lean.shutdown()
+                await vendors.shutdown()
+                throw error
+            }
         }
     }
 }

@@ -29,25 +29,25 @@ struct Vendors: Sendable {
         var logger = Logger(label: "test.vendors")
         logger.logLevel = .error
         let simulator = VendorSimulator()
-        let server = try await SimulatorServer.start(simulator, port: 0, logger: logger)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let vendors = Vendors(
-            simulator: simulator, server: server, http: http,
-            adapters: Adapters.all(http: VendorHTTPClient(client: http, logger: logger))
-        )
-        do {
-            let result = try await body(vendors)
-            await vendors.shutdown()
-            return result
-        } catch {
-            await vendors.shutdown()
-            throw error
+        return try await SimulatorServer.withRunning(simulator, port: 0, logger: logger) { server in
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let vendors = Vendors(
+                simulator: simulator, server: server, http: http,
+                adapters: Adapters.all(http: VendorHTTPClient(client: http, logger: logger))
+            )
+            do {
+                let result = try await body(vendors)
+                await vendors.shutdown()
+                return result
+            } catch {
+                await vendors.shutdown()
+                throw error
+            }
         }
     }
 
     func shutdown() async {
         try? await http.shutdown()
-        await server.stop()
     }
 
     func target(_ vendor: VendorKind, timeout: Duration = .seconds(30), baseURL: String? = nil) -> ProvisioningTarget {

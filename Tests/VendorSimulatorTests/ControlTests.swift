@@ -144,21 +144,22 @@ struct ControlTests {
         let simulator = VendorSimulator(faultsByVendor: [.tecs: SimulatorFaults(down: true)])
         var logger = Logger(label: "simulator-tests")
         logger.logLevel = .warning
-        let server = try await SimulatorServer.start(simulator, port: 0, logger: logger)
-        let h = Harness(simulator: simulator, server: server)
-        #expect(server.baseURL == "http://127.0.0.1:\(server.port)")
-        #expect(try await h.tecs("listOfUsers", "{}").status == 503)
-        _ = try await h.call("DELETE", "/_sim/faults")
-        #expect(try await h.tecs("listOfUsers", "{}").status == 200)
-        _ = try await h.call("POST", "/_sim/reset")
-        #expect(try await h.tecs("listOfUsers", "{}").status == 503)
-        await server.stop()
+        let (h, port) = try await SimulatorServer.withRunning(simulator, port: 0, logger: logger) { server in
+            let h = Harness(simulator: simulator, server: server)
+            #expect(server.baseURL == "http://127.0.0.1:\(server.port)")
+            #expect(try await h.tecs("listOfUsers", "{}").status == 503)
+            _ = try await h.call("DELETE", "/_sim/faults")
+            #expect(try await h.tecs("listOfUsers", "{}").status == 200)
+            _ = try await h.call("POST", "/_sim/reset")
+            #expect(try await h.tecs("listOfUsers", "{}").status == 503)
+            return (h, server.port)
+        }
+        // Stopped once its scope ended: calls are refused.
         await #expect(throws: (any Error).self) {
             try await h.call("GET", "/_sim/stats", timeout: .milliseconds(300))
         }
         // The port is free again: a new server can listen on it.
-        let again = try await SimulatorServer.start(VendorSimulator(), port: server.port, logger: logger)
-        #expect(again.port == server.port)
-        await again.stop()
+        let again = try await SimulatorServer.withRunning(VendorSimulator(), port: port, logger: logger) { $0.port }
+        #expect(again == port)
     }
 }

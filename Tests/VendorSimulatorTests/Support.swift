@@ -26,14 +26,9 @@ struct Harness {
     ) async throws {
         var logger = Logger(label: "simulator-tests")
         logger.logLevel = .warning
-        let server = try await SimulatorServer.start(simulator, port: 0, logger: logger)
-        do {
+        try await SimulatorServer.withRunning(simulator, port: 0, logger: logger) { server in
             try await body(Harness(simulator: simulator, server: server))
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @discardableResult

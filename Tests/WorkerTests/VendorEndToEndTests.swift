@@ -195,20 +195,24 @@ final class Pipeline: Sendable {
     static let testPolicy = TargetPolicy(retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50)))
 
     static func with(policy: TargetPolicy = testPolicy, timeout: Duration = .seconds(30), _ body: (Pipeline) async throws -> Void) async throws {
-        let pipeline = try await Pipeline(policy: policy, timeout: timeout)
-        do {
-            try await body(pipeline)
-        } catch {
+        let kafka = try WorkerKafka()
+        let simulator = VendorSimulator()
+        try await SimulatorServer.withRunning(simulator, port: 0, logger: kafka.logger) { server in
+            let pipeline = try await Pipeline(kafka: kafka, simulator: simulator, server: server, policy: policy, timeout: timeout)
+            do {
+                try await body(pipeline)
+            } catch {
+                await pipeline.shutdown()
+                throw error
+            }
             await pipeline.shutdown()
-            throw error
         }
-        await pipeline.shutdown()
     }
 
-    private init(policy: TargetPolicy, timeout: Duration) async throws {
-        kafka = try WorkerKafka()
-        simulator = VendorSimulator()
-        server = try await SimulatorServer.start(simulator, port: 0, logger: kafka.logger)
+    private init(kafka: WorkerKafka, simulator: VendorSimulator, server: SimulatorServer, policy: TargetPolicy, timeout: Duration) async throws {
+        self.kafka = kafka
+        self.simulator = simulator
+        self.server = server
         // As `provisioner run` builds it: a pool per origin with as many connections as the
         // target's maxConcurrency.
         http = LeanHTTPClient()
@@ -305,6 +309,5 @@ final class Pipeline: Sendable {
         await reader.close()
         await producer.close()
         await http.shutdown()
-        await server.stop()
     }
 }

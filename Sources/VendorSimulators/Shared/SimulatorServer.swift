@@ -10,55 +10,56 @@ public struct SimulatorServer: Sendable {
     public let port: Int
     /// The host the server was bound to.
     public let host: String
-    private let group: ServiceGroup
-    private let task: Task<Void, Never>
 
     /// `http://<host>:<port>`; the vendors live under their prefixes (`/usermanagement-backofficews`, ...).
     public var baseURL: String { "http://\(host):\(port)" }
 
-    /// Binds and starts serving; returns once the server listens, throws when it cannot bind.
-    public static func start(
-        _ simulator: VendorSimulator, host: String = "127.0.0.1", port: Int = 8080, logger: Logger
-    ) async throws -> SimulatorServer {
-        let (events, continuation) = AsyncStream<Result<Int, any Error>>.makeStream()
+    /// Serves `simulator` while `body` runs, and stops when it returns or throws: in-flight calls
+    /// get a second to finish, stalled ones are then cancelled. Throws when it cannot bind. The
+    /// server runs in a child task of this call: nothing of it outlives the call.
+    public static func withRunning<T: Sendable>(
+        _ simulator: VendorSimulator, host: String = "127.0.0.1", port: Int = 8080, logger: Logger, _ body: (SimulatorServer) async throws -> T
+    ) async throws -> T {
+        let (bound, announce) = AsyncStream<Int>.makeStream()
         let app = Application(
             responder: SimulatorResponder(simulator: simulator, logger: logger),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
-            onServerRunning: { channel in
-                continuation.yield(.success(channel.localAddress?.port ?? port))
-            },
+            onServerRunning: { channel in announce.yield(channel.localAddress?.port ?? port) },
             logger: logger
         )
         var configuration = ServiceGroupConfiguration(services: [app], logger: logger)
-        // In-flight calls get this long to finish on stop; stalled ones are then cancelled.
         configuration.maximumGracefulShutdownDuration = .seconds(1)
         let group = ServiceGroup(configuration: configuration)
-        let task = Task {
-            do {
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                defer { announce.finish() }
                 try await group.run()
+            }
+            var listening: Int?
+            for await port in bound {
+                listening = port
+                break
+            }
+            guard let listening else {
+                // The server ended before it listened: its error (a port taken, say) says why.
+                try await tasks.waitForAll()
+                throw SimulatorServerError.notStarted
+            }
+            do {
+                let result = try await body(SimulatorServer(port: listening, host: host))
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
             } catch {
-                continuation.yield(.failure(error))
-            }
-            continuation.finish()
-        }
-        for await event in events {
-            switch event {
-            case .success(let bound): return SimulatorServer(port: bound, host: host, group: group, task: task)
-            case .failure(let error): throw error
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
             }
         }
-        throw SimulatorServerError.notStarted
-    }
-
-    /// Stops listening, lets in-flight calls finish (stalled ones are cut after a second) and
-    /// returns once the server is down.
-    public func stop() async {
-        await group.triggerGracefulShutdown()
-        await task.value
     }
 }
 
-/// Why `SimulatorServer.start` failed without an error of its own.
+/// Why `SimulatorServer.withRunning` failed without an error of its own.
 public enum SimulatorServerError: Error, Sendable {
     case notStarted
 }
