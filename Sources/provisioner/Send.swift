@@ -12,15 +12,20 @@ struct Send: AsyncParsableCommand {
     @Option(help: "The configuration file (only its kafka section is used).")
     var config = "config/worker.yaml"
 
-    @Argument(help: "A file of commands; standard input when absent.")
+    @Argument(help: "A file of commands; standard input when absent or '-'.")
     var file: String?
+
+    @Flag(
+        help:
+            "Also send lines that are not JSON, byte for byte (to see how workers answer them); without it such a line stops the send before anything is sent.")
+    var raw = false
 
     func run() async throws {
         let logger = Logger(label: "provisioner.send")
         let settings = try ConfigurationLoader.load(config, sections: .kafka)
         try await KafkaReachability.check(settings.kafka, logger: logger)
         let data: Data
-        if let file {
+        if let file, file != "-" {
             guard let contents = FileManager.default.contents(atPath: file) else {
                 FileHandle.standardError.write(Data("cannot read \(file)\n".utf8))
                 throw ExitCode(64)
@@ -28,6 +33,15 @@ struct Send: AsyncParsableCommand {
             data = contents
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
+        }
+        let notJSON = CommandLines.numbered(data).filter { (try? JSONParser.parse($0.line)) == nil }.map(\.number)
+        if !notJSON.isEmpty, !raw {
+            let lines = notJSON.prefix(10).map(String.init).joined(separator: ", ") + (notJSON.count > 10 ? ", …" : "")
+            FileHandle.standardError.write(
+                Data(
+                    "line\(notJSON.count == 1 ? "" : "s") \(lines) of \(file ?? "standard input") not JSON: nothing sent (--raw sends such lines as they are)\n"
+                        .utf8))
+            throw ExitCode(64)
         }
         let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
         var sent = 0
@@ -72,15 +86,32 @@ enum CommandLines {
     /// Runs of command lines between blank lines.
     static func blocks(_ data: Data) -> [[[UInt8]]] {
         var blocks: [[[UInt8]]] = [[]]
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let value = Array(line)
-            guard let first = value.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
-                if !(blocks.last?.isEmpty ?? true) { blocks.append([]) }
-                continue
+        for (value, kind) in lines(data) {
+            switch kind {
+            case .blank: if !(blocks.last?.isEmpty ?? true) { blocks.append([]) }
+            case .comment: continue
+            case .command: blocks[blocks.count - 1].append(value)
             }
-            if first != UInt8(ascii: "#") { blocks[blocks.count - 1].append(value) }
         }
         return blocks.filter { !$0.isEmpty }
+    }
+
+    /// The command lines with their line numbers (from 1), for messages about them.
+    static func numbered(_ data: Data) -> [(number: Int, line: [UInt8])] {
+        lines(data).enumerated().compactMap { index, entry in entry.kind == .command ? (index + 1, entry.value) : nil }
+    }
+
+    private enum Kind { case blank, comment, command }
+
+    private static func lines(_ data: Data) -> [(value: [UInt8], kind: Kind)] {
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line -> ([UInt8], Kind) in
+            let value = Array(line)
+            guard let first = value.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { return (value, .blank) }
+            return (value, first == UInt8(ascii: "#") ? .comment : .command)
+        }
+        // A final newline ends the last line; it does not start another.
+        if lines.last?.1 == .blank, lines.last?.0.isEmpty == true { lines.removeLast() }
+        return lines
     }
 
 }

@@ -53,7 +53,7 @@ struct WorkerCommandTests {
             lines.append(#"{"commandId":"invalid-\#(index)","target":"tecs-test","operation":"createUser"}"#)
         }
         lines.append("this is not json")
-        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: ["LOG_LEVEL": "warning"])
+        let sender = try ProvisionerProcess(arguments: ["send", "--raw", "--config", config], environment: ["LOG_LEVEL": "warning"])
         try sender.send(lines.joined(separator: "\n") + "\n")
         #expect(try await sender.exitCode() == 0)
         #expect(await sender.outputs().stdout.contains("sent 21 commands to provisioning.commands"))
@@ -183,6 +183,39 @@ struct WorkerCommandTests {
         worker.terminate()
         #expect(try await worker.exitCode() == 0)
         await replies.close()
+    }
+
+    @Test("send refuses lines that are not JSON, naming them, and sends nothing; '-' reads standard input; --raw sends them as they are")
+    func sendRefusesLinesThatAreNotJSON() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try configFile(bootstrap: bootstrap)
+        let input = """
+            # a comment, then a command, a blank line, and two lines that are not JSON
+            {"commandId":"c1","target":"tecs-test","operation":"getUser","userId":"u1"}
+
+            not json
+            {"commandId":"c2",
+
+            """
+        let refused = try ProvisionerProcess(arguments: ["send", "--config", config, "-"], environment: ["LOG_LEVEL": "error"])
+        try refused.send(input)
+        #expect(try await refused.exitCode() == 64)
+        let (stdout, stderr) = await refused.outputs()
+        #expect(stderr.contains("lines 4, 5 of - not JSON: nothing sent (--raw sends such lines as they are)"), "\(stderr)")
+        #expect(!stdout.contains("sent"))
+        var logger = Logger(label: "cli-test")
+        logger.logLevel = .critical
+        let commands = KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.commands", logger: logger)
+        #expect(try await commands.readToEnd().isEmpty)
+
+        let raw = try ProvisionerProcess(arguments: ["send", "--raw", "--config", config, "-"], environment: ["LOG_LEVEL": "error"])
+        try raw.send(input)
+        #expect(try await raw.exitCode() == 0)
+        #expect(await raw.outputs().stdout.contains("sent 3 commands to provisioning.commands"))
+        let sent = try await commands.readToEnd().compactMap(\.value).map { String(decoding: $0, as: UTF8.self) }
+        #expect(Set(sent) == [#"{"commandId":"c1","target":"tecs-test","operation":"getUser","userId":"u1"}"#, #"{"commandId":"c2","#, "not json"])
     }
 
     @Test(
