@@ -110,11 +110,14 @@ public struct ProvisionerConfiguration: Sendable {
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var key: String
     public var message: String
+    /// The environment variable an `env:` value names, when that variable is not set.
+    public var unsetVariable: String?
     public var description: String { key.isEmpty ? message : "\(key): \(message)" }
 
-    init(_ key: String, _ message: String) {
+    init(_ key: String, _ message: String, unsetVariable: String? = nil) {
         self.key = key
         self.message = message
+        self.unsetVariable = unsetVariable
     }
 }
 
@@ -233,7 +236,7 @@ struct Reader {
         guard let raw = values.leaves[path] else { return nil }
         if raw.hasPrefix("env:") {
             let name = String(raw.dropFirst(4))
-            guard let value = environment[name] else { throw ConfigurationError(key(path), "environment variable \(name) is not set") }
+            guard let value = environment[name] else { throw ConfigurationError(key(path), "environment variable \(name) is not set", unsetVariable: name) }
             return value
         }
         if raw.hasPrefix("file:") {

@@ -144,9 +144,22 @@ enum ConfigurationLoader {
         do {
             return try ProvisionerConfiguration.load(path: path, sections: sections)
         } catch {
-            FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("configuration error: \(error)\n\(hint(for: error, config: path))".utf8))
             throw ExitCode(64)
         }
+    }
+
+    /// Where the simulators' sample value of an unset variable is, when the configuration's
+    /// folder has the `simulator.env` that `dev` uses: a newcomer running the sample
+    /// configuration by hand meets this first.
+    private static func hint(for error: any Error, config path: String) -> String {
+        guard let variable = (error as? ConfigurationError)?.unsetVariable else { return "" }
+        let samples = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("simulator.env").relativePath
+        guard let text = try? String(contentsOfFile: samples, encoding: .utf8),
+            text.split(separator: "\n").contains(where: { $0.hasPrefix("\(variable)=") })
+        else { return "" }
+        return
+            "the simulators' sample value of \(variable) is in \(samples): `set -a; . \(samples); set +a` (for `provisioner simulate` only, never a real vendor)\n"
     }
 }
 

@@ -185,6 +185,30 @@ struct WorkerCommandTests {
         await replies.close()
     }
 
+    @Test("an unset credential whose sample value is in the configuration's simulator.env says where, and only then")
+    func unsetCredentialPointsToTheSamples() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try String(contentsOfFile: try configFile(bootstrap: "127.0.0.1:9"), encoding: .utf8)
+        let path = folder.appendingPathComponent("worker.yaml").path
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let withoutSamples = try ProvisionerProcess(arguments: ["run", "--config", path], environment: ["LOG_LEVEL": "error"])
+        #expect(try await withoutSamples.exitCode() == 64)
+        let plain = await withoutSamples.outputs().stderr
+        #expect(plain.contains("targets.tecs-test.credentials.password: environment variable CLI_TEST_TECS_PASSWORD is not set"))
+        #expect(!plain.contains("simulator.env"))
+
+        try "# samples\nCLI_TEST_TECS_PASSWORD=Password1\n".write(
+            toFile: folder.appendingPathComponent("simulator.env").path, atomically: true, encoding: .utf8)
+        let withSamples = try ProvisionerProcess(arguments: ["run", "--config", path], environment: ["LOG_LEVEL": "error"])
+        #expect(try await withSamples.exitCode() == 64)
+        let hinted = await withSamples.outputs().stderr
+        #expect(hinted.contains("the simulators' sample value of CLI_TEST_TECS_PASSWORD is in \(folder.path)/simulator.env"), "\(hinted)")
+        #expect(!hinted.contains("Password1"), "the hint names the file, never the value")
+    }
+
     @Test("send refuses lines that are not JSON, naming them, and sends nothing; '-' reads standard input; --raw sends them as they are")
     func sendRefusesLinesThatAreNotJSON() async throws {
         let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "3"])
