@@ -68,7 +68,11 @@ struct Dev: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let worker: ProvisioningWorker
         do {
-            worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
+            // The replies table shows every outcome: the worker's own warnings (a dead letter)
+            // would only land between its rows. LOG_LEVEL still sets it.
+            var workerLogger = logger
+            if ProcessInfo.processInfo.environment["LOG_LEVEL"] == nil { workerLogger.logLevel = .error }
+            worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: workerLogger)
         } catch {
             await http.shutdown()
             throw error
@@ -129,6 +133,9 @@ struct Dev: AsyncParsableCommand {
                     Console.line(line)
                 }
                 for await _ in signals { break }
+            } else {
+                Console.line("")
+                Console.line("done: the console, the worker and Kafka stop with dev. `provisioner dev --keep-running` keeps them until Ctrl-C.")
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()

@@ -32,6 +32,8 @@ struct DevCommandTests {
         let consoleLine = try #require(stdout.split(separator: "\n").first { $0.hasPrefix("console:") }, "\(stdout)")
         #expect(consoleLine.contains("http://127.0.0.1:") && consoleLine.contains("(sign in as ops, password "), "\(consoleLine)")
         #expect(stdout.contains("\(expected.count) replies, 0 duplicates"), "\(stdout)")
+        // The console's address is printed, and so is that it stops with dev, and how to keep it.
+        #expect(stdout.contains("`provisioner dev --keep-running` keeps them until Ctrl-C"), "\(stdout)")
         for (id, failure) in expected {
             let row = try #require(stdout.split(separator: "\n").first { $0.hasPrefix(id + " ") }, "no row for \(id)")
             if let failure {
