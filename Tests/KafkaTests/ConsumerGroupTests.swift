@@ -434,7 +434,7 @@ struct ConsumerGroupTests {
         try await first.commit(all.map { KafkaTopicPartitionOffset($0, offset: 10) })
         // Two stay paused, two are paused and resumed: either way librdkafka keeps a position.
         try first.pause(all)
-        try await first.resume(Array(all[2...]))
+        try first.resume(Array(all[2...]))
 
         // A second member takes some partitions, then leaves: they come back to the first.
         let second = try kafka.consumer(group: group, topics: [topic], protocol: rebalance)

@@ -38,12 +38,15 @@ struct TestCluster {
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }
 
-    func producer(transactionalId: String? = nil, properties: [String: String] = [:]) throws -> KafkaProducer {
+    func producer(transactionalId: String? = nil, properties: [String: String] = [:], logger: Logger? = nil) throws -> KafkaProducer {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers, transactionalId: transactionalId)
         configuration.properties = ["linger.ms": "1"]
         configuration.properties.merge(properties) { _, new in new }
-        return try KafkaProducer(configuration: configuration, logger: logger)
+        return try KafkaProducer(configuration: configuration, logger: logger ?? self.logger)
     }
+
+    /// A logger that drops every line: for a client whose failure the test provokes and checks.
+    static let silent = Logger(label: "silent") { _ in SwiftLogNoOpLogHandler() }
 }
 
 struct TimedOut: Error, CustomStringConvertible {

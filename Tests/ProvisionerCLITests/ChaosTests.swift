@@ -23,9 +23,9 @@ enum ChaosSettings {
     }
 }
 
-/// The short chaos run, in both delivery modes; `scripts/chaos` runs the long one. The README's
-/// test command runs it in a `swift test` of its own after the rest: beside the parallel suite,
-/// its three brokers and three workers starve the other tests' timing on two cores.
+/// The short chaos run, in both delivery modes; `scripts/chaos` runs the long one. `scripts/test`
+/// runs it in a `swift test` of its own after the rest (its `chaos` phase): beside the parallel
+/// suite, its three brokers and three workers starve the other tests' timing on two cores.
 extension FaultSuiteTests {
     @Test(
         "chaos: faults from outside, kills and restarts while commands flow: every command answered, every user created once, no redelivered create a conflict",

@@ -106,7 +106,7 @@ struct FaultSuiteTests {
         let duplicates = replies.commandIds.count - Set(replies.commandIds).count
         #expect(duplicates == 0)
         #expect(replies.all.allSatisfy { $0.status == .succeeded })
-        print("SIGTERM with 500 in flight: exit 0 after \(stopTime), 0 duplicates after restart")
+        print("SIGTERM with 500 in flight: exit 0 after \(String(format: "%.1f", stopTime.seconds)) s, 0 duplicates after restart")
         await replies.close()
     }
 

@@ -5,8 +5,8 @@ import TestSupport
 import Testing
 
 /// `observability.otlp`: the worker's spans over OTLP/HTTP, in a build with the `OTLP` package
-/// trait (`swift test --traits OTLP --filter OTLPExportTests`, part of the README's test
-/// command); the default build refuses the key instead of ignoring it.
+/// trait (`swift test --traits OTLP --filter OTLPExportTests`, `scripts/test`'s `otlp`
+/// phase); the default build refuses the key instead of ignoring it.
 @Suite("OTLP export")
 struct OTLPExportTests {
     static func config(bootstrap: String, otlp: String) throws -> String {

@@ -15,6 +15,11 @@ struct KafkaFaultTests {
     /// A three-broker cluster, `total` commands waiting, a worker and a reader of its replies.
     final class Rig: Sendable {
         let logger: Logger
+        /// The rig's log lines at `critical`, kept instead of printed: librdkafka's "Fatal
+        /// transaction error … fenced" is what `fencedProducer` provokes, and alarming in a passing
+        /// run's output. A stall or a failed expectation prints them; `RIG_LOG=<level>` prints the
+        /// lines as they come instead.
+        let captured: CapturedLog
         let cluster: EmbeddedKafkaCluster
         let worker: ProvisioningWorker
         let reader: KafkaConsumer
@@ -29,8 +34,16 @@ struct KafkaFaultTests {
         }
 
         init(total: Int, exactlyOnce: Bool = false, producerProperties: [String: String] = [:]) async throws {
-            var logger = Logger(label: "kafka-fault-test")
-            logger.logLevel = ProcessInfo.processInfo.environment["RIG_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+            let captured = CapturedLog()
+            self.captured = captured
+            var logger: Logger
+            if let level = ProcessInfo.processInfo.environment["RIG_LOG"].flatMap(Logger.Level.init(rawValue:)) {
+                logger = Logger(label: "kafka-fault-test")
+                logger.logLevel = level
+            } else {
+                logger = Logger(label: "kafka-fault-test") { label in CapturingLogHandler(label: label, captured: captured) }
+                logger.logLevel = .critical
+            }
             self.logger = logger
             self.total = total
             cluster = try EmbeddedKafkaCluster(brokers: 3, logger: logger)
@@ -94,6 +107,7 @@ struct KafkaFaultTests {
                 let missing = Set((0..<total).map { "c-\($0)" }).subtracting(seen.replies.withLock { Set($0.keys) })
                 let inTopic = try await replyIds()
                 print("missing \(missing.sorted()); in the replies topic read again: \(missing.filter { inTopic.contains($0) }.sorted())")
+                print(captured.text)
                 throw error
             }
         }
@@ -171,7 +185,7 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 >= 300 }
         try await rig.takeDownLeader(of: "commands", for: .seconds(5))
         try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total)
+        #expect(rig.answered == rig.total, "\(rig.captured.text)")
         print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
     }
@@ -186,7 +200,7 @@ struct KafkaFaultTests {
         try await rig.readUntil { $0 >= 300 }
         try await rig.takeDownLeader(of: "replies", for: .seconds(4))  // longer than message.timeout.ms
         try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total)
+        #expect(rig.answered == rig.total, "\(rig.captured.text)")
         print("replies' leader down 4 s, message.timeout.ms 1.5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
     }
@@ -208,7 +222,7 @@ struct KafkaFaultTests {
         rig.cluster.pushRequestErrors(.offsetCommit, Array(repeating: .coordinatorNotAvailable, count: 3) + Array(repeating: .requestTimedOut, count: 3))
         rig.cluster.pushRequestErrors(.fetch, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .leaderNotAvailable, count: 5))
         try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total)
+        #expect(rig.answered == rig.total, "\(rig.captured.text)")
         print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
     }
@@ -218,7 +232,7 @@ struct KafkaFaultTests {
         let rig = try await Rig(total: 1_500, exactlyOnce: true)
         let running = Task { await rig.worker.runUntilStopped() }
         try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total)
+        #expect(rig.answered == rig.total, "\(rig.captured.text)")
         let stats = try #require(await rig.worker.transactionStatistics)
         #expect(stats.transactions >= 1)
         #expect(stats.transactions < rig.total / 10, "several commands per transaction")
@@ -234,11 +248,43 @@ struct KafkaFaultTests {
         // The coordinator says another instance took over this transactional id.
         rig.cluster.pushRequestErrors(.endTxn, [.producerFenced])
         try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total)
+        #expect(rig.answered == rig.total, "\(rig.captured.text)")
         let stats = try #require(await rig.worker.transactionStatistics)
-        #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced")
+        #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced; \(rig.captured.text)")
         print(
             "exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
         await rig.stop(running)
+    }
+}
+
+/// Log lines kept in memory, for a test to print when it fails.
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    /// Every line kept, headed by how many there are.
+    var text: String {
+        let lines = lines.withLock { $0 }
+        return lines.isEmpty ? "kafka-fault-test logged nothing" : "kafka-fault-test logged \(lines.count) line(s):\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// A log handler that writes its lines to a `CapturedLog` instead of the standard error.
+struct CapturingLogHandler: LogHandler {
+    let label: String
+    let captured: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .critical
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.isEmpty ? "" : all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
+        captured.append("\(event.level) \(label): \(fields)\(event.message)")
     }
 }

@@ -77,7 +77,10 @@ struct VendorFaultTests {
             #expect(pipeline.worker.health.isReady, "\(pipeline.worker.health.reasons)")
             let letters = try await pipeline.deadLetters(count: 30)
             #expect(letters.count == 30)
-            print("vendor down: 30 commands dead-lettered after \(elapsed), \(calls) vendor calls; tecs slowest \(slowestTecs) ms")
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(
+                "vendor down: 30 commands dead-lettered after \(String(format: "%.1f", seconds)) s, \(calls) vendor calls; tecs slowest \(Int(slowestTecs.rounded())) ms"
+            )
 
             // The outage ends; an operator replays the dead letters.
             pipeline.simulator.clearFaults()
