@@ -40,14 +40,14 @@ public enum ConsoleApplication {
             },
             logger: logger
         )
-        let status = TopicFollower(
-            topic: settings.statusTopic, bootstrapServers: settings.bootstrapServers, properties: settings.kafkaProperties, logger: logger
-        ) { message in
+        let follow = { (topic: String, handle: @escaping @Sendable (KafkaConsumerMessage) -> Void) in
+            KafkaTopicFollower(
+                KafkaTopicReader(bootstrapServers: settings.bootstrapServers, topic: topic, properties: settings.kafkaProperties, logger: logger),
+                handle: handle)
+        }
+        let status = follow(settings.statusTopic) { message in
             guard let value = message.value, let status = try? WorkerStatus.decode(value) else { return }
             fleet.observe(status)
-        }
-        let follow = { (topic: String, handle: @escaping @Sendable (KafkaConsumerMessage) -> Void) in
-            TopicFollower(topic: topic, bootstrapServers: settings.bootstrapServers, properties: settings.kafkaProperties, logger: logger, handle: handle)
         }
         let letters = follow(settings.deadLettersTopic) { deadLetters.observe($0) }
         let replays = follow(settings.replaysTopic) { message in

@@ -33,31 +33,18 @@ public struct KafkaTopicReader: Sendable {
     }
 
     /// Each partition's records now, first to last offset; empty partitions left out.
-    public func extent() async throws(KafkaError) -> [Int32: Range<Int64>] {
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        do {
-            let extent = try await Self.extent(of: topic, with: consumer)
-            await consumer.close()
-            return extent
-        } catch {
-            await consumer.close()
-            throw error
-        }
+    public func extent() async throws -> [Int32: Range<Int64>] {
+        try await withConsumer { consumer in try await Self.extent(of: topic, with: consumer) }
     }
 
     /// Hands every record from `start` up to the end each partition had when the call started
     /// to `handle`, one at a time (nothing is kept here), each partition in offset order.
     public func read(from start: Start = .beginning, _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        do {
+        try await withConsumer { consumer in
             let extent = try await Self.extent(of: topic, with: consumer)
             let bounds = Dictionary(
                 uniqueKeysWithValues: extent.map { partition, range in (partition, (start.first(of: partition, in: range), range.upperBound)) })
             try await read(consumer, bounds, handle)
-            await consumer.close()
-        } catch {
-            await consumer.close()
-            throw error
         }
     }
 
@@ -65,14 +52,7 @@ public struct KafkaTopicReader: Sendable {
     /// so that several topics are read to one moment), each partition in offset order.
     public func read(_ ranges: [Int32: Range<Int64>], _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
         guard !ranges.isEmpty else { return }
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        do {
-            try await read(consumer, ranges.mapValues { ($0.lowerBound, $0.upperBound) }, handle)
-            await consumer.close()
-        } catch {
-            await consumer.close()
-            throw error
-        }
+        try await withConsumer { consumer in try await read(consumer, ranges.mapValues { ($0.lowerBound, $0.upperBound) }, handle) }
     }
 
     /// Every record from `start` up to the end each partition had when the call started.
@@ -85,8 +65,7 @@ public struct KafkaTopicReader: Sendable {
     /// Hands every record from `start` to `handle`, and each later one as it arrives, for as
     /// long as `handle` returns true; returns also when the calling task is cancelled.
     public func follow(from start: Start = .beginning, while handle: (KafkaConsumerMessage) async throws -> Bool) async throws {
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        do {
+        try await withConsumer { consumer in
             let partitions = try await consumer.partitions(of: topic)
             try consumer.assign(
                 partitions.map { partition in
@@ -95,7 +74,16 @@ public struct KafkaTopicReader: Sendable {
             for await message in consumer.messages {
                 guard try await handle(message) else { break }
             }
+        }
+    }
+
+    /// Runs `body` with a consumer of its own, closed when `body` returns or throws.
+    private func withConsumer<T>(_ body: (KafkaConsumer) async throws -> T) async throws -> T {
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            let result = try await body(consumer)
             await consumer.close()
+            return result
         } catch {
             await consumer.close()
             throw error

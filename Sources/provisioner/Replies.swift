@@ -4,7 +4,7 @@ import Kafka
 import Logging
 import ProvisionerConfiguration
 import ProvisioningContract
-import UnixSignals
+import ServiceLifecycle
 
 /// `provisioner replies`: what the workers answered, with counts and latencies.
 struct Replies: AsyncParsableCommand {
@@ -35,22 +35,15 @@ struct Replies: AsyncParsableCommand {
             Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
         }
         if follow {
-            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
             let collected = LockedSummary()
-            // Follows until SIGINT or SIGTERM, then prints the summary of what it saw.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await reader.follow { message in
-                        guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return true }
-                        let duplicate = collected.add(reply)
-                        Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
-                        return true
-                    }
-                }
-                group.addTask { for await _ in signals { break } }
-                try await group.next()
-                group.cancelAll()
+            let format = self.format
+            let follower = KafkaTopicFollower(reader) { message in
+                guard let value = message.value, let reply = try? ProvisioningReply(decoding: value) else { return }
+                let duplicate = collected.add(reply)
+                Console.line(format == .json ? String(decoding: value, as: UTF8.self) : ReplySummary.row(reply, duplicate: duplicate))
             }
+            // Follows until SIGINT or SIGTERM, then prints the summary of what it saw.
+            try await ServiceGroup(configuration: .init(services: [follower], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger)).run()
             summary = collected.summary
         } else {
             for message in try await reader.readToEnd() { show(message) }

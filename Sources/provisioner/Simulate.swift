@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import UnixSignals
+import ServiceLifecycle
+import Synchronization
 import VendorSimulators
 
 /// `provisioner simulate`: the four vendor simulators on one port (contract section 8, docs/vendors.md),
@@ -61,7 +62,6 @@ struct Simulate: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "provisioner.simulate")
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let faults = SimulatorFaults(latencyMs: latencyMs, failureRate: failureRate, failureStatus: failureStatus, stallMs: stallMs, stallRate: stallRate)
         let downVendors = Set(down.compactMap { SimulatedVendor(rawValue: $0.lowercased()) })
         var byVendor: [SimulatedVendor: SimulatorFaults] = [:]
@@ -72,17 +72,17 @@ struct Simulate: AsyncParsableCommand {
         }
         let simulator = VendorSimulator(faultsByVendor: byVendor, uracErrorStatus: uracErrorStatus)
         let prefixes = SimulatedVendor.allCases.map { "\($0.rawValue) \($0.pathPrefix)" }.joined(separator: ", ")
-        var listened = false
+        let listened = Atomic(false)
+        let server = SimulatorServer.service(simulator, host: host, port: port, logger: logger) { server in
+            listened.store(true, ordering: .releasing)
+            Console.line("simulators: \(server.baseURL) (\(prefixes))")
+        }
+        // Stops on SIGTERM or SIGINT; calls in flight get a second to finish.
+        var configuration = ServiceGroupConfiguration(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(1)
         do {
-            try await SimulatorServer.withRunning(simulator, host: host, port: port, logger: logger) { server in
-                listened = true
-                Console.line("simulators: \(server.baseURL) (\(prefixes))")
-                for await signal in signals {
-                    logger.info("stopping simulators", metadata: ["signal": "\(signal)"])
-                    break
-                }
-            }
-        } catch  where !listened {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch  where !listened.load(ordering: .acquiring) {
             logger.error("simulators could not start", metadata: ["host": "\(host)", "port": "\(port)", "error": "\(error)"])
             throw ExitCode(69)
         }

@@ -14,6 +14,21 @@ public struct SimulatorServer: Sendable {
     /// `http://<host>:<port>`; the vendors live under their prefixes (`/usermanagement-backofficews`, ...).
     public var baseURL: String { "http://\(host):\(port)" }
 
+    /// The server as a `Service`, for a `ServiceGroup` of the caller's (`provisioner simulate`,
+    /// which stops on its signals): `listening` is called once it listens; `run()` throws when
+    /// it cannot bind.
+    public static func service(
+        _ simulator: VendorSimulator, host: String = "127.0.0.1", port: Int = 8080, logger: Logger,
+        listening: @escaping @Sendable (SimulatorServer) -> Void
+    ) -> some Service {
+        Application(
+            responder: SimulatorResponder(simulator: simulator, logger: logger),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            onServerRunning: { channel in listening(SimulatorServer(port: channel.localAddress?.port ?? port, host: host)) },
+            logger: logger
+        )
+    }
+
     /// Serves `simulator` while `body` runs, and stops when it returns or throws: in-flight calls
     /// get a second to finish, stalled ones are then cancelled. Throws when it cannot bind. The
     /// server runs in a child task of this call: nothing of it outlives the call.
@@ -21,12 +36,7 @@ public struct SimulatorServer: Sendable {
         _ simulator: VendorSimulator, host: String = "127.0.0.1", port: Int = 8080, logger: Logger, _ body: (SimulatorServer) async throws -> T
     ) async throws -> T {
         let (bound, announce) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            responder: SimulatorResponder(simulator: simulator, logger: logger),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
-            onServerRunning: { channel in announce.yield(channel.localAddress?.port ?? port) },
-            logger: logger
-        )
+        let app = service(simulator, host: host, port: port, logger: logger) { announce.yield($0.port) }
         var configuration = ServiceGroupConfiguration(services: [app], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(1)
         let group = ServiceGroup(configuration: configuration)
