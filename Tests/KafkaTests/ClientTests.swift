@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 import Testing
 
-@Suite("Clients: admin, statistics, logging")
+@Suite("Clients: admin, statistics, logging", .timeLimit(.minutes(10)))
 struct ClientTests {
     /// (`createTopic` needs a real broker: the 2.0.2 mock does not implement CreateTopics.)
     @Test("the admin client reports brokers, partitions, leaders and replicas")

@@ -3,7 +3,7 @@ import Kafka
 import Synchronization
 import Testing
 
-@Suite("Consumer groups and commits")
+@Suite("Consumer groups and commits", .timeLimit(.minutes(10)))
 struct ConsumerGroupTests {
     /// What one group member did: every (partition, offset) it processed, in order.
     final class Member: Sendable {

@@ -3,7 +3,7 @@ import Kafka
 import Synchronization
 import Testing
 
-@Suite("Faults")
+@Suite("Faults", .timeLimit(.minutes(10)))
 struct FaultTests {
     @Test("a partition leader down for a few seconds: every acknowledged record is readable afterwards, exactly once")
     func brokerDownAndUp() async throws {

@@ -2,7 +2,7 @@ import Foundation
 import Kafka
 import Testing
 
-@Suite("Produce and consume")
+@Suite("Produce and consume", .timeLimit(.minutes(10)))
 struct RoundTripTests {
     @Test("keys, values and several headers arrive byte for byte")
     func roundTrip() async throws {

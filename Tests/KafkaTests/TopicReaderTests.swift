@@ -2,7 +2,7 @@ import Foundation
 import Kafka
 import Testing
 
-@Suite("Reading a topic without a group")
+@Suite("Reading a topic without a group", .timeLimit(.minutes(10)))
 struct TopicReaderTests {
     /// Writes `count` records with keys `k0`, `k1`, … spread over the partitions by key.
     private func write(_ count: Int, to topic: String, from start: Int = 0, _ kafka: TestCluster) async throws {

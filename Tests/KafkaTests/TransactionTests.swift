@@ -2,7 +2,7 @@ import Foundation
 import Kafka
 import Testing
 
-@Suite("Transactions")
+@Suite("Transactions", .timeLimit(.minutes(10)))
 struct TransactionTests {
     @Test("init, begin, send offsets, commit and abort succeed against the embedded cluster")
     func transactionLifecycle() async throws {

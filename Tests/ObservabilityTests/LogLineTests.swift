@@ -10,7 +10,7 @@ import Tracing
 /// The log line is written by hand for speed (issue 29): these tests hold it to what the
 /// straightforward handler it replaced wrote (kept below as `ReferenceLine`), and to the
 /// redaction guarantees, so that an optimisation that lets a secret through fails here.
-@Suite("Hand-written log lines")
+@Suite("Hand-written log lines", .timeLimit(.minutes(10)))
 struct LogLineTests {
     func line(
         _ format: LogFormat, level: Logger.Level = .info, _ message: Logger.Message, metadata: Logger.Metadata = [:],
@@ -169,7 +169,7 @@ struct LogLineTests {
     }
 }
 
-@Suite("Log output")
+@Suite("Log output", .timeLimit(.minutes(10)))
 struct LogOutputTests {
     /// A temporary file to write lines to, read back whole.
     final class File: Sendable {

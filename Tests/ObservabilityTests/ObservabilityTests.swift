@@ -13,7 +13,7 @@ final class LineSink: Sendable {
     var write: @Sendable (String) -> Void { { line in self.lines.withLock { $0.append(line) } } }
 }
 
-@Suite("Structured, redacted logs")
+@Suite("Structured, redacted logs", .timeLimit(.minutes(10)))
 struct LogHandlerTests {
     func logger(_ format: LogFormat, sink: LineSink, provider: Logger.MetadataProvider? = nil) -> Logger {
         Logger(label: "test") { label in
@@ -72,7 +72,7 @@ struct LogHandlerTests {
     }
 }
 
-@Suite("Redaction")
+@Suite("Redaction", .timeLimit(.minutes(10)))
 struct RedactionTests {
     @Test("JSON: sensitive fields by name (ours and the vendors'), known secret values anywhere")
     func json() {
@@ -95,7 +95,7 @@ struct RedactionTests {
     }
 }
 
-@Suite("W3C trace context")
+@Suite("W3C trace context", .timeLimit(.minutes(10)))
 struct TraceContextTests {
     struct Headers: Extractor, Injector {
         func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }

@@ -4,7 +4,7 @@ import Testing
 
 /// The benchmark tool still runs end to end (tiny counts; no timing is asserted: performance is
 /// measured by the tool, in release builds, not by the tests).
-@Suite("provisioner-bench smoke run")
+@Suite("provisioner-bench smoke run", .timeLimit(.minutes(10)))
 struct BenchSmokeTests {
     @Test("raw path and dry-run scenario with 200 commands each: the table has both rows, every command answered")
     func smoke() async throws {

@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// `provisioner broker` as another process uses it: contract section 8.
-@Suite("provisioner broker")
+@Suite("provisioner broker", .timeLimit(.minutes(10)))
 struct BrokerCommandTests {
     @Test("prints the bootstrap list first, serves the contract topics to other clients, and exits 0 on SIGTERM")
     func brokerServesOtherProcesses() async throws {

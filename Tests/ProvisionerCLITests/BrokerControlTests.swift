@@ -9,7 +9,7 @@ import Testing
 
 /// `provisioner broker --control-port`, driven over HTTP from this process (contract section 9):
 /// what a chaos run or a test in another process relies on.
-@Suite("provisioner broker --control-port")
+@Suite("provisioner broker --control-port", .timeLimit(.minutes(10)))
 struct BrokerControlTests {
     /// A broker subprocess with its bootstrap list and control URL.
     struct ControlledBroker {

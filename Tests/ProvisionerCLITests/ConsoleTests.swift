@@ -7,7 +7,7 @@ import Testing
 
 /// `provisioner console` as a subprocess over HTTP: who gets in, what a browser is refused, and
 /// the fleet page built from the workers' status records.
-@Suite("Operator console")
+@Suite("Operator console", .timeLimit(.minutes(10)))
 struct ConsoleTests {
     static let password = "Zq7-console-pass"
     /// Redirects are what is tested: never followed. Lives as long as the test process.

@@ -9,7 +9,7 @@ import Testing
 /// One test at a time: each runs a broker, workers and often the simulators; side by side on two
 /// cores a starved worker is expired from its group and the rebalance repeats commands, which is
 /// what "exactly once" here must not see.
-@Suite("Worker crashes and graceful stops", .serialized)
+@Suite("Worker crashes and graceful stops", .serialized, .timeLimit(.minutes(10)))
 struct CrashAndStopTests {
     let total = 2000
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `provisioner dev` and `provisioner simulate` as a user runs them.
-@Suite("dev and simulate")
+@Suite("dev and simulate", .timeLimit(.minutes(10)))
 struct DevCommandTests {
     static let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config")

@@ -4,7 +4,7 @@ import Testing
 
 /// The fault-injection suite over subprocesses of the built `provisioner`: an embedded broker, the
 /// vendor simulators and workers, killed and stopped while they work.
-@Suite("Fault suite: subprocesses", .serialized)
+@Suite("Fault suite: subprocesses", .serialized, .timeLimit(.minutes(10)))
 struct FaultSuiteTests {
     struct Setup {
         let broker: ProvisionerProcess

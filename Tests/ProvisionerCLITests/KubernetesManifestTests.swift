@@ -7,7 +7,7 @@ import Testing
 /// `deploy/kubernetes` rendered by kustomize, validated against the schemas of the kinds in it,
 /// and held against the worker and the console themselves: what no cluster here can tell.
 /// kubectl (its kustomize) and PyPI's kubernetes-validate come from scripts/bootstrap.
-@Suite("Kubernetes manifests")
+@Suite("Kubernetes manifests", .timeLimit(.minutes(10)))
 struct KubernetesManifestTests {
     static let root = ObservabilityEndToEndTests.root
 

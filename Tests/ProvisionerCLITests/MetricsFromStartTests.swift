@@ -7,7 +7,7 @@ import Testing
 /// The series the alert rules and the dashboard query exist on a worker to which nothing has
 /// happened: an `increase(...) > 0` alert sees a series born at 1 as no increase, and a panel
 /// without a series shows no data.
-@Suite("Metrics from start")
+@Suite("Metrics from start", .timeLimit(.minutes(10)))
 struct MetricsFromStartTests {
     static let root = ObservabilityEndToEndTests.root
 

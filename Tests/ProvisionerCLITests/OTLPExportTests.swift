@@ -7,7 +7,7 @@ import Testing
 /// `observability.otlp`: the worker's spans over OTLP/HTTP, in a build with the `OTLP` package
 /// trait (`swift test --traits OTLP --filter OTLPExportTests`, `scripts/test`'s `otlp`
 /// phase); the default build refuses the key instead of ignoring it.
-@Suite("OTLP export")
+@Suite("OTLP export", .timeLimit(.minutes(10)))
 struct OTLPExportTests {
     static func config(bootstrap: String, otlp: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("otlp-\(UUID().uuidString).yaml").path

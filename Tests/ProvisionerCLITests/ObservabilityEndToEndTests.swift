@@ -8,7 +8,7 @@ import Testing
 
 /// What operators and upstream teams see of a running stack: `provisioner dev --keep-running`
 /// with the sample commands carrying distinctive secrets, plus traced commands sent by hand.
-@Suite("Observability end to end")
+@Suite("Observability end to end", .timeLimit(.minutes(10)))
 struct ObservabilityEndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

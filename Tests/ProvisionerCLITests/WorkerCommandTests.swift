@@ -6,7 +6,7 @@ import ProvisioningContract
 import Testing
 
 /// `provisioner run` and `provisioner send` as operators use them, against `provisioner broker`.
-@Suite("provisioner run and send")
+@Suite("provisioner run and send", .timeLimit(.minutes(10)))
 struct WorkerCommandTests {
     func configFile(bootstrap: String, healthPort: Int = 0, extra: String = "") throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString).yaml").path

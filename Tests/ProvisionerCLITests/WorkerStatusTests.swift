@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// Contract section 10 as the console sees it: the status topic, read from another process.
-@Suite("Worker status records")
+@Suite("Worker status records", .timeLimit(.minutes(10)))
 struct WorkerStatusTests {
     @Test("a running worker publishes its status every 5 s (partitions, targets, counts), a last one as stopped, all matching the schema")
     func statusRecords() async throws {

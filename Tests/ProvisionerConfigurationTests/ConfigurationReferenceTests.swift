@@ -5,7 +5,7 @@ import Testing
 
 /// docs/configuration.md's reference against the code: no key missing or extra, no default
 /// that differs from what the reader loads.
-@Suite("Configuration reference (docs/configuration.md)")
+@Suite("Configuration reference (docs/configuration.md)", .timeLimit(.minutes(10)))
 struct ConfigurationReferenceTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -3,7 +3,7 @@ import ProvisionerConfiguration
 import ProvisioningContract
 import Testing
 
-@Suite("Configuration (contract section 7)")
+@Suite("Configuration (contract section 7)", .timeLimit(.minutes(10)))
 struct ConfigurationTests {
     /// The repository's sample, `config/worker.yaml`.
     static let samplePath = URL(fileURLWithPath: #filePath)

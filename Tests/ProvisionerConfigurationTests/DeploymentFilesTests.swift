@@ -4,7 +4,7 @@ import Testing
 
 /// `docker-compose.yml` and the `Dockerfile`, which no machine here can run (no Docker engine):
 /// linted and checked for the shape the README promises.
-@Suite("Deployment files")
+@Suite("Deployment files", .timeLimit(.minutes(10)))
 struct DeploymentFilesTests {
     static let root = ConfigurationReferenceTests.root
 

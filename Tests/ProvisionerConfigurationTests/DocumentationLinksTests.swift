@@ -3,7 +3,7 @@ import Testing
 
 /// The README is the front door and docs/ holds the rest: every relative link in them leads to a
 /// file that exists, and every `#anchor` to a heading of that file (GitHub's anchors).
-@Suite("Documentation links")
+@Suite("Documentation links", .timeLimit(.minutes(10)))
 struct DocumentationLinksTests {
     static let root = ConfigurationReferenceTests.root
 

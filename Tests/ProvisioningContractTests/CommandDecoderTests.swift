@@ -2,7 +2,7 @@ import Foundation
 import ProvisioningContract
 import Testing
 
-@Suite("Command decoding and validation")
+@Suite("Command decoding and validation", .timeLimit(.minutes(10)))
 struct CommandDecoderTests {
     static let sample = #"""
         {

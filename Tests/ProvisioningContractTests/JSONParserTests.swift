@@ -3,7 +3,7 @@ import ProvisioningContract
 import Testing
 
 /// The command parser against Foundation's JSONDecoder, which it replaced for speed.
-@Suite("JSON parser")
+@Suite("JSON parser", .timeLimit(.minutes(10)))
 struct JSONParserTests {
     static let samples: [String] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

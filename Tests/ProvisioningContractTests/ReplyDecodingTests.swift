@@ -4,7 +4,7 @@ import Testing
 
 /// `ProvisioningReply(decoding:)`, the one reply decoder, against what it replaced: JSONDecoder
 /// over the former `Decodable` conformance (`LegacyCodableReply`).
-@Suite("Reply decoding")
+@Suite("Reply decoding", .timeLimit(.minutes(10)))
 struct ReplyDecodingTests {
     /// The reply with its times as the JSON carries them (milliseconds), so that it can be
     /// compared with one read back.

@@ -4,7 +4,7 @@ import Testing
 
 /// The hand-written reply JSON against Foundation's encoding of the same reply as the former
 /// `encode(to:)` wrote it (`LegacyCodableReply`): the same document, field for field.
-@Suite("Reply encoding")
+@Suite("Reply encoding", .timeLimit(.minutes(10)))
 struct ReplyEncodingTests {
     static let replies: [ProvisioningReply] =
         ReplyShapes.all

@@ -2,7 +2,7 @@ import Foundation
 import ProvisioningContract
 import Testing
 
-@Suite("Replies and dead letters")
+@Suite("Replies and dead letters", .timeLimit(.minutes(10)))
 struct ReplyTests {
     @Test("each reply's CloudEvents id is a fresh random (version 4) UUID")
     func eventIds() throws {

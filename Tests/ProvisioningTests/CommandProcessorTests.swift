@@ -30,7 +30,7 @@ final class RecordingAdapter: VendorAdapter {
     }
 }
 
-@Suite("Routing a command to its reply")
+@Suite("Routing a command to its reply", .timeLimit(.minutes(10)))
 struct CommandProcessorTests {
     let received = Date(timeIntervalSince1970: 1_795_428_000)
     let tecs = RecordingAdapter(.tecs)

@@ -60,7 +60,7 @@ extension TargetGuards.Admission {
     }
 }
 
-@Suite("Retries, breakers, rate and concurrency limits")
+@Suite("Retries, breakers, rate and concurrency limits", .timeLimit(.minutes(10)))
 struct ResilienceTests {
     let target = ProvisioningTarget(name: "t", vendor: .tecs, baseURL: "http://127.0.0.1:1")
 

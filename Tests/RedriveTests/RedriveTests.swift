@@ -9,7 +9,7 @@ import Testing
 
 /// The redrive engine (contract section 11) against an embedded cluster: what it sends, what it
 /// records, and how pacing, pause and cancel act on a redrive under way.
-@Suite("Redrive")
+@Suite("Redrive", .timeLimit(.minutes(10)))
 struct RedriveTests {
     /// A cluster with a dead-letter topic holding `letters`, and empty commands and replays topics.
     final class Fixture: Sendable {

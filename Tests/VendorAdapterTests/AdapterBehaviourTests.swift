@@ -5,7 +5,7 @@ import Testing
 import VendorAdapters
 import VendorSimulators
 
-@Suite("Adapters against the simulators")
+@Suite("Adapters against the simulators", .timeLimit(.minutes(10)))
 struct AdapterBehaviourTests {
     // MARK: tokens
 

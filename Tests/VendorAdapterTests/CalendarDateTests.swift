@@ -3,7 +3,7 @@ import Testing
 
 @testable import VendorAdapters
 
-@Suite("Vendor calendar dates")
+@Suite("Vendor calendar dates", .timeLimit(.minutes(10)))
 struct CalendarDateTests {
     static let utc: Calendar = {
         var calendar = Calendar(identifier: .gregorian)

@@ -7,7 +7,7 @@ import VendorSimulators
 
 /// Every row of the error table: the simulator answers the code in the vendor's own shape and
 /// HTTP status, and the adapter reports the row's category, retryability and the vendor's code.
-@Suite("Vendor error codes", .serialized)
+@Suite("Vendor error codes", .serialized, .timeLimit(.minutes(10)))
 struct ErrorMappingTests {
     static let seeds: [VendorKind: String] = [
         .tecs: #"{"commandId":"e","target":"t","operation":"assignRoles","userId":"userlogin","roles":[{"name":"MP_CORPORATE"}]}"#,

@@ -9,7 +9,7 @@ import Testing
 @testable import VendorAdapters
 
 /// The lean client against a tiny server that answers byte for byte what each test says.
-@Suite("Lean HTTP client")
+@Suite("Lean HTTP client", .timeLimit(.minutes(10)))
 struct LeanHTTPClientTests {
     static let json = #"{"ok":true}"#
 

@@ -36,7 +36,7 @@ extension Vendors {
 
 /// The adapters' behaviour against the simulators, over the lean client: seed examples, the
 /// error table, tokens, timeouts and failures read as they do over AsyncHTTPClient.
-@Suite("Adapters over the lean HTTP client")
+@Suite("Adapters over the lean HTTP client", .timeLimit(.minutes(10)))
 struct LeanTransportAdapterTests {
     @Test("every vendor's seed example succeeds and is stored as the seed says")
     func seeds() async throws {

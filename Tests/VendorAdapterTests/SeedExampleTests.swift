@@ -7,7 +7,7 @@ import VendorSimulators
 
 /// Each seed document's own example, as a command through the adapter to the simulator, must
 /// yield the seed's own answer.
-@Suite("Seed examples")
+@Suite("Seed examples", .timeLimit(.minutes(10)))
 struct SeedExampleTests {
     @Test("TECS registerUser and assignRoles (seed 000)")
     func tecs() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import VendorAdapters
 
-@Suite("Session tokens")
+@Suite("Session tokens", .timeLimit(.minutes(10)))
 struct TokenCacheTests {
     /// A fetch that waits until the test lets it finish, counting its calls.
     final class GatedFetch: Sendable {

@@ -3,7 +3,7 @@ import ProvisioningContract
 import Testing
 import VendorSimulators
 
-@Suite("ASMS simulator")
+@Suite("ASMS simulator", .timeLimit(.minutes(10)))
 struct ASMSSimulatorTests {
     /// The seed's body, as the seed document prints it.
     static let seed = """

@@ -5,7 +5,7 @@ import ProvisioningContract
 import Testing
 import VendorSimulators
 
-@Suite("Simulator controls")
+@Suite("Simulator controls", .timeLimit(.minutes(10)))
 struct ControlTests {
     static let tecsUser = #"{"login":"ctl","email":"ctl@x.test"}"#
 

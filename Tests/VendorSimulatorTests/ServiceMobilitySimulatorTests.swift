@@ -3,7 +3,7 @@ import ProvisioningContract
 import Testing
 import VendorSimulators
 
-@Suite("ServiceMobility simulator")
+@Suite("ServiceMobility simulator", .timeLimit(.minutes(10)))
 struct ServiceMobilitySimulatorTests {
     static let user = #"""
         {"Activated":true,"Email":"jane@example.com","FirstName":"Jane","LastName":"Roe","LanguageCode":"en",

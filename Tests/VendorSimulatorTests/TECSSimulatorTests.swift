@@ -3,7 +3,7 @@ import ProvisioningContract
 import Testing
 import VendorSimulators
 
-@Suite("TECS simulator")
+@Suite("TECS simulator", .timeLimit(.minutes(10)))
 struct TECSSimulatorTests {
     /// The seed's registerUser body, as the seed document prints it.
     static let seedRegister = """

@@ -3,7 +3,7 @@ import ProvisioningContract
 import Testing
 import VendorSimulators
 
-@Suite("URAC simulator")
+@Suite("URAC simulator", .timeLimit(.minutes(10)))
 struct URACSimulatorTests {
     static let john: [String: JSONValue] = [
         "username": .string("john"), "firstName": .string("John"), "lastName": .string("Doe"), "email": .string("johndoe@domain.com"),

@@ -192,7 +192,7 @@ final class HangingVendor: VendorAdapter {
     }
 }
 
-@Suite("The worker in-process, without a cluster")
+@Suite("The worker in-process, without a cluster", .timeLimit(.minutes(10)))
 struct InProcessWorkerTests {
     static func command(_ index: Int, user: String) -> (key: String, value: String) {
         ("tecs-test:\(user)", #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"\#(user)","roles":[{"name":"r"}]}"#)

@@ -10,7 +10,7 @@ import Testing
 
 /// Kafka misbehaving under the worker, through the embedded cluster's fault injection: nothing
 /// may be lost, and the worker must recover by itself.
-@Suite("Kafka faults under the worker", .serialized)
+@Suite("Kafka faults under the worker", .serialized, .timeLimit(.minutes(10)))
 struct KafkaFaultTests {
     /// A three-broker cluster, `total` commands waiting, a worker and a reader of its replies.
     final class Rig: Sendable {

@@ -28,7 +28,7 @@ final class FlakyVendor: VendorAdapter {
     }
 }
 
-@Suite("Retries in the worker")
+@Suite("Retries in the worker", .timeLimit(.minutes(10)))
 struct RetryTests {
     @Test("a command waiting for its retry holds only its own key: with one slot, the other commands of its partition run meanwhile")
     func waitingRetryHoldsOnlyItsKey() async throws {

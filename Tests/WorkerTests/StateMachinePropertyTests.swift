@@ -7,7 +7,7 @@ import Testing
 
 /// Random event sequences against `WorkerStateMachine`, with the invariants checked after
 /// every event. A failure names its seed: `seed` reproduces the sequence.
-@Suite("Worker state machine, random event sequences")
+@Suite("Worker state machine, random event sequences", .timeLimit(.minutes(10)))
 struct StateMachinePropertyTests {
     /// A job's life as the test saw it, per partition assignment and offset.
     enum Life { case running, parked, handedOff, acknowledged }

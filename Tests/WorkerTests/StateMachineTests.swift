@@ -67,7 +67,7 @@ extension [WorkerStateMachine.Action] {
     var finish: [KafkaTopicPartitionOffset]? { lazy.compactMap { if case .finish(let offsets, _) = $0 { offsets } else { nil } }.first }
 }
 
-@Suite("Worker state machine")
+@Suite("Worker state machine", .timeLimit(.minutes(10)))
 struct StateMachineTests {
     @Test("the commit offset never passes a command still running")
     func contiguousCommits() {

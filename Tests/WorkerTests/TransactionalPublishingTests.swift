@@ -5,7 +5,7 @@ import Testing
 
 @testable import Worker
 
-@Suite("Transactional publishing")
+@Suite("Transactional publishing", .timeLimit(.minutes(10)))
 struct TransactionalPublishingTests {
     /// An exactly-once publishing mode on the embedded cluster, counting the producers it makes.
     struct Rig {

@@ -11,7 +11,7 @@ import Worker
 
 /// Commands on Kafka → the worker → the vendor adapters → the simulators over HTTP → replies and
 /// dead letters on Kafka: the product as users see it.
-@Suite("End to end with the vendor simulators")
+@Suite("End to end with the vendor simulators", .timeLimit(.minutes(10)))
 struct VendorEndToEndTests {
     @Test("every M operation of every vendor, checked in the vendor's resulting state")
     func mustOperations() async throws {

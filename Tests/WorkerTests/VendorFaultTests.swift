@@ -6,7 +6,7 @@ import Testing
 import VendorSimulators
 
 /// Vendors misbehaving under the worker: flaky, stalling, down.
-@Suite("Vendor faults", .serialized)
+@Suite("Vendor faults", .serialized, .timeLimit(.minutes(10)))
 struct VendorFaultTests {
     static func creates(_ target: String, _ prefix: String, count: Int, extra: String = "") -> [String] {
         (0..<count).map {

@@ -34,7 +34,7 @@ final class SlowVendor: VendorAdapter {
     }
 }
 
-@Suite("The worker over the embedded cluster")
+@Suite("The worker over the embedded cluster", .timeLimit(.minutes(10)))
 struct WorkerTests {
     @Test("N mixed commands get exactly N replies; one key runs in order while different keys overlap")
     func mixedCommands() async throws {
@@ -170,7 +170,7 @@ struct WorkerTests {
     }
 }
 
-@Suite("Back-pressure with a hot key")
+@Suite("Back-pressure with a hot key", .timeLimit(.minutes(10)))
 struct HotKeyTests {
     @Test("a hot key's partition is paused while its backlog is deep; other keys finish long before it")
     func hotKey() async throws {
