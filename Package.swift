@@ -121,6 +121,36 @@ let package = Package(
             dependencies: [
                 "Kafka", "ProvisioningContract",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The worker built from a configuration, and the configuration's Kafka settings as client
+        // configurations: one place that `run`, `dev` and the tests share.
+        .target(
+            name: "Assembly",
+            dependencies: [
+                "Kafka", "Worker", "Provisioning", "ProvisionerConfiguration", "VendorAdapters",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The embedded cluster with the contract's topics, and its fault-injection API (contract
+        // section 9): `provisioner broker` and `dev`, for local runs and tests only.
+        .target(
+            name: "EmbeddedKafka",
+            dependencies: [
+                "Kafka", "ProvisioningContract",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Reconcile (contract section 12): which commands got an answer, from the commands,
+        // replies and dead-letter topics read without a group; re-publishing the unanswered.
+        .target(
+            name: "Reconcile",
+            dependencies: [
+                "Kafka", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `provisioner console` (contract sections 10 and 11): a Hummingbird application over
@@ -138,7 +168,8 @@ let package = Package(
         .executableTarget(
             name: "provisioner",
             dependencies: [
-                "Kafka", "Worker", "Redrive", "Console", "Provisioning", "ProvisioningContract", "ProvisionerConfiguration",
+                "Assembly", "Kafka", "EmbeddedKafka", "Worker", "Redrive", "Reconcile", "Console", "Provisioning", "ProvisioningContract",
+                "ProvisionerConfiguration",
                 "VendorAdapters", "VendorSimulators", "Observability",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -148,7 +179,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
             ]
         ),
@@ -187,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "KafkaTests",
             dependencies: [
-                "Kafka",
+                "Kafka", "EmbeddedKafka", "ProvisioningContract",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -211,6 +241,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The reconcile engine in process: its bookkeeping, and the topics on the embedded cluster.
+        .testTarget(
+            name: "ReconcileTests",
+            dependencies: [
+                "Reconcile", "Kafka", "ProvisioningContract",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ProvisioningContractTests",
             dependencies: ["ProvisioningContract"]
@@ -218,8 +256,10 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "TestSupport", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters", "VendorSimulators",
+                "Worker", "Assembly", "ProvisionerConfiguration", "TestSupport", "Kafka", "Provisioning", "ProvisioningContract", "VendorAdapters",
+                "VendorSimulators",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

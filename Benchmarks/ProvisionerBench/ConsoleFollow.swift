@@ -20,73 +20,76 @@ struct ConsoleFollow: AsyncParsableCommand {
     var seconds = 60
 
     func run() async throws {
-        let binaries = try Binaries.locate()
-        // 24 partitions: the embedded broker keeps about 5 MB a partition, and a minute of replies
-        // at 2,000/s is about 70 MB.
-        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "24"])
-        defer { broker.stop() }
-        let bootstrap = try await broker.firstLine()
-        let config = try Self.configFile(bootstrap: bootstrap)
-        let total = rate * seconds
+        try await withKafkaClients { clients in
+            let binaries = try Binaries.locate()
+            // 24 partitions: the embedded broker keeps about 5 MB a partition, and a minute of replies
+            // at 2,000/s is about 70 MB.
+            let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "24"])
+            defer { broker.stop() }
+            let bootstrap = try await broker.firstLine()
+            let config = try Self.configFile(bootstrap: bootstrap)
+            let total = rate * seconds
 
-        let live = try await FollowingConsole(binaries: binaries, config: config)
-        defer { live.child.stop() }
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
-        // One reply first, so that the measurement starts once the console is reading (not while
-        // it joins its group); it counts in everything the console reads after.
-        try await Scenario.enqueue(producer, Self.reply(total))
-        try await producer.flush()
-        _ = try await live.waitFor(1)
-        Scenario.stage("writing \(total) replies at \(rate)/s")
-        let cpuBefore = live.child.cpuSeconds
-        let started = ContinuousClock.now
-        var written = 0
-        var samples: [(second: Double, lag: Int)] = []
-        var nextSample = started
-        // Ticks of 10 ms: each writes what the rate owes by then.
-        while written < total {
-            let now = ContinuousClock.now
-            let due = min(total, Int(Double(rate) * (now - started).seconds) + rate / 100)
-            while written < due {
-                try await Scenario.enqueue(producer, Self.reply(written))
-                written += 1
+            let live = try await FollowingConsole(binaries: binaries, config: config)
+            defer { live.child.stop() }
+            let producer = clients.run(
+                try KafkaProducer(
+                    configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger))
+            // One reply first, so that the measurement starts once the console is reading (not while
+            // it joins its group); it counts in everything the console reads after.
+            try await Scenario.enqueue(producer, Self.reply(total))
+            try await producer.flush()
+            _ = try await live.waitFor(1)
+            Scenario.stage("writing \(total) replies at \(rate)/s")
+            let cpuBefore = live.child.cpuSeconds
+            let started = ContinuousClock.now
+            var written = 0
+            var samples: [(second: Double, lag: Int)] = []
+            var nextSample = started
+            // Ticks of 10 ms: each writes what the rate owes by then.
+            while written < total {
+                let now = ContinuousClock.now
+                let due = min(total, Int(Double(rate) * (now - started).seconds) + rate / 100)
+                while written < due {
+                    try await Scenario.enqueue(producer, Self.reply(written))
+                    written += 1
+                }
+                if now >= nextSample {
+                    samples.append(((now - started).seconds, written + 1 - (try await live.seen())))
+                    nextSample = now + .milliseconds(500)
+                }
+                try await Task.sleep(until: now + .milliseconds(10))
             }
-            if now >= nextSample {
-                samples.append(((now - started).seconds, written + 1 - (try await live.seen())))
-                nextSample = now + .milliseconds(500)
-            }
-            try await Task.sleep(until: now + .milliseconds(10))
+            try await producer.flush()
+            let writtenIn = (ContinuousClock.now - started).seconds
+            let caughtUp = try await live.waitFor(total + 1)
+            let liveCPU = live.child.cpuSeconds - cpuBefore
+            let livePeak = live.child.peakRSSMegabytes
+            await clients.stop(producer)
+
+            Scenario.stage("a second console reads the \(total) as a backlog")
+            let backlog = try await FollowingConsole(binaries: binaries, config: config)
+            defer { backlog.child.stop() }
+            // Timed from its first reply read: joining the group is not reading.
+            _ = try await backlog.waitFor(1)
+            let backlogSeconds = try await backlog.waitFor(total + 1)
+
+            let lags = samples.map(\.lag)
+            let steady = samples.filter { $0.second >= 5 }.map(\.lag)
+            print(
+                String(
+                    format: """
+                        console following replies written at %d/s for %d s (%d replies, written in %.1f s; windows at their defaults: 20,000 replies, 20,000 commands, 10,000 dead letters):
+                          behind the topic: at most %d replies, %d after the first 5 s, mean %.0f (sampled every 0.5 s)
+                          caught up %.2f s after the last reply was written
+                          CPU %.2f s (%.1f µs per reply), peak RSS %.0f MB
+                          a second console read the %d as a backlog in %.1f s: %.0f replies/s, peak RSS %.0f MB
+
+                        """,
+                    rate, seconds, total, writtenIn, lags.max() ?? 0, steady.max() ?? 0, Double(lags.reduce(0, +)) / Double(max(1, lags.count)),
+                    caughtUp, liveCPU, 1_000_000 * liveCPU / Double(total), livePeak,
+                    total, backlogSeconds, Double(total) / backlogSeconds, backlog.child.peakRSSMegabytes))
         }
-        try await producer.flush()
-        let writtenIn = (ContinuousClock.now - started).seconds
-        let caughtUp = try await live.waitFor(total + 1)
-        let liveCPU = live.child.cpuSeconds - cpuBefore
-        let livePeak = live.child.peakRSSMegabytes
-        await producer.close()
-
-        Scenario.stage("a second console reads the \(total) as a backlog")
-        let backlog = try await FollowingConsole(binaries: binaries, config: config)
-        defer { backlog.child.stop() }
-        // Timed from its first reply read: joining the group is not reading.
-        _ = try await backlog.waitFor(1)
-        let backlogSeconds = try await backlog.waitFor(total + 1)
-
-        let lags = samples.map(\.lag)
-        let steady = samples.filter { $0.second >= 5 }.map(\.lag)
-        print(
-            String(
-                format: """
-                    console following replies written at %d/s for %d s (%d replies, written in %.1f s; windows at their defaults: 20,000 replies, 20,000 commands, 10,000 dead letters):
-                      behind the topic: at most %d replies, %d after the first 5 s, mean %.0f (sampled every 0.5 s)
-                      caught up %.2f s after the last reply was written
-                      CPU %.2f s (%.1f µs per reply), peak RSS %.0f MB
-                      a second console read the %d as a backlog in %.1f s: %.0f replies/s, peak RSS %.0f MB
-
-                    """,
-                rate, seconds, total, writtenIn, lags.max() ?? 0, steady.max() ?? 0, Double(lags.reduce(0, +)) / Double(max(1, lags.count)),
-                caughtUp, liveCPU, 1_000_000 * liveCPU / Double(total), livePeak,
-                total, backlogSeconds, Double(total) / backlogSeconds, backlog.child.peakRSSMegabytes))
     }
 
     /// A reply as a worker writes it (contract section 4), one command each, a tenth failed.

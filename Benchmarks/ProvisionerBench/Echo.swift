@@ -23,38 +23,47 @@ struct Echo: AsyncParsableCommand {
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: group, topics: [commands])
         // As the worker's in the benchmark (see its configuration there).
         consumerConfiguration.properties = ["session.timeout.ms": "10000", "fetch.wait.max.ms": "5"]
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: quietLogger)
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: quietLogger)
-        let offsets = PendingOffsets()
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: replySize)
-        let slots = AsyncSemaphore(maxInFlight)
-        let committer = Task {
-            while (try? await Task.sleep(for: .seconds(1))) != nil {
-                try? await consumer.commit(offsets.committable())
-            }
-        }
-        for await event in consumer.events {
-            switch event {
-            case .message(let message):
-                await slots.wait()
-                offsets.started(message)
-                let reply = KafkaProducerMessage(topic: replies, key: message.key, value: payload)
-                Task {
-                    _ = try? await producer.send(reply)
-                    offsets.done(message)
-                    slots.signal()
-                }
-            case .partitionsAssigned:
-                // The benchmark waits for this line before it sends.
-                FileHandle.standardOutput.write(Data("assigned\n".utf8))
-            case .partitionsRevoked(let revocation):
-                revocation.complete()
-            default:
-                break
-            }
-        }
+        let (replies, maxInFlight) = (self.replies, self.maxInFlight)
         // Runs until SIGTERM, whose default action ends the process: the benchmark is over by then.
-        committer.cancel()
+        try await withKafkaClients { clients in
+            let consumer = clients.run(try KafkaConsumer(configuration: consumerConfiguration, logger: quietLogger))
+            let producer = clients.run(try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: quietLogger))
+            let offsets = PendingOffsets()
+            let slots = AsyncSemaphore(maxInFlight)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while (try? await Task.sleep(for: .seconds(1))) != nil {
+                        try? await consumer.commit(offsets.committable())
+                    }
+                }
+                for await event in consumer.events {
+                    switch event {
+                    case .message(let message):
+                        await slots.wait()
+                        offsets.started(message)
+                        // No task per record: the acknowledgement's callback ends the record's turn.
+                        let finished: @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void = { _ in
+                            offsets.done(message)
+                            slots.signal()
+                        }
+                        do throws(KafkaError) {
+                            try producer.submit(KafkaProducerMessage(topic: replies, key: message.key, value: payload)).whenAcknowledged(finished)
+                        } catch {
+                            finished(.failure(error))
+                        }
+                    case .partitionsAssigned:
+                        // The benchmark waits for this line before it sends.
+                        FileHandle.standardOutput.write(Data("assigned\n".utf8))
+                    case .partitionsRevoked(let revocation):
+                        revocation.complete()
+                    default:
+                        break
+                    }
+                }
+                group.cancelAll()
+            }
+        }
     }
 }
 

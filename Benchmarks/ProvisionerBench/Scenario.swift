@@ -166,128 +166,131 @@ struct Measurement: Sendable {
 
 extension Scenario {
     func measure(binaries: Binaries) async throws -> Measurement {
-        let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "\(partitions)"])
-        defer { broker.stop() }
-        let bootstrap = try await broker.firstLine()
-        var simulatorPort = 9
-        var simulator: Child?
-        if needsSimulator {
-            let child =
-                stub
-                ? try Child(binaries.bench, ["stub", "--port", "0", "--latency", "\(vendorLatencyMs)"])
-                : try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
-            simulator = child
-            let line = try await child.firstLine()
-            guard let address = line.range(of: "127.0.0.1:"), let port = Int(line[address.upperBound...].prefix { $0.isNumber }) else {
-                throw ValidationError("cannot read the simulator's port from '\(line)'")
+        return try await withKafkaClients { clients in
+            let broker = try Child(binaries.provisioner, ["broker", "--brokers", "1", "--partitions", "\(partitions)"])
+            defer { broker.stop() }
+            let bootstrap = try await broker.firstLine()
+            var simulatorPort = 9
+            var simulator: Child?
+            if needsSimulator {
+                let child =
+                    stub
+                    ? try Child(binaries.bench, ["stub", "--port", "0", "--latency", "\(vendorLatencyMs)"])
+                    : try Child(binaries.provisioner, ["simulate", "--port", "0", "--latency", "\(vendorLatencyMs)"])
+                simulator = child
+                let line = try await child.firstLine()
+                guard let address = line.range(of: "127.0.0.1:"), let port = Int(line[address.upperBound...].prefix { $0.isNumber }) else {
+                    throw ValidationError("cannot read the simulator's port from '\(line)'")
+                }
+                simulatorPort = port
             }
-            simulatorPort = port
-        }
-        defer { simulator?.stop() }
+            defer { simulator?.stop() }
 
-        let group = "bench-\(name)"
-        let config = try Self.configFile(
-            bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight, maxConcurrency: maxConcurrency)
-        var workerProcesses: [Child] = []
-        defer { for process in workerProcesses { process.stop() } }
-        func startWorkers() async throws {
-            for _ in 0..<workers {
-                switch worker {
-                case .provisioner:
-                    let port = try freePort()
-                    let child = try Child(
-                        binaries.provisioner, ["run", "--config", config], environment: ["LOG_LEVEL": logLevel, "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
-                    child.healthPort = port
-                    workerProcesses.append(child)
-                case .python:
-                    guard let python = binaries.peerPython else { throw BenchError("the peer's venv was not prepared") }
-                    workerProcesses.append(
-                        try Child(
-                            python,
-                            [
-                                binaries.peer.path, "--bootstrap", bootstrap, "--group", group,
-                                "--url", "http://127.0.0.1:\(simulatorPort)/usermanagement-backofficews", "--in-flight", "\(maxInFlight)",
-                            ]))
-                case .echo:
-                    workerProcesses.append(
-                        try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))
+            let group = "bench-\(name)"
+            let config = try Self.configFile(
+                bootstrap: bootstrap, group: group, simulatorPort: simulatorPort, maxInFlight: maxInFlight, maxConcurrency: maxConcurrency)
+            var workerProcesses: [Child] = []
+            defer { for process in workerProcesses { process.stop() } }
+            func startWorkers() async throws {
+                for _ in 0..<workers {
+                    switch worker {
+                    case .provisioner:
+                        let port = try freePort()
+                        let child = try Child(
+                            binaries.provisioner, ["run", "--config", config],
+                            environment: ["LOG_LEVEL": logLevel, "PROVISIONER_OBSERVABILITY_PORT": "\(port)"])
+                        child.healthPort = port
+                        workerProcesses.append(child)
+                    case .python:
+                        guard let python = binaries.peerPython else { throw BenchError("the peer's venv was not prepared") }
+                        workerProcesses.append(
+                            try Child(
+                                python,
+                                [
+                                    binaries.peer.path, "--bootstrap", bootstrap, "--group", group,
+                                    "--url", "http://127.0.0.1:\(simulatorPort)/usermanagement-backofficews", "--in-flight", "\(maxInFlight)",
+                                ]))
+                    case .echo:
+                        workerProcesses.append(
+                            try Child(binaries.bench, ["echo", "--bootstrap", bootstrap, "--group", group, "--max-in-flight", "\(maxInFlight)"]))
+                    }
                 }
             }
-        }
 
-        let watermarks = try Watermarks(bootstrap: bootstrap, partitions: Int32(partitions))
-        let records = commandRecords()
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger)
-        func preload() async throws {
-            for record in records {
-                try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: record.key, value: record.value))
+            let watermarks = try Watermarks(bootstrap: bootstrap, partitions: Int32(partitions), clients: clients)
+            let records = commandRecords()
+            let producer = clients.run(
+                try KafkaProducer(
+                    configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, properties: ["linger.ms": "5"]), logger: quietLogger))
+            func preload() async throws {
+                for record in records {
+                    try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: record.key, value: record.value))
+                }
+                try await producer.flush()
+            }
+            // One worker: the commands wait on the topic before it starts, so that neither the
+            // preload's pace nor joining the group is measured (the window opens at the first reply).
+            // Several: they join and settle first, or the window would be their rebalances.
+            if workers == 1 {
+                try await preload()
+                try await startWorkers()
+            } else {
+                try await startWorkers()
+                for child in workerProcesses { try await child.waitUntilReady() }
+                try await Task.sleep(for: .seconds(3))  // the members' rebalances settle (a benchmark, not a test)
+            }
+            let cpuBefore = workerProcesses.map(\.cpuSeconds).reduce(0, +)
+            let othersBefore = (broker.cpuSeconds, simulator?.cpuSeconds ?? 0)
+            if workers > 1 { try await preload() }
+            try await watermarks.waitForReplies(records.count, timeout: .seconds(600))
+            Self.stage("throughput phase done")
+            let cpuSeconds = workerProcesses.map(\.cpuSeconds).reduce(0, +) - cpuBefore
+            let brokerCPU = broker.cpuSeconds - othersBefore.0
+            let simulatorCPU = (simulator?.cpuSeconds ?? 0) - othersBefore.1
+
+            // Latency at half the measured rate, each command on a key of its own.
+            let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
+            let throughput = Self.rate(throughputReplies)
+            let rate = max(10, throughput / 2)
+            let latencyCount = max(100, min(records.count / 2, Int(rate * 4)))
+            var sentAt: [String: Int64] = [:]
+            let started = ContinuousClock.now
+            for index in 0..<latencyCount {
+                let due = started + .seconds(Double(index) / rate)
+                if due > .now { try await Task.sleep(until: due) }
+                var (key, value) = Self.create(index, target: "tecs-test", dryRun: mix.isDryRun, prefix: "latency")
+                if worker == .echo { value = String(repeating: "x", count: 300) }
+                key = "latency:\(index)"
+                sentAt[key] = Int64(Date().timeIntervalSince1970 * 1000)
+                try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: key, value: value))
             }
             try await producer.flush()
-        }
-        // One worker: the commands wait on the topic before it starts, so that neither the
-        // preload's pace nor joining the group is measured (the window opens at the first reply).
-        // Several: they join and settle first, or the window would be their rebalances.
-        if workers == 1 {
-            try await preload()
-            try await startWorkers()
-        } else {
-            try await startWorkers()
-            for child in workerProcesses { try await child.waitUntilReady() }
-            try await Task.sleep(for: .seconds(3))  // the members' rebalances settle (a benchmark, not a test)
-        }
-        let cpuBefore = workerProcesses.map(\.cpuSeconds).reduce(0, +)
-        let othersBefore = (broker.cpuSeconds, simulator?.cpuSeconds ?? 0)
-        if workers > 1 { try await preload() }
-        try await watermarks.waitForReplies(records.count, timeout: .seconds(600))
-        Self.stage("throughput phase done")
-        let cpuSeconds = workerProcesses.map(\.cpuSeconds).reduce(0, +) - cpuBefore
-        let brokerCPU = broker.cpuSeconds - othersBefore.0
-        let simulatorCPU = (simulator?.cpuSeconds ?? 0) - othersBefore.1
+            await clients.stop(producer)
+            Self.stage("latency commands sent")
+            try await watermarks.waitForReplies(records.count + latencyCount, timeout: .seconds(300))
+            Self.stage("latency replies in")
+            let all = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
+            Self.stage("replies read")
+            var latencies: [Double] = []
+            for reply in all {
+                guard let key = reply.key, let sent = sentAt[key] else { continue }
+                latencies.append(Double(reply.timestamp - sent))
+            }
+            latencies.sort()
+            func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
 
-        // Latency at half the measured rate, each command on a key of its own.
-        let throughputReplies = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
-        let throughput = Self.rate(throughputReplies)
-        let rate = max(10, throughput / 2)
-        let latencyCount = max(100, min(records.count / 2, Int(rate * 4)))
-        var sentAt: [String: Int64] = [:]
-        let started = ContinuousClock.now
-        for index in 0..<latencyCount {
-            let due = started + .seconds(Double(index) / rate)
-            if due > .now { try await Task.sleep(until: due) }
-            var (key, value) = Self.create(index, target: "tecs-test", dryRun: mix.isDryRun, prefix: "latency")
-            if worker == .echo { value = String(repeating: "x", count: 300) }
-            key = "latency:\(index)"
-            sentAt[key] = Int64(Date().timeIntervalSince1970 * 1000)
-            try await Self.enqueue(producer, KafkaProducerMessage(topic: "provisioning.commands", key: key, value: value))
+            var otherKeys: Double?
+            if case .hotKey(alone: false) = mix {
+                otherKeys = Self.rate(throughputReplies, from: throughputReplies.map(\.timestamp).min(), where: { $0.key != Self.hotKey })
+            }
+            return Measurement(
+                scenario: self, throughput: throughput, otherKeysThroughput: otherKeys,
+                failed: throughputReplies.filter { $0.failed }.count,
+                latency: (percentile(0.5), percentile(0.99), latencies.last ?? 0), latencyRate: rate,
+                peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds,
+                brokerCPUSeconds: brokerCPU, simulatorCPUSeconds: simulatorCPU
+            )
         }
-        try await producer.flush()
-        await producer.close()
-        Self.stage("latency commands sent")
-        try await watermarks.waitForReplies(records.count + latencyCount, timeout: .seconds(300))
-        Self.stage("latency replies in")
-        await watermarks.close()
-        let all = try await RepliesReader.read(bootstrap: bootstrap, partitions: Int32(partitions))
-        Self.stage("replies read")
-        var latencies: [Double] = []
-        for reply in all {
-            guard let key = reply.key, let sent = sentAt[key] else { continue }
-            latencies.append(Double(reply.timestamp - sent))
-        }
-        latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-
-        var otherKeys: Double?
-        if case .hotKey(alone: false) = mix {
-            otherKeys = Self.rate(throughputReplies, from: throughputReplies.map(\.timestamp).min(), where: { $0.key != Self.hotKey })
-        }
-        return Measurement(
-            scenario: self, throughput: throughput, otherKeysThroughput: otherKeys,
-            failed: throughputReplies.filter { $0.failed }.count,
-            latency: (percentile(0.5), percentile(0.99), latencies.last ?? 0), latencyRate: rate,
-            peakRSSMegabytes: workerProcesses.map(\.peakRSSMegabytes).max() ?? 0, cpuSeconds: cpuSeconds,
-            brokerCPUSeconds: brokerCPU, simulatorCPUSeconds: simulatorCPU
-        )
     }
 
     static func stage(_ text: String) {

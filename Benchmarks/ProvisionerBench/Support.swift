@@ -95,10 +95,10 @@ final class Watermarks: Sendable {
     private let consumer: KafkaConsumer
     private let partitions: Int32
 
-    init(bootstrap: String, partitions: Int32) throws {
+    init(bootstrap: String, partitions: Int32, clients: KafkaClients) throws {
         self.partitions = partitions
         // In no group and assigned nothing: only used for its metadata calls.
-        consumer = try KafkaConsumer(configuration: .groupless(bootstrapServers: bootstrap), logger: quietLogger)
+        consumer = clients.run(try KafkaConsumer(configuration: .groupless(bootstrapServers: bootstrap), logger: quietLogger))
     }
 
     func waitForReplies(_ count: Int, timeout: Duration) async throws {
@@ -113,8 +113,6 @@ final class Watermarks: Sendable {
         }
         throw BenchError("fewer than \(count) replies after \(timeout)")
     }
-
-    func close() async { await consumer.close() }
 }
 
 /// A reply as the benchmark needs it: key, write time, outcome.

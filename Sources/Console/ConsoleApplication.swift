@@ -56,7 +56,9 @@ public enum ConsoleApplication {
         }
         let answers = follow(settings.repliesTopic) { replies.observe($0) }
         let sent = follow(settings.commandsTopic) { commands.observe($0) }
-        return [application, status, letters, replays, answers, sent, desk]
+        // A group stops its services in reverse order: the desk (cancelling redrives) first, the
+        // producer the desk publishes through last.
+        return [producer, application, status, letters, replays, answers, sent, desk]
     }
 
     static func routes(_ router: Router<ConsoleRequestContext>, settings: ConsoleSettings, sessions: ConsoleSessions, fleet: Fleet) {

@@ -1,8 +1,10 @@
 import CRdKafka
 import Logging
+import ServiceLifecycle
 
-/// Cluster administration: topic creation and metadata.
-public final class KafkaAdminClient: Sendable {
+/// Cluster administration: topic creation and metadata. A `Service` like the other clients
+/// (`run()` polls until shut down, then releases the client); `with` is the one-shot form.
+public final class KafkaAdminClient: KafkaClient, Sendable {
     private let client: RDKafkaClient
 
     public init(bootstrapServers: String, properties: [String: String] = [:], logger: Logger) throws(KafkaError) {
@@ -10,23 +12,25 @@ public final class KafkaAdminClient: Sendable {
         all.merge(properties) { _, override in override }
         let (_, statistics) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         client = try RDKafkaClient(kind: .producer, properties: all, callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics))
-        client.start(poll: { rd_kafka_poll($0.pointer, 100) }, finish: { _ in true })
     }
 
-    /// Runs `body` with a client that is closed when `body` returns or throws: the form for
-    /// one-shot use (a command-line check, a test's set-up).
-    public static func with<T: Sendable>(
+    /// Runs `body` with a running client, released when `body` returns or throws, before this
+    /// returns: the form for one-shot use (a command-line check, a test's set-up).
+    public static func with<T>(
         bootstrapServers: String, properties: [String: String] = [:], logger: Logger, _ body: (KafkaAdminClient) async throws -> T
     ) async throws -> T {
         let client = try KafkaAdminClient(bootstrapServers: bootstrapServers, properties: properties, logger: logger)
-        do {
-            let result = try await body(client)
-            await client.close()
-            return result
-        } catch {
-            await client.close()
-            throw error
-        }
+        return try await client.scoped(body)
+    }
+
+    /// Polls until shut down, then releases the client. At most once.
+    public func run() async throws {
+        try await client.run(poll: { rd_kafka_poll($0.pointer, 100) }, finish: { _ in true })
+    }
+
+    /// Starts the shutdown `run()` completes. Returns at once.
+    public func triggerGracefulShutdown() {
+        client.requestStop()
     }
 
     /// Creates a topic. An existing topic is an error (`topicAlreadyExists`).
@@ -67,12 +71,8 @@ public final class KafkaAdminClient: Sendable {
         return try await client.blocking { handle throws(KafkaError) in try handle.metadata(timeout: timeout) }
     }
 
-    public func close() async {
-        await client.stop()
-    }
-
     deinit {
-        client.requestStop()
+        client.destroyUnstarted()
     }
 }
 

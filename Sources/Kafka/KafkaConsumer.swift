@@ -1,17 +1,26 @@
 import CRdKafka
 import Dispatch
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A member of a consumer group that yields messages and rebalances as one ordered sequence,
-/// and commits exactly the offsets its caller chooses.
+/// and commits exactly the offsets its caller chooses; or, `groupless`, a reader of the
+/// partitions its caller assigns.
+///
+/// A `Service`, as in swift-kafka-client: making one has no side effect beyond librdkafka's
+/// handle (no subscription, no thread); `run()` subscribes, polls on a thread of its own and,
+/// once shut down (`triggerGracefulShutdown()`, its group's graceful shutdown, or cancellation),
+/// leaves the group and releases the client before it returns. For one-shot use, `with` runs
+/// one around a body.
 ///
 /// Nothing is committed automatically: the caller commits (`commit`, `commitAsync`) or stores
 /// offsets for librdkafka's periodic commit (`storeOffsets`, with `enable.auto.commit=true`).
 /// A revocation is delivered before the partitions are released and holds them until
 /// `KafkaPartitionRevocation.complete()`, so in-flight work can be finished and committed first.
-public final class KafkaConsumer: Sendable {
-    /// Messages, rebalances and commit results, in order. Iterate from one task only.
+public final class KafkaConsumer: KafkaClient, Sendable {
+    /// Messages, rebalances and commit results, in order, from `run()` on; they end when the
+    /// consumer has shut down. Iterate from one task only.
     public let events: KafkaConsumerEvents
     /// librdkafka statistics samples, when `statistics.interval.ms` is set; the newest is kept.
     public let statistics: AsyncStream<KafkaStatistics>
@@ -32,24 +41,54 @@ public final class KafkaConsumer: Sendable {
             onCommit: { result in core.channel.push(.offsetsCommitted(result)) }
         )
         let client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties, callbacks: callbacks)
-        let rk = client.handle.pointer
-        rd_kafka_poll_set_consumer(rk)
-        if configuration.joinsGroup {
-            let topics = RDKafkaTopicPartitionList.make(configuration.topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
-            defer { rd_kafka_topic_partition_list_destroy(topics) }
-            let err = rd_kafka_subscribe(rk, topics)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                client.destroyUnstarted()
-                throw KafkaError(err, message: "subscribe to \(configuration.topics)")
-            }
-        }
+        rd_kafka_poll_set_consumer(client.handle.pointer)
         core.attach(client.handle)
         self.client = client
         self.core = core
         self.configuration = configuration
         self.events = KafkaConsumerEvents(channel: core.channel)
         self.statistics = statistics
-        client.start(poll: { core.poll($0) }, finish: { core.finish($0) })
+    }
+
+    /// Runs `body` with a running consumer, which is shut down (leaving its group) when `body`
+    /// returns or throws, before this returns: the form for one-shot use.
+    public static func with<T>(
+        configuration: KafkaConsumerConfiguration, logger: Logger, _ body: (KafkaConsumer) async throws -> T
+    ) async throws -> T {
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        return try await consumer.scoped(body)
+    }
+
+    /// Subscribes (for a group member) and polls until shut down, then closes: leaves the
+    /// group (the final revocation is delivered, not waited for) and releases the client.
+    /// Finish and commit in-flight work before shutting the consumer down. At most once.
+    public func run() async throws {
+        let (core, configuration) = (self.core, self.configuration)
+        if configuration.joinsGroup {
+            do throws(KafkaError) {
+                try client.withHandle { handle throws(KafkaError) in
+                    let topics = RDKafkaTopicPartitionList.make(configuration.topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
+                    defer { rd_kafka_topic_partition_list_destroy(topics) }
+                    let err = rd_kafka_subscribe(handle.pointer, topics)
+                    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, message: "subscribe to \(configuration.topics)") }
+                }
+            } catch {
+                // Closed at once: `events` ends, the handle goes. A shutdown requested before
+                // `run()` began is what refused the subscription (`destroyed`): not a failure.
+                triggerGracefulShutdown()
+                try? await client.run(poll: { _ in }, finish: { core.finish($0) })
+                if error.code == .destroyed { return }
+                throw error
+            }
+        }
+        try await client.run(poll: { core.poll($0) }, finish: { core.finish($0) })
+    }
+
+    /// Starts the shutdown `run()` completes: a revocation under way is released now, polling
+    /// stops and the consumer closes. Returns at once; safe from any thread, more than once.
+    public func triggerGracefulShutdown() {
+        core.close()
+        client.requestStop()
     }
 
     /// Only the messages; each revocation completes when the message after it is asked for.
@@ -207,21 +246,15 @@ public final class KafkaConsumer: Sendable {
         if let error = RDKafkaTopicPartitionList.firstError(list) { throw error }
     }
 
-    /// Leaves the group and releases the client. Finish and commit in-flight work first: the
-    /// final revocation is still delivered, but is not waited for. `events` ends afterwards.
-    public func close() async {
-        core.close()
-        await client.stop()
-    }
-
     /// The consumer's group metadata for `KafkaProducer.sendOffsetsToTransaction`; destroy after use.
     func groupMetadata() throws(KafkaError) -> OpaquePointer? {
         try client.withHandle { handle in rd_kafka_consumer_group_metadata(handle.pointer) }
     }
 
     deinit {
-        core.close()
-        client.requestStop()
+        // Never run: no poll thread owns the handle. (A running consumer is held by `run()`.)
+        let core = self.core
+        client.destroyUnstarted { core.detach($0) }
     }
 }
 
@@ -273,6 +306,18 @@ final class ConsumerCore: Sendable {
         queue.withLock { $0 = consumerQueue }
     }
 
+    /// Gives back the consumer queue (the handle cannot be destroyed while it is held) and ends
+    /// `events`; before the handle is destroyed.
+    func detach(_ rk: RDKafkaHandle) {
+        if let queue = queue.withLock({ state in
+            defer { state = nil }
+            return state
+        }) {
+            rd_kafka_queue_destroy(queue.pointer)
+        }
+        channel.finish()
+    }
+
     /// Stops waiting for the caller: a revocation under way is released now.
     func close() {
         closing.store(true, ordering: .releasing)
@@ -317,13 +362,7 @@ final class ConsumerCore: Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("consumer close", metadata: ["error": "\(KafkaError(err))"])
         }
-        if let queue = queue.withLock({ state in
-            defer { state = nil }
-            return state
-        }) {
-            rd_kafka_queue_destroy(queue.pointer)
-        }
-        channel.finish()
+        detach(rk)
         // librdkafka 2.0.2 asserts (and aborts the process) when a cooperative-sticky consumer
         // that never got an assignment is destroyed: leave that closed handle to process exit.
         let unsafeToDestroy = rebalanceProtocol == .cooperative && !everAssigned.load(ordering: .acquiring)

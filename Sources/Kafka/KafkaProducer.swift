@@ -1,14 +1,20 @@
 import CRdKafka
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Writes records and reports each one's fate. Idempotent by default; transactional when
 /// configured with a `transactionalId`.
 ///
+/// A `Service`, as in swift-kafka-client: making one has no side effect beyond librdkafka's
+/// handle; `run()` polls on a thread of its own (delivery reports arrive only while it runs)
+/// and, once shut down (`triggerGracefulShutdown()`, its group's graceful shutdown, or
+/// cancellation), flushes for at most `configuration.flushTimeout`, fails what is still queued
+/// and releases the client before it returns. For one-shot use, `with` runs one around a body.
+///
 /// `send` awaits the broker's acknowledgement; `submit` queues and hands back the wait for it;
-/// `enqueue` returns at once and reports through `deliveryReports`. `close` flushes what is
-/// queued before releasing the client.
-public final class KafkaProducer: Sendable {
+/// `enqueue` returns at once and reports through `deliveryReports`.
+public final class KafkaProducer: KafkaClient, Sendable {
     /// Reports for records sent with `enqueue` (records sent with `send` report to their caller).
     public let deliveryReports: AsyncStream<KafkaDeliveryReport>
     /// librdkafka statistics samples, when `statistics.interval.ms` is set; the newest is kept.
@@ -21,7 +27,7 @@ public final class KafkaProducer: Sendable {
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
         let (statistics, statisticsContinuation) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(1))
         let (reports, reportsContinuation) = AsyncStream.makeStream(of: KafkaDeliveryReport.self)
-        let core = ProducerCore(reports: reportsContinuation, logger: logger)
+        let core = ProducerCore(reports: reportsContinuation, flushTimeout: configuration.flushTimeout, logger: logger)
         let callbacks = RDKafkaCallbacks(
             logger: logger,
             statistics: statisticsContinuation,
@@ -32,13 +38,33 @@ public final class KafkaProducer: Sendable {
         self.configuration = configuration
         self.deliveryReports = reports
         self.statistics = statistics
-        client.start(
+    }
+
+    /// Runs `body` with a running producer, which is flushed and closed when `body` returns or
+    /// throws, before this returns: the form for one-shot use.
+    public static func with<T>(
+        configuration: KafkaProducerConfiguration, logger: Logger, _ body: (KafkaProducer) async throws -> T
+    ) async throws -> T {
+        let producer = try KafkaProducer(configuration: configuration, logger: logger)
+        return try await producer.scoped(body)
+    }
+
+    /// Polls until shut down, then flushes (up to `configuration.flushTimeout`), fails whatever
+    /// is still queued, and releases the client. At most once.
+    public func run() async throws {
+        let core = self.core
+        try await client.run(
             poll: { rd_kafka_poll($0.pointer, 100) },
             finish: {
                 core.finish($0)
                 return true
             }
         )
+    }
+
+    /// Starts the shutdown `run()` completes. Returns at once; safe from any thread, more than once.
+    public func triggerGracefulShutdown() {
+        client.requestStop()
     }
 
     /// Sends a record and waits until the broker has acknowledged it (or librdkafka gave up).
@@ -79,14 +105,10 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Flushes (up to `timeout`), fails whatever is still queued, and releases the client.
-    public func close(timeout: Duration = .seconds(30)) async {
-        core.flushTimeout.store(timeout.rdkafkaMilliseconds, ordering: .relaxed)
-        await client.stop()
-    }
-
     deinit {
-        client.requestStop()
+        // Never run: no poll thread owns the handle. (A running producer is held by `run()`.)
+        let core = self.core
+        client.destroyUnstarted { core.finish($0, flushing: false) }
     }
 
     private func produce(_ message: KafkaProducerMessage, id: UInt64) throws(KafkaError) {
@@ -314,10 +336,11 @@ final class ProducerCore: Sendable {
     private let state = Mutex(State())
     private let reports: AsyncStream<KafkaDeliveryReport>.Continuation
     private let logger: Logger
-    let flushTimeout = Atomic<Int32>(30_000)
+    private let flushTimeout: Duration
 
-    init(reports: AsyncStream<KafkaDeliveryReport>.Continuation, logger: Logger) {
+    init(reports: AsyncStream<KafkaDeliveryReport>.Continuation, flushTimeout: Duration, logger: Logger) {
         self.reports = reports
+        self.flushTimeout = flushTimeout
         self.logger = logger
     }
 
@@ -362,10 +385,10 @@ final class ProducerCore: Sendable {
     }
 
     /// On the poll thread at close: flush, then fail anything left so no caller waits forever.
-    func finish(_ rk: RDKafkaHandle) {
-        let timeout = flushTimeout.load(ordering: .relaxed)
-        let err = rd_kafka_flush(rk.pointer, timeout)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+    /// In the deinit of a producer never run, `flushing` false: nothing is waited for.
+    func finish(_ rk: RDKafkaHandle, flushing: Bool = true) {
+        let err = flushing ? rd_kafka_flush(rk.pointer, flushTimeout.rdkafkaMilliseconds) : RD_KAFKA_RESP_ERR__TIMED_OUT
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR, rd_kafka_outq_len(rk.pointer) > 0 {
             logger.warning("producer closed with undelivered records", metadata: ["queued": "\(rd_kafka_outq_len(rk.pointer))"])
             rd_kafka_purge(rk.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
             rd_kafka_poll(rk.pointer, 0)

@@ -9,6 +9,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var idempotent: Bool = true
     /// Raw librdkafka properties, e.g. `linger.ms` or `statistics.interval.ms`.
     public var properties: [String: String] = [:]
+    /// How long the producer's shutdown waits for queued records to be acknowledged before it
+    /// fails them (their `KafkaPendingDelivery` throws `destroyed`). Default 30 seconds.
+    public var flushTimeout: Duration = .seconds(30)
 
     public init(bootstrapServers: String, transactionalId: String? = nil, properties: [String: String] = [:]) {
         self.bootstrapServers = bootstrapServers

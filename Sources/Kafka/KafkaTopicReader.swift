@@ -5,7 +5,7 @@ import Logging
 /// `replies`, the benchmark): reading moves no one's offsets, leaves no group behind, and starts
 /// at once instead of waiting for a group's rebalance.
 ///
-/// Each call uses a consumer of its own, closed before the call returns or throws. The
+/// Each call uses a consumer of its own, shut down before the call returns or throws. The
 /// partitions are those the topic has when the call starts.
 public struct KafkaTopicReader: Sendable {
     /// Where a read starts in each partition.
@@ -77,17 +77,9 @@ public struct KafkaTopicReader: Sendable {
         }
     }
 
-    /// Runs `body` with a consumer of its own, closed when `body` returns or throws.
+    /// Runs `body` with a consumer of its own, shut down when `body` returns or throws.
     private func withConsumer<T>(_ body: (KafkaConsumer) async throws -> T) async throws -> T {
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        do {
-            let result = try await body(consumer)
-            await consumer.close()
-            return result
-        } catch {
-            await consumer.close()
-            throw error
-        }
+        try await KafkaConsumer.with(configuration: configuration, logger: logger, body)
     }
 
     private static func extent(of topic: String, with consumer: KafkaConsumer) async throws(KafkaError) -> [Int32: Range<Int64>] {

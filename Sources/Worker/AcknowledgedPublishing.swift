@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// At least once: each record is queued in an idempotent producer, and a command's offset may
@@ -49,8 +50,19 @@ final class AcknowledgedPublishing: ReplyPublishing {
         }
     }
 
+    /// Runs the producer, and queues given-up records again until the graceful shutdown, which
+    /// the producer (inheriting it) answers by delivering what is queued and closing.
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.producer.run() }
+            group.addTask { await cancelWhenGracefulShutdown { await self.republish() } }
+        }
+    }
+
+    func prepare() async {}
+
     /// Queues given-up records again, one after another with a growing pause while they fail.
-    func run() async {
+    private func republish() async {
         var delay = Duration.milliseconds(100)
         for await item in retries {
             if Task.isCancelled { break }
@@ -70,11 +82,6 @@ final class AcknowledgedPublishing: ReplyPublishing {
     }
 
     func drop(_ partitions: Set<KafkaTopicPartition>) async {}
-
-    func close() async {
-        retry.finish()
-        await producer.close()
-    }
 
     var transactionStatistics: (transactions: Int, producersRebuilt: Int)? { nil }
 

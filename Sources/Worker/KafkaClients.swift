@@ -1,8 +1,11 @@
 import Kafka
+import ServiceLifecycle
 
 /// What the worker needs of a Kafka consumer: the Kafka-backed one is `KafkaConsumer`; tests
-/// may run the worker in-process on another. Events are read by one task only.
-public protocol CommandConsumer: Sendable {
+/// may run the worker in-process on another. Events are read by one task only. As a `Service`
+/// its `run()` hosts it until its graceful shutdown, after which events end; the worker runs it
+/// in its group and shuts it down last.
+public protocol CommandConsumer: Service {
     /// The next message, rebalance or error, in order; nil once the consumer is closed.
     func nextEvent() async -> KafkaConsumerEvent?
     /// The group's committed position of each partition (`KafkaTopicPartitionOffset.invalid` where none).
@@ -17,14 +20,13 @@ public protocol CommandConsumer: Sendable {
     func probe() async -> Bool
     /// librdkafka statistics samples, if the consumer produces them.
     var lagStatistics: AsyncStream<KafkaStatistics>? { get }
-    func close() async
 }
 
-/// What the worker needs of a Kafka producer for at-least-once publishing.
-public protocol RecordProducer: Sendable {
+/// What the worker needs of a Kafka producer for at-least-once publishing. As a `Service` its
+/// `run()` hosts it until its graceful shutdown, which delivers (or fails) what is queued.
+public protocol RecordProducer: Service {
     /// Queues a record; throws `queueFull` while the producer's queue is full.
     func submit(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaPendingDelivery
-    func close() async
 }
 
 extension KafkaConsumer: CommandConsumer {
@@ -46,6 +48,4 @@ extension KafkaConsumer: CommandConsumer {
     public var lagStatistics: AsyncStream<KafkaStatistics>? { statistics }
 }
 
-extension KafkaProducer: RecordProducer {
-    public func close() async { await close(timeout: .seconds(30)) }
-}
+extension KafkaProducer: RecordProducer {}

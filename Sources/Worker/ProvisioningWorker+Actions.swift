@@ -88,8 +88,10 @@ extension ProvisioningWorker {
         }
     }
 
-    /// Does every commit, one after another, until the final one.
+    /// Does every commit, one after another, until the final one; first what the publishing
+    /// mode must do before it commits.
     func runCommitter() async {
+        await publishing.prepare()
         for await next in requests {
             switch next {
             case .commitMoved:

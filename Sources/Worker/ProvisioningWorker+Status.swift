@@ -39,11 +39,11 @@ extension ProvisioningWorker {
         } while (try? await Task.sleep(for: reporting.interval)) != nil
     }
 
-    /// The `stopped` record, then the status producer's close (which delivers it).
-    func reportStopped() async {
+    /// The `stopped` record, after the final commit: the status producer's shutdown, which
+    /// follows the core's in the worker's group, delivers it.
+    func reportStopped() {
         guard let reporting = statusReporting else { return }
         publishStatus(status(.stopped), reporting)
-        await reporting.producer.close()
     }
 
     private func publishStatus(_ record: WorkerStatus, _ reporting: WorkerStatusReporting) {

@@ -11,11 +11,14 @@ import Tracing
 /// each reply (and dead letter) and commits a command's offset only once they are acknowledged,
 /// or, exactly once, in the same Kafka transaction as they are.
 ///
-/// Wiring only: `WorkerStateMachine` decides, the jobs (`ProvisioningWorker+Jobs`) run
-/// commands, `ReplyPublishing` publishes and commits. `run()` is one task group holding the
-/// event loop, the committer, the publisher's delivery loop and every job; when it returns,
-/// nothing it started runs any more, and only then are the Kafka clients closed.
-public final class ProvisioningWorker: Sendable {
+/// Wiring only: `WorkerStateMachine` decides (its `lifecycle` is the one place that says whether
+/// the worker is stopping), the jobs (`ProvisioningWorker+Jobs`) run commands, `ReplyPublishing`
+/// publishes and commits. `run()` runs one `ServiceGroup`: the consumer, the publishing mode
+/// (which hosts its producers), the status producer and `WorkerCore`, the worker's own task group
+/// (the event loop, the committer and every job). Its graceful shutdown reaches the core first,
+/// which drains and makes the final commit; only then, in reverse order, are the producers
+/// flushed and the consumer closed. Nothing started here outlives `run()`.
+public final class ProvisioningWorker: Service, Sendable {
     let consumer: any CommandConsumer
     let publishing: any ReplyPublishing
     let processor: CommandProcessor
@@ -26,15 +29,16 @@ public final class ProvisioningWorker: Sendable {
     let tracer: any Tracer
     /// Wakes parked jobs when their backoff is over, without a task sleeping for each.
     let wakeUps: any WakeUpScheduling = DispatchWakeUps()
+    /// What the consumer last said about the group and Kafka (whether the worker is stopping
+    /// is the machine's).
     let healthState = Mutex(WorkerHealth())
-    private let stopping = Atomic<Bool>(false)
     /// The status record's destination; nil publishes none (in-process tests).
     let statusReporting: WorkerStatusReporting?
     let startedAt = Date()
     /// The last statistics sample's consumer lag per partition, and the targets' tallies.
     let lags = Mutex<[KafkaTopicPartition: Int64]>([:])
     let tallies = Mutex<[String: TargetTally]>([:])
-    /// Jobs to start as new tasks of `run()`'s group; finished after the final commit.
+    /// Jobs to start as new tasks of the core's group; finished after the final commit.
     let launches: AsyncStream<Job>
     let launch: AsyncStream<Job>.Continuation
     /// Work for the committer, which does every commit one after another.
@@ -42,9 +46,9 @@ public final class ProvisioningWorker: Sendable {
     let request: AsyncStream<CommitterRequest>.Continuation
     /// Set while an early commit is requested and not yet taken: requests coalesce.
     let commitRequested = Atomic<Bool>(false)
-    /// Finished by `stop()`: ends the event loop.
-    private let stopSignal: AsyncStream<Never>
-    private let stopSignalled: AsyncStream<Never>.Continuation
+    /// Finished by `stop()`: `run()` then shuts its group down gracefully.
+    private let stopRequests: AsyncStream<Never>
+    private let stopRequest: AsyncStream<Never>.Continuation
 
     /// At least once: replies and dead letters through `producer`, offsets committed after them.
     public convenience init(
@@ -63,7 +67,7 @@ public final class ProvisioningWorker: Sendable {
         consumer: KafkaConsumer, transactionalProducer makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer,
         processor: CommandProcessor, settings: WorkerSettings, status: WorkerStatusReporting? = nil, logger: Logger
     ) {
-        let publishing = TransactionalPublishing(consumer: consumer, logger: logger, makeProducer: makeProducer)
+        let publishing = TransactionalPublishing(logger: logger, makeProducer: makeProducer)
         self.init(consumer: consumer, publishing: publishing, processor: processor, settings: settings, status: status, logger: logger)
     }
 
@@ -82,7 +86,7 @@ public final class ProvisioningWorker: Sendable {
         self.tracer = InstrumentationSystem.tracer
         (launches, launch) = AsyncStream.makeStream(of: Job.self)
         (requests, request) = AsyncStream.makeStream(of: CommitterRequest.self)
-        (stopSignal, stopSignalled) = AsyncStream.makeStream(of: Never.self)
+        (stopRequests, stopRequest) = AsyncStream.makeStream(of: Never.self)
     }
 
     /// At-least-once publishing through any producer.
@@ -102,29 +106,59 @@ public final class ProvisioningWorker: Sendable {
     }
     /// The scheduler's queues in one line, for diagnosing a stall.
     public var schedulingSummary: String { machine.withLock { $0.summary } }
-    /// Whether `stop()` was called.
-    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    /// Whether the worker is stopping (or has stopped).
+    var isStopping: Bool { machine.withLock { $0.isStopping } }
     /// Whether the worker can take commands now (for `/health/ready`).
-    public var health: WorkerHealth { healthState.withLock { $0 } }
-
-    /// Asks `run()` to stop reading, finish what runs, commit and return. Idempotent.
-    public func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        healthState.withLock { $0.stopping = true }
-        stopSignalled.finish()
-        let deadline = ContinuousClock.now + settings.shutdownGracePeriod
-        apply(machine.withLock { $0.stop(deadline: deadline) })
+    public var health: WorkerHealth {
+        var health = healthState.withLock { $0 }
+        health.stopping = isStopping
+        return health
     }
 
-    /// Runs until `stop()`; then drains within the shutdown grace period, commits and closes.
-    public func runUntilStopped() async {
+    /// Asks `run()` to stop: its group shuts down gracefully, as on SIGTERM. Idempotent; before
+    /// `run()` too, which then stops at once.
+    public func stop() {
+        stopRequest.finish()
+    }
+
+    /// Runs the consumer, the publishing mode, the status producer and the worker's core as one
+    /// group until `stop()` or the graceful shutdown of the group this runs in.
+    public func run() async throws {
         WorkerMetrics.prepare(targets: processor.targets.keys)
         processor.prepareMetrics()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: consumer), .init(service: publishing)]
+        if let statusReporting { services.append(.init(service: statusReporting.producer)) }
+        // The core's end (after the final commit) shuts the others down, in reverse order.
+        services.append(.init(service: WorkerCore(worker: self), successTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                for await _ in self.stopRequests {}
+                await group.triggerGracefulShutdown()
+            }
+            // Ends the task above when the group ends by itself.
+            defer { stopRequest.finish() }
+            try await group.run()
+        }
+        logger.debug("worker stopped")
+    }
+
+    /// `run()` for callers that only wait for it (tests): an error ends it as a stop would, logged.
+    public func runUntilStopped() async {
+        do {
+            try await run()
+        } catch {
+            logger.error("worker ended with an error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The core's work: the event loop (until the core's graceful shutdown), the committer, the
+    /// ticker, status records and every job, in one task group that ends after the final commit.
+    func work() async {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.readEventsUntilStopped() }
+            group.addTask { await cancelWhenGracefulShutdown { await self.readEvents() } }
             group.addTask { await self.runCommitter() }
             group.addTask { await self.tickPeriodically() }
-            group.addTask { await self.publishing.run() }
             group.addTask { await self.reportStatusPeriodically() }
             if let statistics = consumer.lagStatistics {
                 // librdkafka's statistics (with `statistics.interval.ms`) carry each partition's lag.
@@ -141,24 +175,20 @@ public final class ProvisioningWorker: Sendable {
             // The final commit is done: whatever still runs is past the grace period.
             group.cancelAll()
         }
-        await consumer.close()
-        await publishing.close()
-        await reportStopped()
+        reportStopped()
+    }
+
+    /// Reading stops: nothing new starts, what must run finishes within the shutdown grace
+    /// period, then the final commit. From the core's graceful shutdown.
+    func beginStop() {
+        let deadline = ContinuousClock.now + settings.shutdownGracePeriod
+        apply(machine.withLock { $0.stop(deadline: deadline) })
     }
 
     // MARK: Event loop
 
-    private func readEventsUntilStopped() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.readEvents() }
-            group.addTask { for await _ in self.stopSignal {} }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
     private func readEvents() async {
-        while let event = await consumer.nextEvent(), !stopping.load(ordering: .acquiring) {
+        while let event = await consumer.nextEvent() {
             healthState.withLock { $0.observe(event) }
             switch event {
             case .message(let message):
@@ -210,13 +240,18 @@ public final class ProvisioningWorker: Sendable {
     }
 }
 
-/// In a `ServiceGroup`, SIGTERM or SIGINT start the graceful stop.
-extension ProvisioningWorker: Service {
-    public func run() async throws {
+/// The worker's own work as the last service of its group: it reads, runs, publishes and
+/// commits until its graceful shutdown, then drains and makes the final commit; its return shuts
+/// the rest of the group down.
+struct WorkerCore: Service {
+    let worker: ProvisioningWorker
+
+    func run() async {
+        let worker = self.worker
         await withGracefulShutdownHandler {
-            await self.runUntilStopped()
+            await worker.work()
         } onGracefulShutdown: {
-            self.stop()
+            worker.beginStop()
         }
     }
 }

@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import ServiceLifecycle
 
 /// Exactly-once publishing (`worker.exactlyOnce`): a command's reply and dead letter wait here
 /// until every command before it in its partition is done, then go out in one Kafka transaction
@@ -13,24 +14,25 @@ import Logging
 /// them commits, so nothing is lost on the way.
 actor TransactionalPublishing: ReplyPublishing {
     private let makeProducer: @Sendable () throws(KafkaError) -> KafkaProducer
-    private let consumer: KafkaConsumer
     private let logger: Logger
+    /// The producer transactions go through; only the committer's calls (`prepare`, `commit`)
+    /// make, use or replace it, one at a time, so no transaction ever overlaps another.
     private var producer: KafkaProducer?
+    /// Producers made, for `run()` to host.
+    private let made: AsyncStream<KafkaProducer>
+    private let madeContinuation: AsyncStream<KafkaProducer>.Continuation
     /// Records per partition and offset, waiting for their transaction.
     private var pending: [KafkaTopicPartition: [Int64: [KafkaProducerMessage]]] = [:]
-    /// One transaction at a time: the actor is re-entered while a transaction awaits Kafka.
-    private var inTransaction = false
-    private var turn: [CheckedContinuation<Void, Never>] = []
     /// Transactions committed and producers rebuilt, for tests and metrics.
     private(set) var transactions = 0
     private(set) var producersRebuilt = 0
-    /// Producers registered with their transaction coordinator (`initTransactions` succeeded).
+    /// Producers registered with their coordinator (`initTransactions` answered), for tests.
     private(set) var registrations = 0
 
-    init(consumer: KafkaConsumer, logger: Logger, makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer) {
-        self.consumer = consumer
+    init(logger: Logger, makeProducer: @escaping @Sendable () throws(KafkaError) -> KafkaProducer) {
         self.logger = logger
         self.makeProducer = makeProducer
+        (made, madeContinuation) = AsyncStream.makeStream(of: KafkaProducer.self)
     }
 
     /// Keeps a finished command's records until its offset is committed: in the outbox, the
@@ -40,13 +42,26 @@ actor TransactionalPublishing: ReplyPublishing {
         acknowledged()
     }
 
+    /// Hosts every producer made (the current one, and a replaced one while it closes) until
+    /// the graceful shutdown, which each of them answers by closing.
+    func run() async throws {
+        let (made, madeContinuation) = (self.made, self.madeContinuation)
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await producer in made {
+                    group.addTask { try? await producer.run() }
+                }
+            } onGracefulShutdown: {
+                madeContinuation.finish()
+            }
+        }
+    }
+
     /// Registers the transactional id at start-up rather than at the first commit: a replacement
     /// started in place fences its predecessor (ending the wait on the transaction that one left
     /// open) before it has anything to commit, and a refused registration shows at once. A failure
     /// here is not fatal: the first commit registers again.
-    func run() async {
-        await takeTurn()
-        defer { passTurn() }
+    func prepare() async {
         do {
             _ = try await readyProducer()
         } catch {
@@ -65,10 +80,13 @@ actor TransactionalPublishing: ReplyPublishing {
     /// Commits `offsets` (the next offset to read, per partition) in one transaction with the
     /// records of every command below them; the offsets are committed only there. On failure
     /// the transaction is aborted (or the producer rebuilt) and the records stay for the next attempt.
-    func commit(_ offsets: [KafkaTopicPartitionOffset], consumer _: any CommandConsumer) async throws(KafkaError) {
+    func commit(_ offsets: [KafkaTopicPartitionOffset], consumer: any CommandConsumer) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        await takeTurn()
-        defer { passTurn() }
+        // The offsets go into the transaction with the group's metadata, which only a Kafka
+        // consumer has.
+        guard let consumer = consumer as? KafkaConsumer else {
+            throw KafkaError(code: .state, message: "exactly-once publishing needs the worker's consumer to be a KafkaConsumer")
+        }
         let producer = try await readyProducer()
         var records: [KafkaProducerMessage] = []
         for offset in offsets {
@@ -92,14 +110,6 @@ actor TransactionalPublishing: ReplyPublishing {
         transactions += 1
     }
 
-    /// Closes the producer (after any transaction under way).
-    func close() async {
-        await takeTurn()
-        defer { passTurn() }
-        await producer?.close()
-        producer = nil
-    }
-
     // MARK: Steps
 
     /// The producer, made and registered with its transaction coordinator on first use (which
@@ -107,10 +117,11 @@ actor TransactionalPublishing: ReplyPublishing {
     private func readyProducer() async throws(KafkaError) -> KafkaProducer {
         if let producer { return producer }
         let made = try makeProducer()
+        madeContinuation.yield(made)
         do {
             try await made.initTransactions()
         } catch {
-            await made.close()
+            made.triggerGracefulShutdown()
             throw error
         }
         producer = made
@@ -154,23 +165,6 @@ actor TransactionalPublishing: ReplyPublishing {
         logger.error("transactional producer unusable; rebuilding it", metadata: ["error": "\(error)"])
         self.producer = nil
         producersRebuilt += 1
-        await producer.close()
-    }
-
-    private func takeTurn() async {
-        if !inTransaction {
-            inTransaction = true
-            return
-        }
-        await withCheckedContinuation { turn.append($0) }
-    }
-
-    /// Hands the turn to the next waiter, or frees it.
-    private func passTurn() {
-        if turn.isEmpty {
-            inTransaction = false
-        } else {
-            turn.removeFirst().resume()
-        }
+        producer.triggerGracefulShutdown()
     }
 }

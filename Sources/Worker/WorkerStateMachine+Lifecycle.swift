@@ -22,8 +22,8 @@ extension WorkerStateMachine {
     /// `finish` comes once they have (or at `deadline`).
     mutating func stop(deadline: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        guard stopDeadline == nil else { return actions }
-        stopDeadline = deadline
+        guard lifecycle == .running else { return actions }
+        lifecycle = .stopping(deadline: deadline)
         dropQueued(Set(partitions.keys))
         startWhatFits(&actions)
         settle(&actions)
@@ -133,10 +133,10 @@ extension WorkerStateMachine {
             }
             revoking = still
         }
-        guard let stopDeadline, !finished else { return }
-        let timedOut = now.map { $0 >= stopDeadline } ?? false
+        guard case .stopping(let deadline) = lifecycle else { return }
+        let timedOut = now.map { $0 >= deadline } ?? false
         guard timedOut || (running == 0 && !partitions.values.contains(where: \.isBusy)) else { return }
-        finished = true
+        lifecycle = .finished
         actions.append(.finish(commit: takeCommits(nil), timedOut: timedOut))
     }
 

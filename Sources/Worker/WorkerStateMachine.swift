@@ -47,6 +47,19 @@ package struct WorkerStateMachine {
         case holdsLifted([KafkaTopicPartition])
     }
 
+    /// Running, then stopping (nothing new starts; what must run finishes, until `deadline`),
+    /// then finished (the final commit is handed to the committer). Never goes back.
+    enum Lifecycle: Equatable {
+        case running
+        case stopping(deadline: ContinuousClock.Instant)
+        case finished
+    }
+
+    /// Stopping or finished.
+    var isStopping: Bool { lifecycle != .running }
+    /// The final commit has been handed over: no commit may follow it.
+    var finished: Bool { lifecycle == .finished }
+
     struct Revoking {
         let revocation: KafkaPartitionRevocation
         let partitions: Set<KafkaTopicPartition>
@@ -61,8 +74,8 @@ package struct WorkerStateMachine {
     var queuedBytes = 0
     var nextEpoch: UInt64 = 1
     var revoking: [Revoking] = []
-    var stopDeadline: ContinuousClock.Instant?
-    var finished = false
+    /// Where the worker is in its life: the one place that says whether it is stopping.
+    var lifecycle = Lifecycle.running
     /// The most jobs that ran at once, pauses for queued work, gaps seen.
     var maxRunning = 0
     var pauses = 0
@@ -90,7 +103,7 @@ package struct WorkerStateMachine {
         var actions: [Action] = []
         let partition = job.partition
         if partitions[partition] == nil { assigned([partition], starts: [:]) }
-        guard !finished, stopDeadline == nil, partitions[partition]?.revoking == false, var state = take(partition) else { return actions }
+        guard !isStopping, partitions[partition]?.revoking == false, var state = take(partition) else { return actions }
         switch state.classify(job.offset) {
         case .next:
             break
@@ -139,7 +152,7 @@ package struct WorkerStateMachine {
         var keep = false
         if var state = take(job.partition, epoch: job.epoch) {
             if state.running.remove(job.key) != nil {
-                if stopDeadline == nil, !state.revoking {
+                if !isStopping, !state.revoking {
                     state.queues[job.key]![0] = job
                     state.parked.insert(job.key)
                     keep = true

@@ -3,7 +3,7 @@ import Kafka
 
 /// Where and how often a worker publishes its status record (contract section 10). The
 /// producer is the worker's own for this purpose: plain (never transactional, so a record goes
-/// out in either delivery mode), closed by the worker after its `stopped` record.
+/// out in either delivery mode), run in the worker's group and shut down after its `stopped` record.
 public struct WorkerStatusReporting: Sendable {
     public var producer: any RecordProducer
     public var topic: String

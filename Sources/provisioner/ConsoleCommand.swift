@@ -1,4 +1,5 @@
 import ArgumentParser
+import Assembly
 import Console
 import Foundation
 import Logging

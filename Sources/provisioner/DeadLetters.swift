@@ -1,11 +1,12 @@
 import ArgumentParser
+import Assembly
 import Foundation
 import Kafka
 import Logging
 import ProvisionerConfiguration
 import ProvisioningContract
 import Redrive
-import UnixSignals
+import ServiceLifecycle
 
 /// `provisioner dlq list` / `dlq replay`: inspect and re-drive dead letters.
 struct DeadLetters: AsyncParsableCommand {
@@ -129,28 +130,15 @@ struct DeadLetters: AsyncParsableCommand {
             ) { progress in
                 if showsProgress { Terminal.status("redriving: \(progress.sent.formatted()) of \(progress.total.formatted())") }
             }
-            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-            let record = await withTaskGroup(of: RedriveRecord?.self) { group in
-                group.addTask { await redrive.run() }
-                group.addTask {
-                    for await _ in signals {
-                        redrive.cancel()
-                        break
-                    }
-                    return nil
-                }
-                // The signal task ends first on Ctrl-C (it cancelled the redrive): wait for the
-                // redrive's own result, which then says cancelled.
-                for await result in group {
-                    if let record = result {
-                        group.cancelAll()
-                        return record
-                    }
-                }
-                return redrive.auditRecord
-            }
+            // Ctrl-C or SIGTERM cancels the redrive (its record then says cancelled); its end
+            // shuts the producer down, which delivers what was sent.
+            try await ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: producer), .init(service: redrive.service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigint, .sigterm], logger: logger)
+            ).run()
+            let record = redrive.auditRecord
             if showsProgress { Terminal.status("") }
-            await producer.close()
             let sent = record.coveredPositions.count
             Console.line("redrive \(record.id): \(record.state.rawValue), \(sent) of \(record.selected) re-published to \(settings.kafka.commandsTopic)")
             if let error = record.error { throw RedriveFailed(message: error) }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Assembly
 import Console
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Logging
@@ -8,7 +10,7 @@ import Prometheus
 import ProvisionerConfiguration
 import ProvisioningContract
 import ServiceLifecycle
-import UnixSignals
+import Synchronization
 import VendorSimulators
 import Worker
 
@@ -35,7 +37,6 @@ struct Dev: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "provisioner.dev")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         guard let commands = FileManager.default.contents(atPath: samples) else {
             FileHandle.standardError.write(Data("cannot read \(samples)\n".utf8))
             throw ExitCode(64)
@@ -46,14 +47,14 @@ struct Dev: AsyncParsableCommand {
         var quiet = logger
         quiet.logLevel = .critical  // the simulators stay out of the replies table
         try await SimulatorServer.withRunning(VendorSimulator(), port: 0, logger: quiet) { simulator in
-            try await run(simulator: simulator, cluster: cluster, commands: commands, signals: signals, logger: logger)
+            try await run(simulator: simulator, cluster: cluster, commands: commands, logger: logger)
         }
         withExtendedLifetime(cluster) {}
     }
 
     /// Everything but the embedded cluster and the simulators, which outlive it.
     private func run(
-        simulator: SimulatorServer, cluster: EmbeddedKafkaCluster, commands: Data, signals: UnixSignalsSequence, logger: Logger
+        simulator: SimulatorServer, cluster: EmbeddedKafkaCluster, commands: Data, logger: Logger
     ) async throws {
         var settings = try ConfigurationLoader.load(config, sections: .all)
         settings.kafka.bootstrapServers = cluster.bootstrapServers
@@ -72,7 +73,7 @@ struct Dev: AsyncParsableCommand {
             // would only land between its rows. LOG_LEVEL still sets it.
             var workerLogger = logger
             if ProcessInfo.processInfo.environment["LOG_LEVEL"] == nil { workerLogger.logLevel = .error }
-            worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: workerLogger)
+            worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, version: ProvisionerVersion.current, http: http, logger: workerLogger)
         } catch {
             await http.shutdown()
             throw error
@@ -93,15 +94,12 @@ struct Dev: AsyncParsableCommand {
             logger.warning("console not served", metadata: ["error": "\(error)"])
             announce.yield(("console", nil))
         }
-        // One group for all that runs: the worker, and beside it the endpoints and the console,
-        // which dev goes on without if they fail. It ends by graceful shutdown, never cancellation.
-        let services =
-            [ServiceGroupConfiguration.ServiceConfiguration(service: worker)]
-            + [Announcing(endpoints, as: "metrics", to: announce)].map { .init(service: $0, failureTerminationBehavior: .ignore) }
-            + consoleServices.map { .init(service: Announcing($0, as: "console", to: announce), failureTerminationBehavior: .ignore) }
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        // The samples' run: once the endpoints and the console say where they listen, it sends
+        // the samples and prints their replies, then ends dev or, with --keep-running, waits for
+        // the signal. A signal meanwhile cancels it.
+        let (keepRunning, samples, config, configured) = (self.keepRunning, self.samples, self.config, settings)
+        let outcome = Mutex<[String]>([])
+        let session = Session {
             var ports: [String: Int?] = [:]
             for await (service, port) in bound where ports[service] == nil {
                 ports[service] = port
@@ -113,39 +111,47 @@ struct Dev: AsyncParsableCommand {
             }
             if let consolePort = ports["console"] ?? nil {
                 Console.line(
-                    "console:         http://\(settings.console.host):\(consolePort)/ (sign in as \(credentials.username), password \(credentials.revealedPassword))"
+                    "console:         http://\(configured.console.host):\(consolePort)/ (sign in as \(credentials.username), password \(credentials.revealedPassword))"
                 )
             } else {
-                Console.line("console:         not served (port \(settings.console.port) taken?)")
+                Console.line("console:         not served (port \(configured.console.port) taken?)")
             }
-            let missing: [String]
-            do {
-                missing = try await sendSamples(commands, settings: settings, logger: logger)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
+            let missing = try await Self.sendSamples(commands, from: samples, settings: configured, logger: logger)
+            outcome.withLock { $0 = missing }
             if keepRunning {
                 Console.line("")
                 for line in DevEnvironment.byHand(
-                    bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: settings)
+                    bootstrap: cluster.bootstrapServers, simulator: simulator.baseURL, config: config, metricsPort: metricsPort, settings: configured)
                 {
                     Console.line(line)
                 }
-                for await _ in signals { break }
+                try? await gracefulShutdown()
             } else {
                 Console.line("")
                 Console.line("done: the console, the worker and Kafka stop with dev. `provisioner dev --keep-running` keeps them until Ctrl-C.")
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            await http.shutdown()
-            if !missing.isEmpty { throw ExitCode(70) }
         }
+        // One group for all that runs: the worker, and beside it the endpoints and the console,
+        // which dev goes on without if they fail, and the samples' run, whose end ends the group.
+        // It stops by graceful shutdown (SIGINT, SIGTERM), in reverse order: the worker last.
+        let services =
+            [ServiceGroupConfiguration.ServiceConfiguration(service: worker)]
+            + [Announcing(endpoints, as: "metrics", to: announce)].map { .init(service: $0, failureTerminationBehavior: .ignore) }
+            + consoleServices.map { .init(service: Announcing($0, as: "console", to: announce), failureTerminationBehavior: .ignore) }
+            + [.init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await http.shutdown()
+            throw error
+        }
+        await http.shutdown()
+        if !outcome.withLock({ $0 }).isEmpty { throw ExitCode(70) }
     }
 
     /// Sends the samples block by block and prints each reply; the commands left unanswered.
-    private func sendSamples(_ commands: Data, settings: ProvisionerConfiguration, logger: Logger) async throws -> [String] {
+    private static func sendSamples(_ commands: Data, from samples: String, settings: ProvisionerConfiguration, logger: Logger) async throws -> [String] {
         // Blocks of samples, separated by blank lines, run one after another: a block's
         // commands may need users that an earlier block created (under another key).
         let blocks = CommandLines.blocks(commands)
@@ -168,6 +174,15 @@ struct Dev: AsyncParsableCommand {
         Console.line(summary.table)
         if !missing.isEmpty { Console.line("no reply within a minute for: \(missing.joined(separator: ", "))") }
         return missing
+    }
+}
+
+/// The samples' run of `dev` as a service of its group; a graceful shutdown cancels it.
+private struct Session: Service {
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await body() }
     }
 }
 
@@ -239,22 +254,22 @@ enum DevEnvironment {
 
     /// Publishes each command keyed `<target>:<user>`, as `send` does; returns the commandIds.
     static func send(_ block: [[UInt8]], settings: ProvisionerConfiguration, logger: Logger) async throws -> [String] {
-        let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
-        var ids: [String] = []
-        for value in block {
-            let key: [UInt8]?
-            switch CommandDecoder.decode(value) {
-            case .success(let command):
-                key = Array(command.derivedKey.utf8)
-                ids.append(command.commandId)
-            case .failure(let rejection):
-                key = nil
-                if let id = rejection.commandId { ids.append(id) }
+        try await KafkaProducer.with(configuration: settings.kafka.producerConfiguration, logger: logger) { producer in
+            var ids: [String] = []
+            for value in block {
+                let key: [UInt8]?
+                switch CommandDecoder.decode(value) {
+                case .success(let command):
+                    key = Array(command.derivedKey.utf8)
+                    ids.append(command.commandId)
+                case .failure(let rejection):
+                    key = nil
+                    if let id = rejection.commandId { ids.append(id) }
+                }
+                try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value))
             }
-            try await producer.send(KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value))
+            return ids
         }
-        await producer.close()
-        return ids
     }
 
     /// Replies to `ids` written after `start`, in arrival order, waiting up to a minute for all

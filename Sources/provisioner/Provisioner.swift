@@ -11,7 +11,7 @@ struct Provisioner: AsyncParsableCommand {
         commandName: "provisioner",
         abstract: "Provisions user accounts into vendor systems from Kafka.",
         version: ProvisionerVersion.current,
-        subcommands: [Run.self, Send.self, Replies.self, DeadLetters.self, Reconcile.self, ConsoleCommand.self, Broker.self, Simulate.self, Dev.self]
+        subcommands: [Run.self, Send.self, Replies.self, DeadLetters.self, ReconcileCommand.self, ConsoleCommand.self, Broker.self, Simulate.self, Dev.self]
     )
 
     static func main() async {

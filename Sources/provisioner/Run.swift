@@ -1,4 +1,5 @@
 import ArgumentParser
+import Assembly
 import Foundation
 import Kafka
 import Logging
@@ -34,7 +35,7 @@ struct Run: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let http = VendorHTTP.makeClient()
         do {
-            let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, http: http, logger: logger)
+            let worker = try WorkerAssembly.worker(settings: settings, workerId: workerId, version: ProvisionerVersion.current, http: http, logger: logger)
             logger.info(
                 "worker started",
                 metadata: [
@@ -57,64 +58,6 @@ struct Run: AsyncParsableCommand {
 
 }
 
-/// The worker as `run` and `dev` build it from a configuration.
-enum WorkerAssembly {
-    static func worker(settings: ProvisionerConfiguration, workerId: String, http: LeanHTTPClient, logger: Logger) throws -> ProvisioningWorker {
-        var consumerConfiguration = KafkaConsumerConfiguration(
-            bootstrapServers: settings.kafka.bootstrapServers, groupId: settings.kafka.groupId, topics: [settings.kafka.commandsTopic]
-        )
-        // A statistics sample every 5 s feeds the consumer-lag gauge (unless configured otherwise).
-        consumerConfiguration.properties = ["statistics.interval.ms": "5000"].merging(settings.kafka.properties) { _, configured in configured }
-        var producerConfiguration = settings.kafka.producerConfiguration
-        // Large enough to dead-letter any command the commands topic accepted (the contract
-        // refuses commands over 1 MiB, and their dead letter carries them byte for byte).
-        producerConfiguration.properties = ["message.max.bytes": "16777216"].merging(producerConfiguration.properties) { _, configured in configured }
-
-        let targets = settings.targets.mapValues { target in
-            ProvisioningTarget(
-                name: target.name, vendor: target.vendor, baseURL: target.baseURL.absoluteString,
-                credentials: target.credentials, tenant: target.tenant, timeout: target.timeout,
-                policy: TargetPolicy(
-                    retry: RetryPolicy(maxAttempts: target.retry.maxAttempts, initialBackoff: target.retry.initialBackoff, maxBackoff: target.retry.maxBackoff),
-                    rateLimit: target.rateLimit.map { RateLimit(perSecond: $0.perSecond, burst: $0.burst) },
-                    maxConcurrency: target.maxConcurrency
-                )
-            )
-        }
-        let adapters = Adapters.all(http: VendorHTTPClient(lean: http, logger: Logger(label: "provisioner.vendor")))
-        let processor = CommandProcessor(targets: targets, adapters: adapters, worker: workerId)
-        var workerSettings = WorkerSettings(
-            repliesTopic: settings.kafka.repliesTopic, deadLettersTopic: settings.kafka.deadLettersTopic,
-            groupId: settings.kafka.groupId, workerId: workerId
-        )
-        workerSettings.maxInFlight = settings.worker.maxInFlight
-        workerSettings.shutdownGracePeriod = settings.worker.shutdownGracePeriod
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
-        // Status records go through a plain producer of their own: in exactly-once mode the
-        // worker's producers are transactional, and a record every 5 s needs no batching.
-        let status = WorkerStatusReporting(
-            producer: try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger), topic: settings.kafka.statusTopic,
-            version: ProvisionerVersion.current)
-        guard settings.worker.exactlyOnce else {
-            return ProvisioningWorker(
-                consumer: consumer, producer: try KafkaProducer(configuration: producerConfiguration, logger: logger),
-                processor: processor, settings: workerSettings, status: status, logger: logger
-            )
-        }
-        // One transaction per commit tick carries everything finished since the last one: a short
-        // tick keeps replies prompt for read_committed readers. The transactional id is this
-        // process's own; a replacement producer reuses it, fencing the one it replaces.
-        workerSettings.commitInterval = .milliseconds(100)
-        producerConfiguration.transactionalId = "\(settings.kafka.groupId)-\(workerId)"
-        let transactional = producerConfiguration
-        return ProvisioningWorker(
-            consumer: consumer,
-            transactionalProducer: { () throws(KafkaError) -> KafkaProducer in try KafkaProducer(configuration: transactional, logger: logger) },
-            processor: processor, settings: workerSettings, status: status, logger: logger
-        )
-    }
-}
-
 /// The one HTTP client of a process for vendor calls: pooled keep-alive connections to every
 /// vendor, as many per origin as its target may make calls at once (`maxConcurrency`, so that no
 /// call spends its timeout queueing), TLS certificates verified, no redirects followed. The lean
@@ -122,18 +65,6 @@ enum WorkerAssembly {
 enum VendorHTTP {
     static func makeClient() -> LeanHTTPClient {
         LeanHTTPClient()
-    }
-}
-
-extension ProvisionerConfiguration.Kafka {
-    /// A producer for these settings: `kafka.properties` without the consumer-only ones, which a
-    /// producer would reject or warn about.
-    var producerConfiguration: KafkaProducerConfiguration {
-        let consumerOnly: Set<String> = [
-            "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "group.id", "auto.offset.reset",
-            "enable.auto.commit", "partition.assignment.strategy", "isolation.level", "fetch.min.bytes", "fetch.wait.max.ms",
-        ]
-        return KafkaProducerConfiguration(bootstrapServers: bootstrapServers, properties: properties.filter { !consumerOnly.contains($0.key) })
     }
 }
 

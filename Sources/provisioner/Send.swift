@@ -1,4 +1,5 @@
 import ArgumentParser
+import Assembly
 import Foundation
 import Kafka
 import Logging
@@ -43,8 +44,6 @@ struct Send: AsyncParsableCommand {
                         .utf8))
             throw ExitCode(64)
         }
-        let producer = try KafkaProducer(configuration: settings.kafka.producerConfiguration, logger: logger)
-        var sent = 0
         let records = CommandLines.blocks(data).joined().map { value in
             // Upstream systems key commands `<target>:<user identity>`; so does this tool.
             let key: [UInt8]? =
@@ -54,18 +53,20 @@ struct Send: AsyncParsableCommand {
                 }
             return KafkaProducerMessage(topic: settings.kafka.commandsTopic, key: key, value: value)
         }
-        // Enqueued in file order (so each key keeps its order), then every delivery awaited.
-        var pending = Set<UInt64>()
-        for record in records {
-            var enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
-            // librdkafka's queue full: let it drain, then try again.
-            while case .failure(let error) = enqueued, error.code == .queueFull {
-                try await producer.flush()
-                enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
+        let sent = try await KafkaProducer.with(configuration: settings.kafka.producerConfiguration, logger: logger) { producer in
+            // Enqueued in file order (so each key keeps its order), then every delivery awaited.
+            var pending = Set<UInt64>()
+            for record in records {
+                var enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
+                // librdkafka's queue full: let it drain, then try again.
+                while case .failure(let error) = enqueued, error.code == .queueFull {
+                    try await producer.flush()
+                    enqueued = Result { () throws(KafkaError) in try producer.enqueue(record) }
+                }
+                pending.insert(try enqueued.get())
             }
-            pending.insert(try enqueued.get())
-        }
-        if !pending.isEmpty {
+            var sent = 0
+            guard !pending.isEmpty else { return sent }
             for await report in producer.deliveryReports where pending.remove(report.id) != nil {
                 if let error = report.error {
                     FileHandle.standardError.write(Data("send failed after \(sent) commands: \(error)\n".utf8))
@@ -74,8 +75,8 @@ struct Send: AsyncParsableCommand {
                 sent += 1
                 if pending.isEmpty { break }
             }
+            return sent
         }
-        await producer.close()
         Console.line("sent \(sent) command\(sent == 1 ? "" : "s") to \(settings.kafka.commandsTopic)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Reconcile
 
 /// Questions and progress for an operator at a terminal; silent when there is none (a script,
 /// a CI job), which then proceeds without being asked (contract section 11).
@@ -23,7 +24,7 @@ enum Terminal {
 
 /// "reading provisioning.commands: 120,000 of 1,000,000 (12%)" on a terminal, at most a few
 /// times a second; nothing without one. Used from one task at a time.
-final class ScanProgress {
+final class ScanProgress: ReconcileProgress {
     private let enabled = Terminal.showsProgress
     private var label = ""
     private var total: Int64 = 0

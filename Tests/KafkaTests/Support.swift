@@ -4,12 +4,21 @@ import Logging
 import Synchronization
 import Testing
 
-/// A fresh embedded cluster per test, so tests share nothing and may run in parallel.
+/// A fresh embedded cluster per test, so tests share nothing and may run in parallel, and the
+/// clients a test makes on it: each runs until `stop(_:)` or the end of `with`'s body.
 struct TestCluster {
     let cluster: EmbeddedKafkaCluster
     let logger: Logger
+    let clients: KafkaClients
 
-    init(brokers: Int = 1) throws {
+    /// Runs `body` on a fresh cluster; the clients still running when it ends are shut down and
+    /// awaited before the cluster goes.
+    static func with<T>(brokers: Int = 1, _ body: (TestCluster) async throws -> T) async throws -> T {
+        try await withKafkaClients { clients in try await body(TestCluster(brokers: brokers, clients: clients)) }
+    }
+
+    private init(brokers: Int, clients: KafkaClients) throws {
+        self.clients = clients
         var logger = Logger(label: "test")
         // librdkafka is loud when brokers go down on purpose; raise with KAFKA_TEST_LOG_LEVEL=info.
         logger.logLevel = ProcessInfo.processInfo.environment["KAFKA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
@@ -18,6 +27,12 @@ struct TestCluster {
     }
 
     var bootstrapServers: String { cluster.bootstrapServers }
+
+    /// Starts `client`'s `run()` for the rest of the test.
+    func run<Client: KafkaClient & Sendable>(_ client: Client) -> Client { clients.run(client) }
+
+    /// Shuts `client` down and returns once it has closed (left its group, flushed).
+    func stop(_ client: some KafkaClient & Sendable) async { await clients.stop(client) }
 
     func topic(partitions: Int, replicationFactor: Int? = nil) throws -> String {
         let name = "t-\(UUID().uuidString.prefix(8))"
@@ -35,14 +50,17 @@ struct TestCluster {
         configuration.properties = ["session.timeout.ms": "4000", "heartbeat.interval.ms": "500", "max.poll.interval.ms": "10000"]
         if let debug = ProcessInfo.processInfo.environment["KAFKA_TEST_DEBUG"] { configuration.properties["debug"] = debug }
         configuration.properties.merge(properties) { _, new in new }
-        return try KafkaConsumer(configuration: configuration, logger: logger)
+        return run(try KafkaConsumer(configuration: configuration, logger: logger))
     }
 
-    func producer(transactionalId: String? = nil, properties: [String: String] = [:], logger: Logger? = nil) throws -> KafkaProducer {
+    func producer(transactionalId: String? = nil, properties: [String: String] = [:], logger: Logger? = nil, flushTimeout: Duration = .seconds(30)) throws
+        -> KafkaProducer
+    {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers, transactionalId: transactionalId)
+        configuration.flushTimeout = flushTimeout
         configuration.properties = ["linger.ms": "1"]
         configuration.properties.merge(properties) { _, new in new }
-        return try KafkaProducer(configuration: configuration, logger: logger ?? self.logger)
+        return run(try KafkaProducer(configuration: configuration, logger: logger ?? self.logger))
     }
 
     /// A logger that drops every line: for a client whose failure the test provokes and checks.

@@ -10,37 +10,39 @@ import Testing
 struct BrokerCommandTests {
     @Test("prints the bootstrap list first, serves the contract topics to other clients, and exits 0 on SIGTERM")
     func brokerServesOtherProcesses() async throws {
-        let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-\(UUID().uuidString).txt")
-        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "2", "--partitions", "4", "--bootstrap-file", bootstrapFile.path])
-        defer { broker.kill() }
-        let bootstrap = try await broker.firstLine()
-        #expect(bootstrap.split(separator: ",").count == 2)
-        #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
-        #expect(try String(contentsOf: bootstrapFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == bootstrap)
+        try await withKafkaClients { clients in
+            let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-\(UUID().uuidString).txt")
+            let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "2", "--partitions", "4", "--bootstrap-file", bootstrapFile.path])
+            defer { broker.kill() }
+            let bootstrap = try await broker.firstLine()
+            #expect(bootstrap.split(separator: ",").count == 2)
+            #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
+            #expect(try String(contentsOf: bootstrapFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == bootstrap)
 
-        var logger = Logger(label: "cli-test")
-        logger.logLevel = .critical
-        let admin = try KafkaAdminClient(bootstrapServers: bootstrap, logger: logger)
-        let metadata = try await admin.metadata()
-        await admin.close()
-        for topic in ["provisioning.commands", "provisioning.replies", "provisioning.dlq"] {
-            #expect(metadata.topic(topic)?.partitions.count == 4, "\(topic)")
+            var logger = Logger(label: "cli-test")
+            logger.logLevel = .critical
+            let admin = clients.run(try KafkaAdminClient(bootstrapServers: bootstrap, logger: logger))
+            let metadata = try await admin.metadata()
+            await clients.stop(admin)
+            for topic in ["provisioning.commands", "provisioning.replies", "provisioning.dlq"] {
+                #expect(metadata.topic(topic)?.partitions.count == 4, "\(topic)")
+            }
+            #expect(metadata.brokers.count == 2)
+
+            // A producer and a group consumer in this process talk to the broker in the other one.
+            let producer = clients.run(try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger))
+            try await producer.send(KafkaProducerMessage(topic: "provisioning.commands", key: "tecs-test:jdoe", value: #"{"commandId":"1"}"#))
+            await clients.stop(producer)
+            var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "cli-test", topics: ["provisioning.commands"])
+            configuration.properties = ["session.timeout.ms": "4000"]
+            let consumer = clients.run(try KafkaConsumer(configuration: configuration, logger: logger))
+            let message = try await firstMessage(consumer)
+            await clients.stop(consumer)
+            #expect(message?.key == Array("tecs-test:jdoe".utf8))
+
+            broker.terminate()
+            #expect(try await broker.exitCode() == 0)
         }
-        #expect(metadata.brokers.count == 2)
-
-        // A producer and a group consumer in this process talk to the broker in the other one.
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
-        try await producer.send(KafkaProducerMessage(topic: "provisioning.commands", key: "tecs-test:jdoe", value: #"{"commandId":"1"}"#))
-        await producer.close()
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "cli-test", topics: ["provisioning.commands"])
-        configuration.properties = ["session.timeout.ms": "4000"]
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        let message = try await firstMessage(consumer)
-        await consumer.close()
-        #expect(message?.key == Array("tecs-test:jdoe".utf8))
-
-        broker.terminate()
-        #expect(try await broker.exitCode() == 0)
     }
 
     @Test("kcat lists the topics and produces and consumes with a group", .enabled(if: Kcat.path != nil, "kcat is not installed"))

@@ -119,106 +119,110 @@ struct BrokerControlTests {
         "each fault reaches a Kafka client: a down broker's partition times out until it is up, RTT delays it, request errors fail it by name, leader and coordinator moves show"
     )
     func faultsReachClients() async throws {
-        let broker = try await ControlledBroker(brokers: 3, partitions: 4)
-        defer { broker.process.kill() }
-        let topic = "provisioning.commands"
-        let admin = try KafkaAdminClient(bootstrapServers: broker.bootstrap, logger: Self.logger)
-        func leader(_ partition: Int32) async throws -> Int32? {
-            try await admin.metadata().topic(topic)?.partitions.first { $0.id == partition }?.leader
-        }
-
-        // Leader move: the metadata any client reads names the new leader.
-        let before = try #require(try await leader(0))
-        let moved: Int32 = before == 3 ? 2 : 3
-        let move = try await broker.post("/partitions/\(topic)/0/leader", #"{"broker":\#(moved)}"#)
-        #expect(move.status == 200)
-        #expect(((move.json["topics"] as? [String: [String: Any]])?[topic]?["leaders"] as? [String: Int])?["0"] == Int(moved))
-        #expect(try await leader(0) == moved)
-
-        // Broker down: sends to the partition it leads time out; after it is up they land.
-        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
-        configuration.properties = ["message.timeout.ms": "3000", "reconnect.backoff.max.ms": "200"]
-        let producer = try KafkaProducer(configuration: configuration, logger: Self.logger)
-        func send(_ producer: KafkaProducer) async -> Result<KafkaDeliveryReport, KafkaError> {
-            do throws(KafkaError) {
-                return .success(try await producer.send(KafkaProducerMessage(topic: topic, partition: 0, key: Array("k".utf8), value: Array("v".utf8))))
-            } catch {
-                return .failure(error)
+        try await withKafkaClients { clients in
+            let broker = try await ControlledBroker(brokers: 3, partitions: 4)
+            defer { broker.process.kill() }
+            let topic = "provisioning.commands"
+            let admin = clients.run(try KafkaAdminClient(bootstrapServers: broker.bootstrap, logger: Self.logger))
+            func leader(_ partition: Int32) async throws -> Int32? {
+                try await admin.metadata().topic(topic)?.partitions.first { $0.id == partition }?.leader
             }
-        }
-        guard case .success = await send(producer) else {
-            Issue.record("a send before any fault failed")
-            return
-        }
-        #expect(try await broker.post("/brokers/\(moved)/down").status == 200)
-        let whileDown = await send(producer)
-        #expect(whileDown.failure?.code == .messageTimedOut, "\(whileDown)")
-        let up = try await broker.post("/brokers/\(moved)/up")
-        #expect((up.json["brokers"] as? [[String: Any]])?.allSatisfy { $0["up"] as? Bool == true } == true)
-        var landed = false
-        for _ in 0..<5 where !landed {
-            if case .success = await send(producer) { landed = true }
-        }
-        #expect(landed, "the partition takes records again once its leader is up")
 
-        // Round-trip time: a send waits at least that long.
-        #expect(try await broker.post("/brokers/\(moved)/rtt", #"{"ms":800}"#).status == 200)
-        let started = ContinuousClock.now
-        guard case .success = await send(producer) else {
-            Issue.record("a send with RTT failed")
-            return
-        }
-        #expect(ContinuousClock.now - started >= .milliseconds(800))
-        let cleared = try await broker.post("/brokers/\(moved)/rtt", #"{"ms":0}"#)
-        #expect((cleared.json["brokers"] as? [[String: Any]])?.allSatisfy { $0["rttMs"] as? Int == 0 } == true)
+            // Leader move: the metadata any client reads names the new leader.
+            let before = try #require(try await leader(0))
+            let moved: Int32 = before == 3 ? 2 : 3
+            let move = try await broker.post("/partitions/\(topic)/0/leader", #"{"broker":\#(moved)}"#)
+            #expect(move.status == 200)
+            #expect(((move.json["topics"] as? [String: [String: Any]])?[topic]?["leaders"] as? [String: Int])?["0"] == Int(moved))
+            #expect(try await leader(0) == moved)
 
-        // Request errors: the next Produce is refused with the named error; the one after lands
-        // (from a new producer: librdkafka keeps a topic's authorization error until its next
-        // metadata refresh).
-        #expect(try await broker.post("/errors", #"{"api":"Produce","errors":["TOPIC_AUTHORIZATION_FAILED"]}"#).status == 200)
-        let refused = await send(producer)
-        #expect(refused.failure?.code.protocolName == "TOPIC_AUTHORIZATION_FAILED", "\(refused)")
-        await producer.close()
-        let second = try KafkaProducer(configuration: configuration, logger: Self.logger)
-        let after = await send(second)
-        guard case .success = after else {
-            Issue.record("the send after the injected error failed: \(after)")
-            return
-        }
-        await second.close()
-        await admin.close()
+            // Broker down: sends to the partition it leads time out; after it is up they land.
+            var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+            configuration.properties = ["message.timeout.ms": "3000", "reconnect.backoff.max.ms": "200"]
+            let producer = clients.run(try KafkaProducer(configuration: configuration, logger: Self.logger))
+            func send(_ producer: KafkaProducer) async -> Result<KafkaDeliveryReport, KafkaError> {
+                do throws(KafkaError) {
+                    return .success(try await producer.send(KafkaProducerMessage(topic: topic, partition: 0, key: Array("k".utf8), value: Array("v".utf8))))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            guard case .success = await send(producer) else {
+                Issue.record("a send before any fault failed")
+                return
+            }
+            #expect(try await broker.post("/brokers/\(moved)/down").status == 200)
+            let whileDown = await send(producer)
+            #expect(whileDown.failure?.code == .messageTimedOut, "\(whileDown)")
+            let up = try await broker.post("/brokers/\(moved)/up")
+            #expect((up.json["brokers"] as? [[String: Any]])?.allSatisfy { $0["up"] as? Bool == true } == true)
+            var landed = false
+            for _ in 0..<5 where !landed {
+                if case .success = await send(producer) { landed = true }
+            }
+            #expect(landed, "the partition takes records again once its leader is up")
 
-        // Coordinator moves: each group's members find their coordinator where it was moved.
-        for target: Int32 in [1, 2, 3] {
-            let group = "control-test-\(target)"
-            #expect(try await broker.post("/coordinator", #"{"type":"group","key":"\#(group)","broker":\#(target)}"#).status == 200)
-            #expect(try await coordinator(of: group, bootstrap: broker.bootstrap) == target, "group \(group)")
-        }
-        let state = try await broker.call(.GET, "/state")
-        #expect((state.json["coordinators"] as? [[String: Any]])?.count == 3)
+            // Round-trip time: a send waits at least that long.
+            #expect(try await broker.post("/brokers/\(moved)/rtt", #"{"ms":800}"#).status == 200)
+            let started = ContinuousClock.now
+            guard case .success = await send(producer) else {
+                Issue.record("a send with RTT failed")
+                return
+            }
+            #expect(ContinuousClock.now - started >= .milliseconds(800))
+            let cleared = try await broker.post("/brokers/\(moved)/rtt", #"{"ms":0}"#)
+            #expect((cleared.json["brokers"] as? [[String: Any]])?.allSatisfy { $0["rttMs"] as? Int == 0 } == true)
 
-        broker.process.terminate()
-        #expect(try await broker.process.exitCode() == 0)
+            // Request errors: the next Produce is refused with the named error; the one after lands
+            // (from a new producer: librdkafka keeps a topic's authorization error until its next
+            // metadata refresh).
+            #expect(try await broker.post("/errors", #"{"api":"Produce","errors":["TOPIC_AUTHORIZATION_FAILED"]}"#).status == 200)
+            let refused = await send(producer)
+            #expect(refused.failure?.code.protocolName == "TOPIC_AUTHORIZATION_FAILED", "\(refused)")
+            await clients.stop(producer)
+            let second = clients.run(try KafkaProducer(configuration: configuration, logger: Self.logger))
+            let after = await send(second)
+            guard case .success = after else {
+                Issue.record("the send after the injected error failed: \(after)")
+                return
+            }
+            await clients.stop(second)
+            await clients.stop(admin)
+
+            // Coordinator moves: each group's members find their coordinator where it was moved.
+            for target: Int32 in [1, 2, 3] {
+                let group = "control-test-\(target)"
+                #expect(try await broker.post("/coordinator", #"{"type":"group","key":"\#(group)","broker":\#(target)}"#).status == 200)
+                #expect(try await coordinator(of: group, bootstrap: broker.bootstrap) == target, "group \(group)")
+            }
+            let state = try await broker.call(.GET, "/state")
+            #expect((state.json["coordinators"] as? [[String: Any]])?.count == 3)
+
+            broker.process.terminate()
+            #expect(try await broker.process.exitCode() == 0)
+        }
     }
 
     /// The broker id a member of `group` reports as its coordinator, from librdkafka's statistics
     /// (the `GroupCoordinator` entry takes the node id of the broker FindCoordinator named).
     private func coordinator(of group: String, bootstrap: String) async throws -> Int32? {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: group, topics: ["provisioning.commands"])
-        configuration.properties = ["statistics.interval.ms": "100", "session.timeout.ms": "6000"]
-        let consumer = try KafkaConsumer(configuration: configuration, logger: Self.logger)
-        let found = try await withDeadline(30) {
-            for await sample in consumer.statistics {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(sample.json.utf8)) as? [String: Any],
-                    let brokers = object["brokers"] as? [String: [String: Any]],
-                    let entry = brokers["GroupCoordinator"], let id = entry["nodeid"] as? Int, id > 0, entry["state"] as? String == "UP"
-                else { continue }
-                return Int32?(Int32(id))
+        return try await withKafkaClients { clients in
+            var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: group, topics: ["provisioning.commands"])
+            configuration.properties = ["statistics.interval.ms": "100", "session.timeout.ms": "6000"]
+            let consumer = clients.run(try KafkaConsumer(configuration: configuration, logger: Self.logger))
+            let found = try await withDeadline(30) {
+                for await sample in consumer.statistics {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(sample.json.utf8)) as? [String: Any],
+                        let brokers = object["brokers"] as? [String: [String: Any]],
+                        let entry = brokers["GroupCoordinator"], let id = entry["nodeid"] as? Int, id > 0, entry["state"] as? String == "UP"
+                    else { continue }
+                    return Int32?(Int32(id))
+                }
+                return nil
             }
-            return nil
+            await clients.stop(consumer)
+            return found
         }
-        await consumer.close()
-        return found
     }
 
     private func canConnect(host: String, port: Int) -> Bool {

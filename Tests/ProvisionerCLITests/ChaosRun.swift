@@ -89,146 +89,149 @@ struct ChaosRun {
     /// Every check that could see the cluster's abort throws rather than records an issue, so
     /// that `run()` can tell that abort apart from a failure of the workers.
     private func run(on broker: BrokerControlTests.ControlledBroker) async throws -> Result {
-        let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "5"])
-        defer { simulator.kill() }
-        let simulatorURL = try #require(try await simulator.firstLine().split(separator: " ").first { $0.hasPrefix("http://") }).description
-        let config = try configFile(bootstrap: broker.bootstrap, simulatorURL: simulatorURL)
-        let replies = try ReplyReader(bootstrap: broker.bootstrap)
-        try await replies.ready()
+        return try await withKafkaClients { clients in
+            let simulator = try ProvisionerProcess(arguments: ["simulate", "--port", "0", "--latency", "5"])
+            defer { simulator.kill() }
+            let simulatorURL = try #require(try await simulator.firstLine().split(separator: " ").first { $0.hasPrefix("http://") }).description
+            let config = try configFile(bootstrap: broker.bootstrap, simulatorURL: simulatorURL)
+            return try await ReplyReader.with(bootstrap: broker.bootstrap) { replies in
 
-        var workers = try (0..<3).map { _ in try worker(config) }
-        defer { for worker in workers { worker.kill() } }
-        var random = SplitMix(seed: seed)
-        var result = Result()
-        var injected: [(at: Date, fault: Fault)] = []
-        let prefix = "chaos-\(seed)-\(exactlyOnce ? "eo" : "alo")"
+                var workers = try (0..<3).map { _ in try worker(config) }
+                defer { for worker in workers { worker.kill() } }
+                var random = SplitMix(seed: seed)
+                var result = Result()
+                var injected: [(at: Date, fault: Fault)] = []
+                let prefix = "chaos-\(seed)-\(exactlyOnce ? "eo" : "alo")"
 
-        // Commands flow at `rate` a second for the whole schedule, from this process.
-        var logger = Logger(label: "chaos")
-        logger.logLevel = .critical
-        // One Produce in flight, as the workers' producers here: with more, a refused batch
-        // followed by an accepted one is acknowledged but never written by the embedded cluster
-        // (docs/worker-core.md). A soak run lost one command that way: 1,874 of 1,875 in the topic.
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap, properties: ["max.in.flight.requests.per.connection": "1"]),
-            logger: logger)
-        let total = Int(Double(rate) * duration.seconds)
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var deliveries: [KafkaPendingDelivery] = []
-                deliveries.reserveCapacity(total)
-                for index in 0..<total {
-                    let due = started + .seconds(Double(index) / Double(rate))
-                    if due > .now { try await Task.sleep(until: due) }
-                    let id = "\(prefix)-\(index)"
-                    let value =
-                        #"{"commandId":"\#(id)","target":"tecs-test","operation":"createUser","user":{"userName":"\#(id)","email":"\#(id)@example.com"}}"#
-                    deliveries.append(try producer.submit(KafkaProducerMessage(topic: "provisioning.commands", key: "tecs-test:\(id)", value: value)))
+                // Commands flow at `rate` a second for the whole schedule, from this process.
+                var logger = Logger(label: "chaos")
+                logger.logLevel = .critical
+                // One Produce in flight, as the workers' producers here: with more, a refused batch
+                // followed by an accepted one is acknowledged but never written by the embedded cluster
+                // (docs/worker-core.md). A soak run lost one command that way: 1,874 of 1,875 in the topic.
+                let producer = clients.run(
+                    try KafkaProducer(
+                        configuration: KafkaProducerConfiguration(
+                            bootstrapServers: broker.bootstrap, properties: ["max.in.flight.requests.per.connection": "1"]),
+                        logger: logger))
+                let total = Int(Double(rate) * duration.seconds)
+                let started = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var deliveries: [KafkaPendingDelivery] = []
+                        deliveries.reserveCapacity(total)
+                        for index in 0..<total {
+                            let due = started + .seconds(Double(index) / Double(rate))
+                            if due > .now { try await Task.sleep(until: due) }
+                            let id = "\(prefix)-\(index)"
+                            let value =
+                                #"{"commandId":"\#(id)","target":"tecs-test","operation":"createUser","user":{"userName":"\#(id)","email":"\#(id)@example.com"}}"#
+                            deliveries.append(try producer.submit(KafkaProducerMessage(topic: "provisioning.commands", key: "tecs-test:\(id)", value: value)))
+                        }
+                        try await producer.flush()
+                        // Every command acknowledged, or the run would wait for answers to commands that never arrived.
+                        var failed = 0
+                        for delivery in deliveries where (try? await delivery.acknowledgement()) == nil { failed += 1 }
+                        guard failed == 0 else { throw CLIError("\(failed) commands not acknowledged by the cluster") }
+                    }
+                    // The schedule: one fault every 3 to 6 s until the commands are all sent.
+                    while ContinuousClock.now - started < duration {
+                        try await Task.sleep(for: .milliseconds(3000 + random.next(3000)))
+                        let fault = Fault.allCases[random.next(Fault.allCases.count)]
+                        result.faults[fault, default: 0] += 1
+                        injected.append((Date(), fault))
+                        let at = String(format: "%.1f", (ContinuousClock.now - started).seconds)
+                        switch fault {
+                        case .brokerDown:
+                            let id = 1 + random.next(3)
+                            print("chaos t+\(at)s: broker \(id) down for 5 s")
+                            _ = try await broker.post("/brokers/\(id)/down")
+                            try await Task.sleep(for: .seconds(5))
+                            _ = try await broker.post("/brokers/\(id)/up")
+                        case .requestErrors:
+                            let (api, errors) = Self.requestErrors[random.next(Self.requestErrors.count)]
+                            let count = 1 + random.next(4)
+                            let list = (0..<count).map { "\"\(errors[$0 % errors.count])\"" }.joined(separator: ",")
+                            print("chaos t+\(at)s: \(count) request errors on \(api)")
+                            _ = try await broker.post("/errors", #"{"api":"\#(api)","errors":[\#(list)]}"#)
+                        case .roundTripTime:
+                            let id = 1 + random.next(3)
+                            print("chaos t+\(at)s: 300 ms RTT on broker \(id) for 5 s")
+                            _ = try await broker.post("/brokers/\(id)/rtt", #"{"ms":300}"#)
+                            try await Task.sleep(for: .seconds(5))
+                            _ = try await broker.post("/brokers/\(id)/rtt", #"{"ms":0}"#)
+                        case .leaderMove:
+                            let topic = random.next(2) == 0 ? "provisioning.commands" : "provisioning.replies"
+                            let (partition, id) = (random.next(6), 1 + random.next(3))
+                            print("chaos t+\(at)s: leader of \(topic)[\(partition)] to broker \(id)")
+                            _ = try await broker.post("/partitions/\(topic)/\(partition)/leader", #"{"broker":\#(id)}"#)
+                        case .coordinatorMove:
+                            let id = 1 + random.next(3)
+                            print("chaos t+\(at)s: group coordinator to broker \(id)")
+                            _ = try await broker.post("/coordinator", #"{"type":"group","key":"\#(Self.group)","broker":\#(id)}"#)
+                        case .kill:
+                            let victim = random.next(3)
+                            print("chaos t+\(at)s: kill -9 worker \(victim), restarted")
+                            workers[victim].kill()
+                            _ = try? await workers[victim].exitCode()
+                            workers[victim] = try worker(config)
+                        case .terminate:
+                            let victim = random.next(3)
+                            print("chaos t+\(at)s: SIGTERM worker \(victim), restarted")
+                            if let stuck = await Self.stop(workers[victim], victim) { result.stuckStops.append(stuck) }
+                            workers[victim] = try worker(config)
+                        case .vendorErrors:
+                            print("chaos t+\(at)s: vendor answers 503 for 3 s")
+                            _ = try await Self.simulator(simulatorURL, .PUT, "/_sim/faults", #"{"vendor":"tecs","failureRate":1,"failureStatus":503}"#)
+                            try await Task.sleep(for: .seconds(3))
+                            _ = try await Self.simulator(simulatorURL, .DELETE, "/_sim/faults")
+                        }
+                    }
+                    try await group.waitForAll()
                 }
-                try await producer.flush()
-                // Every command acknowledged, or the run would wait for answers to commands that never arrived.
-                var failed = 0
-                for delivery in deliveries where (try? await delivery.acknowledgement()) == nil { failed += 1 }
-                guard failed == 0 else { throw CLIError("\(failed) commands not acknowledged by the cluster") }
-            }
-            // The schedule: one fault every 3 to 6 s until the commands are all sent.
-            while ContinuousClock.now - started < duration {
-                try await Task.sleep(for: .milliseconds(3000 + random.next(3000)))
-                let fault = Fault.allCases[random.next(Fault.allCases.count)]
-                result.faults[fault, default: 0] += 1
-                injected.append((Date(), fault))
-                let at = String(format: "%.1f", (ContinuousClock.now - started).seconds)
-                switch fault {
-                case .brokerDown:
-                    let id = 1 + random.next(3)
-                    print("chaos t+\(at)s: broker \(id) down for 5 s")
-                    _ = try await broker.post("/brokers/\(id)/down")
-                    try await Task.sleep(for: .seconds(5))
-                    _ = try await broker.post("/brokers/\(id)/up")
-                case .requestErrors:
-                    let (api, errors) = Self.requestErrors[random.next(Self.requestErrors.count)]
-                    let count = 1 + random.next(4)
-                    let list = (0..<count).map { "\"\(errors[$0 % errors.count])\"" }.joined(separator: ",")
-                    print("chaos t+\(at)s: \(count) request errors on \(api)")
-                    _ = try await broker.post("/errors", #"{"api":"\#(api)","errors":[\#(list)]}"#)
-                case .roundTripTime:
-                    let id = 1 + random.next(3)
-                    print("chaos t+\(at)s: 300 ms RTT on broker \(id) for 5 s")
-                    _ = try await broker.post("/brokers/\(id)/rtt", #"{"ms":300}"#)
-                    try await Task.sleep(for: .seconds(5))
-                    _ = try await broker.post("/brokers/\(id)/rtt", #"{"ms":0}"#)
-                case .leaderMove:
-                    let topic = random.next(2) == 0 ? "provisioning.commands" : "provisioning.replies"
-                    let (partition, id) = (random.next(6), 1 + random.next(3))
-                    print("chaos t+\(at)s: leader of \(topic)[\(partition)] to broker \(id)")
-                    _ = try await broker.post("/partitions/\(topic)/\(partition)/leader", #"{"broker":\#(id)}"#)
-                case .coordinatorMove:
-                    let id = 1 + random.next(3)
-                    print("chaos t+\(at)s: group coordinator to broker \(id)")
-                    _ = try await broker.post("/coordinator", #"{"type":"group","key":"\#(Self.group)","broker":\#(id)}"#)
-                case .kill:
-                    let victim = random.next(3)
-                    print("chaos t+\(at)s: kill -9 worker \(victim), restarted")
-                    workers[victim].kill()
-                    _ = try? await workers[victim].exitCode()
-                    workers[victim] = try worker(config)
-                case .terminate:
-                    let victim = random.next(3)
-                    print("chaos t+\(at)s: SIGTERM worker \(victim), restarted")
-                    if let stuck = await Self.stop(workers[victim], victim) { result.stuckStops.append(stuck) }
-                    workers[victim] = try worker(config)
-                case .vendorErrors:
-                    print("chaos t+\(at)s: vendor answers 503 for 3 s")
-                    _ = try await Self.simulator(simulatorURL, .PUT, "/_sim/faults", #"{"vendor":"tecs","failureRate":1,"failureStatus":503}"#)
-                    try await Task.sleep(for: .seconds(3))
-                    _ = try await Self.simulator(simulatorURL, .DELETE, "/_sim/faults")
+                await clients.stop(producer)
+                result.commands = total
+
+                try await replies.waitForAnswers(total, seconds: exactlyOnce ? 600 : 300)
+                for (index, worker) in workers.enumerated() {
+                    if let stuck = await Self.stop(worker, index) { result.stuckStops.append(stuck) }
                 }
+                try await replies.drain()
+                let ids = replies.commandIds.filter { $0.hasPrefix(prefix) }
+                result.repeats = ids.count - Set(ids).count
+                // The last fault injected before `date`: a rough cause of what a reply then shows.
+                let faultBefore = { [injected] (date: Date) in injected.last { $0.at <= date }?.fault }
+                var answered = Set<String>()
+                for reply in replies.all.sorted(by: { $0.completedAt < $1.completedAt }) {
+                    guard let id = reply.commandId, id.hasPrefix(prefix), !answered.insert(id).inserted else { continue }
+                    result.repeatsAfter[faultBefore(reply.completedAt), default: 0] += 1
+                }
+                result.conflicts = replies.all.filter { $0.error?.category == .conflict }.count
+                for reply in replies.all where reply.status == .failed {
+                    let error = reply.error.map { "\($0.category)/\($0.code)" } ?? "no error"
+                    let after = faultBefore(reply.completedAt).map { "\($0)" } ?? "none yet"
+                    result.failed["\(error) after \(reply.attempts) attempts, after \(after)", default: 0] += 1
+                }
+
+                // Every command answered, by the operators' own proof.
+                let reconcile = try ProvisionerProcess(arguments: ["reconcile", "--config", config, "--grace", "0s", "--format", "json"])
+                let (stdout, stderr) = await reconcile.outputs()
+                let report = try JSONSerialization.jsonObject(with: Data((stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
+                result.unanswered = (report?["unanswered"] as? [Any])?.count ?? -1
+                var problems: [String] = []
+                if try await reconcile.exitCode() != 0 { problems.append("reconcile: \(stdout.suffix(2000)) \(stderr.suffix(500))") }
+
+                // Every user held once by the vendor.
+                let users = try await Self.simulator(simulatorURL, .GET, "/_sim/tecs/users")
+                let names = (try JSONSerialization.jsonObject(with: Data(users.utf8)) as? [[String: Any]] ?? []).compactMap { $0["consumerId"] as? String }
+                let held = Dictionary(grouping: names.filter { $0.hasPrefix(prefix) }, by: { $0 })
+                result.usersHeldTwice = held.values.filter { $0.count > 1 }.count
+                if held.count != total { problems.append("the vendor holds \(held.count) of \(total) users") }
+                print("chaos: seed \(seed), \(exactlyOnce ? "exactly once" : "at least once"): \(result.summary)")
+                if !problems.isEmpty { throw CLIError(problems.joined(separator: "; ")) }
+                return result
             }
-            try await group.waitForAll()
         }
-        await producer.close()
-        result.commands = total
-
-        try await replies.waitForAnswers(total, seconds: exactlyOnce ? 600 : 300)
-        for (index, worker) in workers.enumerated() {
-            if let stuck = await Self.stop(worker, index) { result.stuckStops.append(stuck) }
-        }
-        try await replies.drain(partitions: 6)
-        let ids = replies.commandIds.filter { $0.hasPrefix(prefix) }
-        result.repeats = ids.count - Set(ids).count
-        // The last fault injected before `date`: a rough cause of what a reply then shows.
-        let faultBefore = { [injected] (date: Date) in injected.last { $0.at <= date }?.fault }
-        var answered = Set<String>()
-        for reply in replies.all.sorted(by: { $0.completedAt < $1.completedAt }) {
-            guard let id = reply.commandId, id.hasPrefix(prefix), !answered.insert(id).inserted else { continue }
-            result.repeatsAfter[faultBefore(reply.completedAt), default: 0] += 1
-        }
-        result.conflicts = replies.all.filter { $0.error?.category == .conflict }.count
-        for reply in replies.all where reply.status == .failed {
-            let error = reply.error.map { "\($0.category)/\($0.code)" } ?? "no error"
-            let after = faultBefore(reply.completedAt).map { "\($0)" } ?? "none yet"
-            result.failed["\(error) after \(reply.attempts) attempts, after \(after)", default: 0] += 1
-        }
-
-        // Every command answered, by the operators' own proof.
-        let reconcile = try ProvisionerProcess(arguments: ["reconcile", "--config", config, "--grace", "0s", "--format", "json"])
-        let (stdout, stderr) = await reconcile.outputs()
-        let report = try JSONSerialization.jsonObject(with: Data((stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
-        result.unanswered = (report?["unanswered"] as? [Any])?.count ?? -1
-        var problems: [String] = []
-        if try await reconcile.exitCode() != 0 { problems.append("reconcile: \(stdout.suffix(2000)) \(stderr.suffix(500))") }
-
-        // Every user held once by the vendor.
-        let users = try await Self.simulator(simulatorURL, .GET, "/_sim/tecs/users")
-        let names = (try JSONSerialization.jsonObject(with: Data(users.utf8)) as? [[String: Any]] ?? []).compactMap { $0["consumerId"] as? String }
-        let held = Dictionary(grouping: names.filter { $0.hasPrefix(prefix) }, by: { $0 })
-        result.usersHeldTwice = held.values.filter { $0.count > 1 }.count
-        if held.count != total { problems.append("the vendor holds \(held.count) of \(total) users") }
-        await replies.close()
-        print("chaos: seed \(seed), \(exactlyOnce ? "exactly once" : "at least once"): \(result.summary)")
-        if !problems.isEmpty { throw CLIError(problems.joined(separator: "; ")) }
-        return result
     }
 
     /// SIGTERM, then the worker's shutdown grace period (10 s) and its Kafka clients' closing

@@ -103,56 +103,54 @@ struct CrashAndStopTests {
         defer { simulator.kill() }
         let setup = try await setUp(group: "kill-workers", maxInFlight: 4, vendor: vendor)
         defer { setup.broker.kill() }
-        let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        try await replies.ready()
+        try await ReplyReader.with(bootstrap: setup.bootstrap) { replies in
 
-        let first = try worker(setup)
-        try await replies.wait("the first replies") { $0.count >= 20 }
-        first.kill()
-        let answeredBeforeKill = Set(replies.commandIds)
-        #expect(answeredBeforeKill.count < total, "killed mid-stream")
+            let first = try worker(setup)
+            try await replies.wait("the first replies") { $0.count >= 20 }
+            first.kill()
+            let answeredBeforeKill = Set(replies.commandIds)
+            #expect(answeredBeforeKill.count < total, "killed mid-stream")
 
-        let second = try worker(setup)
-        defer { second.kill() }
-        try await replies.waitForAnswers(total)
-        let duplicates = replies.commandIds.count - Set(replies.commandIds).count
-        // Make sure the second is at work (and so handles SIGTERM) before stopping it.
-        try await sendCommands(setup, ids: ["after-restart"])
-        try await replies.wait("the second worker's reply") { $0.contains { $0.commandId == "after-restart" } }
-        print("kill -9 mid-stream: \(answeredBeforeKill.count) answered before the kill, \(duplicates) duplicate replies after restart")
-        second.terminate()
-        #expect(try await second.exitCode() == 0)
-        await replies.close()
+            let second = try worker(setup)
+            defer { second.kill() }
+            try await replies.waitForAnswers(total)
+            let duplicates = replies.commandIds.count - Set(replies.commandIds).count
+            // Make sure the second is at work (and so handles SIGTERM) before stopping it.
+            try await sendCommands(setup, ids: ["after-restart"])
+            try await replies.wait("the second worker's reply") { $0.contains { $0.commandId == "after-restart" } }
+            print("kill -9 mid-stream: \(answeredBeforeKill.count) answered before the kill, \(duplicates) duplicate replies after restart")
+            second.terminate()
+            #expect(try await second.exitCode() == 0)
+        }
     }
 
     @Test("SIGTERM with work in flight: exit 0, offsets committed, and a restart sends no duplicate reply")
     func stopAndRestart() async throws {
         let setup = try await setUp(group: "stop-workers")
         defer { setup.broker.kill() }
-        let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        try await replies.ready()
+        try await ReplyReader.with(bootstrap: setup.bootstrap) { replies in
 
-        let first = try worker(setup)
-        try await replies.wait("the first 200 replies") { $0.count >= 200 }
-        first.terminate()
-        #expect(try await first.exitCode() == 0)
+            let first = try worker(setup)
+            try await replies.wait("the first 200 replies") { $0.count >= 200 }
+            first.terminate()
+            #expect(try await first.exitCode() == 0)
 
-        let second = try worker(setup)
-        defer { second.kill() }
-        try await replies.waitForAnswers(total)
-        // The first may have answered everything already: make sure the second is at work (and
-        // so handles SIGTERM) before stopping it.
-        try await sendCommands(setup, ids: ["after-restart"])
-        try await replies.wait("the second worker's reply") { $0.contains { $0.commandId == "after-restart" } }
-        second.terminate()
-        #expect(try await second.exitCode() == 0)
-        // Anything still coming would be a duplicate: read the topic to its end first.
-        try await replies.drain(partitions: 6)
-        let all = replies.all
-        let counts = Dictionary(grouping: all, by: { $0.commandId ?? "" })
-        let doubled = counts.filter { $0.value.count > 1 }.map { "\($0.key): \($0.value.map(\.worker))" }
-        #expect(replies.commandIds.count == total + 1, "no command answered twice: \(doubled.prefix(5))")
-        await replies.close()
+            let second = try worker(setup)
+            defer { second.kill() }
+            try await replies.waitForAnswers(total)
+            // The first may have answered everything already: make sure the second is at work (and
+            // so handles SIGTERM) before stopping it.
+            try await sendCommands(setup, ids: ["after-restart"])
+            try await replies.wait("the second worker's reply") { $0.contains { $0.commandId == "after-restart" } }
+            second.terminate()
+            #expect(try await second.exitCode() == 0)
+            // Anything still coming would be a duplicate: read the topic to its end first.
+            try await replies.drain()
+            let all = replies.all
+            let counts = Dictionary(grouping: all, by: { $0.commandId ?? "" })
+            let doubled = counts.filter { $0.value.count > 1 }.map { "\($0.key): \($0.value.map(\.worker))" }
+            #expect(replies.commandIds.count == total + 1, "no command answered twice: \(doubled.prefix(5))")
+        }
     }
 
     @Test("three workers in one group share the partitions and answer every command exactly once")
@@ -161,48 +159,49 @@ struct CrashAndStopTests {
         // the group, and the rebalance repeated commands (not this test's subject).
         let setup = try await setUp(group: "three-workers", send: false, sessionTimeoutMs: 10_000)
         defer { setup.broker.kill() }
-        let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        let workers = try (0..<3).map { _ in try worker(setup) }
-        defer { for worker in workers { worker.kill() } }
+        try await ReplyReader.with(bootstrap: setup.bootstrap) { replies in
+            let workers = try (0..<3).map { _ in try worker(setup) }
+            defer { for worker in workers { worker.kill() } }
 
-        // Probes until all three answer and two rounds in a row see the same worker behind each
-        // key: then the cooperative rebalances are over and the group is stable. (Rebalances
-        // while commands flow may repeat some, which is not this test's topic.)
-        var round = 0
-        var previous: [String: String] = [:]
-        while true {
-            round += 1
-            #expect(round <= 30, "the group settles with all three workers answering")
-            if round > 30 { return }
-            let probes = (0..<24).map { "probe-\(round)-\($0)" }
-            try await sendCommands(setup, ids: probes)
-            try await replies.wait("probe round \(round)") { all in Set(probes).isSubset(of: Set(all.compactMap(\.commandId))) }
-            var owners: [String: String] = [:]
-            for reply in replies.all {
-                guard let id = reply.commandId, id.hasPrefix("probe-\(round)-") else { continue }
-                owners[String(id.split(separator: "-").last!)] = reply.worker
+            // Probes until all three answer and two rounds in a row see the same worker behind each
+            // key: then the cooperative rebalances are over and the group is stable. (Rebalances
+            // while commands flow may repeat some, which is not this test's topic.)
+            var round = 0
+            var previous: [String: String] = [:]
+            while true {
+                round += 1
+                #expect(round <= 30, "the group settles with all three workers answering")
+                if round > 30 { return }
+                let probes = (0..<24).map { "probe-\(round)-\($0)" }
+                try await sendCommands(setup, ids: probes)
+                try await replies.wait("probe round \(round)") { all in Set(probes).isSubset(of: Set(all.compactMap(\.commandId))) }
+                var owners: [String: String] = [:]
+                for reply in replies.all {
+                    guard let id = reply.commandId, id.hasPrefix("probe-\(round)-") else { continue }
+                    owners[String(id.split(separator: "-").last!)] = reply.worker
+                }
+                if Set(owners.values).count == 3, owners == previous { break }
+                previous = owners
             }
-            if Set(owners.values).count == 3, owners == previous { break }
-            previous = owners
-        }
-        try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" })
-        try await diagnosing(workers, replies) {
-            try await replies.waitForAnswers(total + round * 24)
-        }
-        for worker in workers { worker.terminate() }
-        for worker in workers { #expect(try await worker.exitCode() == 0) }
-        try await replies.drain(partitions: 6)
+            try await sendCommands(setup, ids: (0..<total).map { "c-\($0)" })
+            try await diagnosing(workers, replies) {
+                try await replies.waitForAnswers(total + round * 24)
+            }
+            for worker in workers { worker.terminate() }
+            for worker in workers { #expect(try await worker.exitCode() == 0) }
+            try await replies.drain()
 
-        let all = replies.all.filter { $0.commandId?.hasPrefix("c-") == true }
-        let byWorker = Dictionary(grouping: all, by: \.worker).mapValues(\.count)
-        print("three workers: replies per worker \(byWorker.values.sorted())")
-        #expect(all.count == total, "exactly once: \(all.count - Set(all.compactMap(\.commandId)).count) duplicates")
-        #expect(byWorker.count == 3, "the work was shared: \(byWorker)")
-        await replies.close()
+            let all = replies.all.filter { $0.commandId?.hasPrefix("c-") == true }
+            let byWorker = Dictionary(grouping: all, by: \.worker).mapValues(\.count)
+            print("three workers: replies per worker \(byWorker.values.sorted())")
+            #expect(all.count == total, "exactly once: \(all.count - Set(all.compactMap(\.commandId)).count) duplicates")
+            #expect(byWorker.count == 3, "the work was shared: \(byWorker)")
+        }
     }
 }
 
-/// Reads the replies topic in the background and lets a test wait for a condition on them.
+/// Reads the replies topic from its beginning, without a group, while a test runs, and lets
+/// the test wait for a condition on what it read.
 final class ReplyReader: Sendable {
     /// What has been read so far.
     struct Received {
@@ -218,55 +217,41 @@ final class ReplyReader: Sendable {
         var waiter: (condition: @Sendable (Received) -> Bool, continuation: CheckedContinuation<Void, Never>)?
     }
 
-    private let consumer: KafkaConsumer
+    private let reader: KafkaTopicReader
     private let state = Mutex(State())
+    /// Per partition, the offset after the last record read.
     private let positions = Mutex<[Int32: Int64]>([:])
-    private let assigned = Mutex(false)
-    private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(bootstrap: String) throws {
+    /// Runs `body` while a reader follows the replies topic; the reader stops when `body` ends.
+    static func with<T>(bootstrap: String, _ body: (ReplyReader) async throws -> T) async throws -> T {
         var logger = Logger(label: "replies")
         logger.logLevel = .critical
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "reader-\(UUID().uuidString)", topics: ["provisioning.replies"])
-        configuration.properties = ["session.timeout.ms": "10000"]
-        consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        let reading = Task { [self] in
-            for await event in consumer.events {
-                let message: KafkaConsumerMessage
-                switch event {
-                case .message(let received): message = received
-                case .partitionsAssigned:
-                    assigned.withLock { $0 = true }
-                    state.withLock { state in
-                        defer { state.waiter = nil }
-                        return state.waiter?.continuation
-                    }?.resume()
-                    continue
-                case .partitionsRevoked(let revocation):
-                    revocation.complete()
-                    continue
-                case .offsetsCommitted, .error:
-                    continue
-                }
-                // Rejoining its group (it commits nothing) restarts it at the beginning: skip what it read.
-                let isNew = positions.withLock { read in
-                    guard message.offset >= read[message.partition, default: 0] else { return false }
-                    read[message.partition] = message.offset + 1
-                    return true
-                }
-                guard isNew else { continue }
-                guard let reply = try? ProvisioningReply(decoding: message.value ?? []) else { continue }
-                let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
-                    state.received.replies.append(reply)
-                    if let id = reply.commandId { state.received.answered.insert(id) }
-                    guard let waiter = state.waiter, waiter.condition(state.received) else { return nil }
-                    state.waiter = nil
-                    return waiter.continuation
-                }
-                ready?.resume()
-            }
+        let replies = ReplyReader(reader: KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.replies", logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await replies.follow() }
+            defer { group.cancelAll() }
+            return try await body(replies)
         }
-        task.withLock { $0 = reading }
+    }
+
+    private init(reader: KafkaTopicReader) {
+        self.reader = reader
+    }
+
+    private func follow() async throws {
+        try await reader.follow { message in
+            positions.withLock { $0[message.partition] = message.offset + 1 }
+            guard let reply = try? ProvisioningReply(decoding: message.value ?? []) else { return true }
+            let ready: CheckedContinuation<Void, Never>? = state.withLock { state in
+                state.received.replies.append(reply)
+                if let id = reply.commandId { state.received.answered.insert(id) }
+                guard let waiter = state.waiter, waiter.condition(state.received) else { return nil }
+                state.waiter = nil
+                return waiter.continuation
+            }
+            ready?.resume()
+            return true
+        }
     }
 
     var commandIds: [String] { state.withLock { $0.received.replies.compactMap(\.commandId) } }
@@ -274,14 +259,9 @@ final class ReplyReader: Sendable {
     /// Distinct commands answered so far.
     var answeredCount: Int { state.withLock { $0.received.answered.count } }
 
-    /// Waits until the reader owns the topic's partitions, so that it sees replies as they come.
-    func ready() async throws {
-        try await wait("the reader's assignment") { [self] _ in assigned.withLock { $0 } }
-    }
     var all: [ProvisioningReply] { state.withLock { $0.received.replies } }
 
-    /// Waits until `condition` holds; fails after `seconds`. Re-checked whenever a reply (or the
-    /// assignment) arrives.
+    /// Waits until `condition` holds; fails after `seconds`. Re-checked whenever a reply arrives.
     func wait(_ what: String, seconds: Double = 120, _ condition: @escaping @Sendable ([ProvisioningReply]) -> Bool) async throws {
         try await wait(what, seconds: seconds, received: { condition($0.replies) })
     }
@@ -318,30 +298,19 @@ final class ReplyReader: Sendable {
 
     /// Per partition, what the reader has read against the topic's end.
     func lag(partitions: Int32) async -> String {
-        var parts: [String] = []
-        for partition in 0..<partitions {
-            let end = (try? await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition)).high).map(String.init) ?? "?"
-            parts.append("\(partition): read \(positions.withLock { $0[partition, default: 0] }) of \(end)")
-        }
-        return parts.joined(separator: ", ")
+        let extent = (try? await reader.extent()) ?? [:]
+        return (0..<partitions).map { partition in
+            "\(partition): read \(positions.withLock { $0[partition, default: 0] }) of \(extent[partition].map { "\($0.upperBound)" } ?? "?")"
+        }.joined(separator: ", ")
     }
 
     /// Waits until everything written to the replies topic so far has been read.
-    func drain(partitions: Int32) async throws {
-        var ends: [Int32: Int64] = [:]
-        for partition in 0..<partitions {
-            ends[partition] = try await consumer.watermarks(KafkaTopicPartition(topic: "provisioning.replies", partition: partition)).high
-        }
-        let target = ends
+    func drain() async throws {
+        let target = try await reader.extent().mapValues(\.upperBound)
         try await wait("the end of the replies topic") { [self] _ in self.hasRead(target) }
     }
 
     private func hasRead(_ ends: [Int32: Int64]) -> Bool {
         positions.withLock { read in ends.allSatisfy { read[$0.key, default: 0] >= $0.value } }
-    }
-
-    func close() async {
-        task.withLock { $0 }?.cancel()
-        await consumer.close()
     }
 }

@@ -72,42 +72,41 @@ struct FaultSuiteTests {
     func sigtermWithWorkInFlight() async throws {
         let setup = try await setUp(group: "sigterm-500", latencyMs: 10_000, maxInFlight: 600)
         defer { setup.stop() }
-        let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        try await replies.ready()
-        try await send(setup, ids: (0..<500).map { "t-\($0)" })
-        let metricsPort = try freePort()
-        let first = try worker(setup, metricsPort: metricsPort)
-        defer { first.kill() }
-        // Every command is at the vendor (10 s each, so that a slow start cannot let the first ones finish) and none answered yet.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await vendorCalls(setup) < 500 {
-            #expect(ContinuousClock.now < deadline, "all 500 reach the vendor")
-            if ContinuousClock.now >= deadline { return }
-            try await Task.sleep(for: .milliseconds(100))  // polling another process's counter
-        }
-        #expect(replies.all.isEmpty)
-        // Operators see them in flight.
-        let metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
-        #expect(metrics.contains("provisioner_commands_in_flight 500"))
-        let stopped = ContinuousClock.now
-        first.terminate()
-        #expect(try await first.exitCode() == 0)
-        let stopTime = ContinuousClock.now - stopped
-        #expect(stopTime < .seconds(20), "within the grace period")
-        try await replies.waitForAnswers(500)
+        try await ReplyReader.with(bootstrap: setup.bootstrap) { replies in
+            try await send(setup, ids: (0..<500).map { "t-\($0)" })
+            let metricsPort = try freePort()
+            let first = try worker(setup, metricsPort: metricsPort)
+            defer { first.kill() }
+            // Every command is at the vendor (10 s each, so that a slow start cannot let the first ones finish) and none answered yet.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try await vendorCalls(setup) < 500 {
+                #expect(ContinuousClock.now < deadline, "all 500 reach the vendor")
+                if ContinuousClock.now >= deadline { return }
+                try await Task.sleep(for: .milliseconds(100))  // polling another process's counter
+            }
+            #expect(replies.all.isEmpty)
+            // Operators see them in flight.
+            let metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
+            #expect(metrics.contains("provisioner_commands_in_flight 500"))
+            let stopped = ContinuousClock.now
+            first.terminate()
+            #expect(try await first.exitCode() == 0)
+            let stopTime = ContinuousClock.now - stopped
+            #expect(stopTime < .seconds(20), "within the grace period")
+            try await replies.waitForAnswers(500)
 
-        let second = try worker(setup)
-        defer { second.kill() }
-        try await send(setup, ids: ["after-restart"])
-        try await replies.wait("the restarted worker's reply") { $0.contains { $0.commandId == "after-restart" } }
-        second.terminate()
-        #expect(try await second.exitCode() == 0)
-        try await replies.drain(partitions: 6)
-        let duplicates = replies.commandIds.count - Set(replies.commandIds).count
-        #expect(duplicates == 0)
-        #expect(replies.all.allSatisfy { $0.status == .succeeded })
-        print("SIGTERM with 500 in flight: exit 0 after \(String(format: "%.1f", stopTime.seconds)) s, 0 duplicates after restart")
-        await replies.close()
+            let second = try worker(setup)
+            defer { second.kill() }
+            try await send(setup, ids: ["after-restart"])
+            try await replies.wait("the restarted worker's reply") { $0.contains { $0.commandId == "after-restart" } }
+            second.terminate()
+            #expect(try await second.exitCode() == 0)
+            try await replies.drain()
+            let duplicates = replies.commandIds.count - Set(replies.commandIds).count
+            #expect(duplicates == 0)
+            #expect(replies.all.allSatisfy { $0.status == .succeeded })
+            print("SIGTERM with 500 in flight: exit 0 after \(String(format: "%.1f", stopTime.seconds)) s, 0 duplicates after restart")
+        }
     }
 
     /// Every kill costs the embedded cluster a few rebalances (it keeps the dead member until its
@@ -123,38 +122,37 @@ struct FaultSuiteTests {
         let total = 20_000
         let setup = try await setUp(group: "kill-loop", latencyMs: 0, maxInFlight: 64, exactlyOnce: exactlyOnce)
         defer { setup.stop() }
-        let replies = try ReplyReader(bootstrap: setup.bootstrap)
-        try await replies.ready()
-        try await send(setup, ids: (0..<total).map { "k-\($0)" })
-        var workers = try (0..<3).map { _ in try worker(setup) }
-        defer { for worker in workers { worker.kill() } }
+        try await ReplyReader.with(bootstrap: setup.bootstrap) { replies in
+            try await send(setup, ids: (0..<total).map { "k-\($0)" })
+            var workers = try (0..<3).map { _ in try worker(setup) }
+            defer { for worker in workers { worker.kill() } }
 
-        // Five kills, 8 s apart, while the commands flow. (The embedded cluster needs about a
-        // session timeout for each rebalance, so kills any closer keep the group rebalancing.)
-        var kills = 0
-        while kills < 5, replies.answeredCount < total {
-            try await Task.sleep(for: .seconds(8))  // the rhythm of the kills, not a synchronisation
-            let victim = kills % 3
-            workers[victim].kill()
-            kills += 1
-            workers[victim] = try worker(setup)
-            print("kill loop: \(replies.answeredCount) answered at kill \(kills)")
+            // Five kills, 8 s apart, while the commands flow. (The embedded cluster needs about a
+            // session timeout for each rebalance, so kills any closer keep the group rebalancing.)
+            var kills = 0
+            while kills < 5, replies.answeredCount < total {
+                try await Task.sleep(for: .seconds(8))  // the rhythm of the kills, not a synchronisation
+                let victim = kills % 3
+                workers[victim].kill()
+                kills += 1
+                workers[victim] = try worker(setup)
+                print("kill loop: \(replies.answeredCount) answered at kill \(kills)")
+            }
+            // Exactly once, the embedded cluster discards the offsets committed in transactions, so
+            // every restart and rebalance reads its partitions from the start again: the same answers,
+            // much more work (8,462 repeats in one run), hence more time under a loaded machine.
+            try await replies.waitForAnswers(total, seconds: exactlyOnce ? 600 : 300)
+            for worker in workers { worker.terminate() }
+            for worker in workers { _ = try? await worker.exitCode() }
+            try await replies.drain()
+            let ids = replies.commandIds
+            let duplicates = ids.count - Set(ids).count
+            #expect(Set(ids).count == total)
+            #expect(replies.all.allSatisfy { $0.status == .succeeded }, "a repeated create finds its own user")
+            // Repeats are reported, not asserted: how many there are depends on how long the embedded
+            // cluster's group stays unsettled after each kill, i.e. on the machine's load (1,355 alone,
+            // 19,892 once with the whole suite on two cores). The bound on them is tested in SchedulerTests.
+            print("kill -9 loop (\(exactlyOnce ? "exactly once" : "at least once")): \(total) commands, \(kills) kills, \(duplicates) duplicate replies")
         }
-        // Exactly once, the embedded cluster discards the offsets committed in transactions, so
-        // every restart and rebalance reads its partitions from the start again: the same answers,
-        // much more work (8,462 repeats in one run), hence more time under a loaded machine.
-        try await replies.waitForAnswers(total, seconds: exactlyOnce ? 600 : 300)
-        for worker in workers { worker.terminate() }
-        for worker in workers { _ = try? await worker.exitCode() }
-        try await replies.drain(partitions: 6)
-        let ids = replies.commandIds
-        let duplicates = ids.count - Set(ids).count
-        #expect(Set(ids).count == total)
-        #expect(replies.all.allSatisfy { $0.status == .succeeded }, "a repeated create finds its own user")
-        // Repeats are reported, not asserted: how many there are depends on how long the embedded
-        // cluster's group stays unsettled after each kill, i.e. on the machine's load (1,355 alone,
-        // 19,892 once with the whole suite on two cores). The bound on them is tested in SchedulerTests.
-        print("kill -9 loop (\(exactlyOnce ? "exactly once" : "at least once")): \(total) commands, \(kills) kills, \(duplicates) duplicate replies")
-        await replies.close()
     }
 }

@@ -49,16 +49,13 @@ struct MetricsFromStartTests {
 
         var logger = Logger(label: "metrics-test")
         logger.logLevel = .critical
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "status-\(UUID().uuidString)", topics: ["provisioning.status"])
-        configuration.properties = ["session.timeout.ms": "6000"]
-        let reader = try KafkaConsumer(configuration: configuration, logger: logger)
+        let reader = KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.status", logger: logger)
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
         defer { worker.kill() }
 
         // Its status record names its partitions once it has them: it is in its group.
         var records: [WorkerStatusTests.Received] = []
         _ = try await WorkerStatusTests.read(reader, into: &records) { $0.partitions.count == 3 }
-        await reader.close()
 
         let metrics = try await httpGet("http://127.0.0.1:\(healthPort)/metrics")
         #expect(metrics.status == 200)

@@ -42,14 +42,14 @@ struct OTLPExportTests {
             let traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
             var logger = Logger(label: "otlp-test")
             logger.logLevel = .critical
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
-            _ = try producer.enqueue(
-                KafkaProducerMessage(
-                    topic: "provisioning.commands", key: "tecs-test:u1",
-                    value: #"{"commandId":"otlp-1","target":"tecs-test","operation":"deleteUser","userId":"u1"}"#,
-                    headers: [KafkaHeader(key: "traceparent", value: "00-\(traceId)-00f067aa0ba902b7-01")]))
-            try await producer.flush()
-            await producer.close()
+            try await KafkaProducer.with(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger) { producer in
+                _ = try producer.enqueue(
+                    KafkaProducerMessage(
+                        topic: "provisioning.commands", key: "tecs-test:u1",
+                        value: #"{"commandId":"otlp-1","target":"tecs-test","operation":"deleteUser","userId":"u1"}"#,
+                        headers: [KafkaHeader(key: "traceparent", value: "00-\(traceId)-00f067aa0ba902b7-01")]))
+                try await producer.flush()
+            }
 
             var headers: [String: String] = [:]
             var span: [String: Any]?

@@ -55,183 +55,185 @@ struct ObservabilityEndToEndTests {
         "dev --keep-running: JSON logs name the command on every command line and leak no secret; traces continue from command to vendor to reply; replies and dead letters match the published schemas; /metrics counts it all"
     )
     func runningStack() async throws {
-        let (samples, sampleIds, secretValues) = try Self.samples()
-        let dev = try ProvisionerProcess(
-            arguments: [
-                "dev", "--keep-running", "--config", Self.root.appendingPathComponent("config/worker.yaml").path, "--samples", samples,
-                "--credentials", Self.root.appendingPathComponent("config/simulator.env").path,
-            ],
-            environment: [
-                "LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0", "PROVISIONER_CONSOLE_PORT": "0",
-            ])
-        defer { dev.kill() }
+        try await withKafkaClients { clients in
+            let (samples, sampleIds, secretValues) = try Self.samples()
+            let dev = try ProvisionerProcess(
+                arguments: [
+                    "dev", "--keep-running", "--config", Self.root.appendingPathComponent("config/worker.yaml").path, "--samples", samples,
+                    "--credentials", Self.root.appendingPathComponent("config/simulator.env").path,
+                ],
+                environment: [
+                    "LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json", "PROVISIONER_OBSERVABILITY_PORT": "0", "PROVISIONER_CONSOLE_PORT": "0",
+                ])
+            defer { dev.kill() }
 
-        // What it prints to go on by hand.
-        var printed: [String] = []
-        while !(printed.last ?? "").hasPrefix("Still running") {
-            printed.append(try await dev.nextLine())
-        }
-        while !(printed.last ?? "").contains(" -C -t ") {
-            printed.append(try await dev.nextLine())
-        }
-        func value(after label: String) throws -> String {
-            let line = try #require(printed.first { $0.hasPrefix(label) }, "\(label) in \(printed)")
-            return String(line.dropFirst(label.count).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
-        }
-        let bootstrap = try value(after: "  bootstrap servers")
-        let simulator = try value(after: "  simulators")
-        let metricsURL = try #require(
-            printed.first { $0.hasPrefix("metrics, health: ") }?.split(separator: " ").dropFirst(2).first.map { String($0.dropLast()) })
-        #expect(printed.contains { $0.contains("provisioner send --config") && $0.contains(bootstrap) })
-        #expect(printed.contains { $0.contains("provisioner replies --config") && $0.contains("--follow") })
-        #expect(printed.contains { $0.contains("kcat -b \(bootstrap) -P -t provisioning.commands") })
-        #expect(printed.contains { $0.hasPrefix("\(sampleIds.count) replies, 0 duplicates") }, "\(printed)")
-        // The console it prints answers with the credentials it prints, and without them not.
-        let consoleLine = try #require(printed.first { $0.hasPrefix("console:") }, "\(printed)")
-        let consoleURL = try #require(consoleLine.split(separator: " ").first { $0.hasPrefix("http://") }).description
-        let consolePassword = try #require(consoleLine.split(separator: " ").last?.dropLast()).description
-        #expect(try await ConsoleTests.request(consoleURL + "api/fleet").status == 401)
-        let fleet = try await ConsoleTests.request(consoleURL + "api/fleet", basic: "ops:\(consolePassword)")
-        #expect(fleet.status == 200, "\(consoleLine)")
+            // What it prints to go on by hand.
+            var printed: [String] = []
+            while !(printed.last ?? "").hasPrefix("Still running") {
+                printed.append(try await dev.nextLine())
+            }
+            while !(printed.last ?? "").contains(" -C -t ") {
+                printed.append(try await dev.nextLine())
+            }
+            func value(after label: String) throws -> String {
+                let line = try #require(printed.first { $0.hasPrefix(label) }, "\(label) in \(printed)")
+                return String(line.dropFirst(label.count).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+            }
+            let bootstrap = try value(after: "  bootstrap servers")
+            let simulator = try value(after: "  simulators")
+            let metricsURL = try #require(
+                printed.first { $0.hasPrefix("metrics, health: ") }?.split(separator: " ").dropFirst(2).first.map { String($0.dropLast()) })
+            #expect(printed.contains { $0.contains("provisioner send --config") && $0.contains(bootstrap) })
+            #expect(printed.contains { $0.contains("provisioner replies --config") && $0.contains("--follow") })
+            #expect(printed.contains { $0.contains("kcat -b \(bootstrap) -P -t provisioning.commands") })
+            #expect(printed.contains { $0.hasPrefix("\(sampleIds.count) replies, 0 duplicates") }, "\(printed)")
+            // The console it prints answers with the credentials it prints, and without them not.
+            let consoleLine = try #require(printed.first { $0.hasPrefix("console:") }, "\(printed)")
+            let consoleURL = try #require(consoleLine.split(separator: " ").first { $0.hasPrefix("http://") }).description
+            let consolePassword = try #require(consoleLine.split(separator: " ").last?.dropLast()).description
+            #expect(try await ConsoleTests.request(consoleURL + "api/fleet").status == 401)
+            let fleet = try await ConsoleTests.request(consoleURL + "api/fleet", basic: "ops:\(consolePassword)")
+            #expect(fleet.status == 200, "\(consoleLine)")
 
-        // Two commands by hand: one continuing an upstream trace, one without.
-        let upstreamTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
-        let upstreamSpan = "00f067aa0ba902b7"
-        var logger = Logger(label: "observability-test")
-        logger.logLevel = .critical
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger)
-        try await producer.send(
-            KafkaProducerMessage(
-                topic: "provisioning.commands", key: "tecs-test:userlogin",
-                value: #"{"commandId":"traced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#,
-                headers: [KafkaHeader(key: "traceparent", value: "00-\(upstreamTrace)-\(upstreamSpan)-01")]
-            ))
-        try await producer.send(
-            KafkaProducerMessage(
-                topic: "provisioning.commands", key: "tecs-test:userlogin",
-                value: #"{"commandId":"untraced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#
-            ))
-        await producer.close()
+            // Two commands by hand: one continuing an upstream trace, one without.
+            let upstreamTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+            let upstreamSpan = "00f067aa0ba902b7"
+            var logger = Logger(label: "observability-test")
+            logger.logLevel = .critical
+            let producer = clients.run(try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap), logger: logger))
+            try await producer.send(
+                KafkaProducerMessage(
+                    topic: "provisioning.commands", key: "tecs-test:userlogin",
+                    value: #"{"commandId":"traced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#,
+                    headers: [KafkaHeader(key: "traceparent", value: "00-\(upstreamTrace)-\(upstreamSpan)-01")]
+                ))
+            try await producer.send(
+                KafkaProducerMessage(
+                    topic: "provisioning.commands", key: "tecs-test:userlogin",
+                    value: #"{"commandId":"untraced","target":"tecs-test","operation":"resetPassword","userId":"userlogin"}"#
+                ))
+            await clients.stop(producer)
 
-        // Every reply and dead letter, from the start of both topics.
-        var configuration = KafkaConsumerConfiguration(
-            bootstrapServers: bootstrap, groupId: "observability-\(UUID().uuidString)", topics: ["provisioning.replies", "provisioning.dlq"])
-        configuration.properties = ["session.timeout.ms": "6000"]
-        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        let expected = Set(sampleIds + ["traced", "untraced"])
-        let records = try await withDeadline(120) {
-            var records: [KafkaConsumerMessage] = []
-            var answered: Set<String> = []
-            // The dead letters arrive on their own topic, maybe after the last reply: wait for as
-            // many as the replies announce (contract section 4's categories that go to the DLQ).
-            var announced = 0
-            var deadLetters = 0
-            let dlqCategories: Set<String> = ["invalid_command", "unknown_target", "unauthorized", "unavailable", "vendor_error", "internal"]
-            for await message in consumer.messages {
-                records.append(message)
-                if message.topic == "provisioning.replies", let id = message.headers.string("commandId") {
-                    answered.insert(id)
-                    let reply = try? JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any]
-                    if let category = (reply?["error"] as? [String: Any])?["category"] as? String, dlqCategories.contains(category) { announced += 1 }
+            // Every reply and dead letter, from the start of both topics.
+            var configuration = KafkaConsumerConfiguration(
+                bootstrapServers: bootstrap, groupId: "observability-\(UUID().uuidString)", topics: ["provisioning.replies", "provisioning.dlq"])
+            configuration.properties = ["session.timeout.ms": "6000"]
+            let consumer = clients.run(try KafkaConsumer(configuration: configuration, logger: logger))
+            let expected = Set(sampleIds + ["traced", "untraced"])
+            let records = try await withDeadline(120) {
+                var records: [KafkaConsumerMessage] = []
+                var answered: Set<String> = []
+                // The dead letters arrive on their own topic, maybe after the last reply: wait for as
+                // many as the replies announce (contract section 4's categories that go to the DLQ).
+                var announced = 0
+                var deadLetters = 0
+                let dlqCategories: Set<String> = ["invalid_command", "unknown_target", "unauthorized", "unavailable", "vendor_error", "internal"]
+                for await message in consumer.messages {
+                    records.append(message)
+                    if message.topic == "provisioning.replies", let id = message.headers.string("commandId") {
+                        answered.insert(id)
+                        let reply = try? JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any]
+                        if let category = (reply?["error"] as? [String: Any])?["category"] as? String, dlqCategories.contains(category) { announced += 1 }
+                    }
+                    if message.topic == "provisioning.dlq" { deadLetters += 1 }
+                    if expected.isSubset(of: answered), deadLetters >= announced { break }
                 }
-                if message.topic == "provisioning.dlq" { deadLetters += 1 }
-                if expected.isSubset(of: answered), deadLetters >= announced { break }
+                return records
             }
-            return records
-        }
-        await consumer.close()
-        let replies = records.filter { $0.topic == "provisioning.replies" }
-        let deadLetters = records.filter { $0.topic == "provisioning.dlq" }
-        #expect(Set(replies.compactMap { $0.headers.string("commandId") }) == expected)
-        #expect(!deadLetters.isEmpty, "the samples include commands that are dead-lettered")
+            await clients.stop(consumer)
+            let replies = records.filter { $0.topic == "provisioning.replies" }
+            let deadLetters = records.filter { $0.topic == "provisioning.dlq" }
+            #expect(Set(replies.compactMap { $0.headers.string("commandId") }) == expected)
+            #expect(!deadLetters.isEmpty, "the samples include commands that are dead-lettered")
 
-        // Trace context: continued when given, started when not, and sent to the vendor.
-        let observed = try JSONSerialization.jsonObject(with: Data(try await httpGet("\(simulator)/_sim/observed").body.utf8)) as? [String: [String]]
-        let vendorTraceparents = observed?["traceparents"] ?? []
-        func traceparent(_ id: String) throws -> [Substring] {
-            let reply = try #require(replies.first { $0.headers.string("commandId") == id })
-            return try #require(reply.headers.string("traceparent"), "\(id) has a traceparent").split(separator: "-")
-        }
-        let traced = try traceparent("traced")
-        let untraced = try traceparent("untraced")
-        #expect(traced[1] == upstreamTrace && traced[2] != upstreamSpan, "the reply continues the upstream trace: \(traced)")
-        #expect(untraced[1] != upstreamTrace && untraced[1].count == 32, "a command without one starts a trace")
-        #expect(vendorTraceparents.contains { $0.hasPrefix("00-\(upstreamTrace)-") && !$0.contains(upstreamSpan) }, "the vendor call carries the trace")
-        #expect(vendorTraceparents.contains { $0.hasPrefix("00-\(untraced[1])-") })
-
-        // Metrics with meaningful values.
-        let metrics = try await httpGet(metricsURL).body
-        #expect(metrics.contains(#"provisioner_replies_total{"#) && metrics.contains(#"status="succeeded""#))
-        #expect(metrics.contains("provisioner_vendor_call_duration_seconds_count{"))
-        #expect(metrics.contains(#"provisioner_dead_letters_total{category="unknown_target"} "#))
-        // Every metric the alert rules and the dashboard query is one the worker exports.
-        for file in ["deploy/prometheus/alerts.yml", "deploy/grafana/provisioner.json"] {
-            for name in try Self.metricNames(in: Self.root.appendingPathComponent(file)) {
-                #expect(metrics.contains("# TYPE \(name) "), "\(file) queries \(name), which /metrics does not have")
+            // Trace context: continued when given, started when not, and sent to the vendor.
+            let observed = try JSONSerialization.jsonObject(with: Data(try await httpGet("\(simulator)/_sim/observed").body.utf8)) as? [String: [String]]
+            let vendorTraceparents = observed?["traceparents"] ?? []
+            func traceparent(_ id: String) throws -> [Substring] {
+                let reply = try #require(replies.first { $0.headers.string("commandId") == id })
+                return try #require(reply.headers.string("traceparent"), "\(id) has a traceparent").split(separator: "-")
             }
-        }
-        let issuedTokens = observed?["tokens"] ?? []
-        #expect(!issuedTokens.isEmpty, "the simulators issued tokens (ServiceMobility, ASMS)")
+            let traced = try traceparent("traced")
+            let untraced = try traceparent("untraced")
+            #expect(traced[1] == upstreamTrace && traced[2] != upstreamSpan, "the reply continues the upstream trace: \(traced)")
+            #expect(untraced[1] != upstreamTrace && untraced[1].count == 32, "a command without one starts a trace")
+            #expect(vendorTraceparents.contains { $0.hasPrefix("00-\(upstreamTrace)-") && !$0.contains(upstreamSpan) }, "the vendor call carries the trace")
+            #expect(vendorTraceparents.contains { $0.hasPrefix("00-\(untraced[1])-") })
 
-        dev.interrupt()
-        #expect(try await dev.exitCode() == 0)
-        let stderr = await dev.outputs().stderr
-
-        // Logs: one JSON object a line; every line about a command names it.
-        let lines = stderr.split(separator: "\n")
-        var commandLines = 0
-        for line in lines {
-            let object = try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON line: \(line)")
-            #expect(object["time"] is String && object["level"] is String && object["message"] is String)
-            if object["commandId"] != nil {
-                commandLines += 1
-                #expect(object["target"] != nil && object["operation"] != nil, "\(line)")
+            // Metrics with meaningful values.
+            let metrics = try await httpGet(metricsURL).body
+            #expect(metrics.contains(#"provisioner_replies_total{"#) && metrics.contains(#"status="succeeded""#))
+            #expect(metrics.contains("provisioner_vendor_call_duration_seconds_count{"))
+            #expect(metrics.contains(#"provisioner_dead_letters_total{category="unknown_target"} "#))
+            // Every metric the alert rules and the dashboard query is one the worker exports.
+            for file in ["deploy/prometheus/alerts.yml", "deploy/grafana/provisioner.json"] {
+                for name in try Self.metricNames(in: Self.root.appendingPathComponent(file)) {
+                    #expect(metrics.contains("# TYPE \(name) "), "\(file) queries \(name), which /metrics does not have")
+                }
             }
-        }
-        let finishedLines = lines.filter { $0.contains(#""message":"command succeeded""#) || $0.contains(#""message":"command failed"#) }
-        #expect(finishedLines.count >= expected.count, "a line per command")
-        #expect(finishedLines.allSatisfy { $0.contains(#""commandId":"#) && $0.contains(#""target":"#) && $0.contains(#""operation":"#) })
-        #expect(
-            lines.contains {
-                $0.contains(#""commandId":"tecs-create""#) && $0.contains(#""correlationId":"sample""#) && $0.contains(#""message":"vendor call""#)
-            },
-            "the vendor call's own debug line names its command")
-        #expect(commandLines > expected.count)
+            let issuedTokens = observed?["tokens"] ?? []
+            #expect(!issuedTokens.isEmpty, "the simulators issued tokens (ServiceMobility, ASMS)")
 
-        // No secret anywhere: logs, replies (values and headers), dead-letter headers. (A dead
-        // letter's value is the original command, byte for byte, by contract.)
-        let everything =
-            [stderr]
-            + replies.map { String(decoding: $0.value ?? [], as: UTF8.self) + $0.headers.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
-            + deadLetters.map { $0.headers.filter { $0.key.hasPrefix("dlq.") }.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
-        let lookFor = secretValues + (try Self.credentials()) + issuedTokens
-        #expect(lookFor.count > 12)
-        for secret in lookFor {
-            let leaks = everything.filter { $0.contains(secret) }
-            #expect(leaks.isEmpty, "'\(secret)' leaked: \(leaks.first.map { String($0.prefix(600)) } ?? "")")
-        }
-        // The dry runs show what they would send, with the credentials redacted.
-        let dryRun = try #require(replies.first { $0.headers.string("commandId") == "urac-create-john-dry" })
-        let dryRunText = String(decoding: dryRun.value ?? [], as: UTF8.self)
-        #expect(dryRunText.contains("<redacted>") && dryRunText.contains("/admin/addUser"), "\(dryRunText)")
+            dev.interrupt()
+            #expect(try await dev.exitCode() == 0)
+            let stderr = await dev.outputs().stderr
 
-        // Replies and dead letters as they came from the worker, against the published schemas.
-        var recordLines: [String] = []
-        for reply in replies {
-            let value = try JSONSerialization.jsonObject(with: Data(reply.value ?? []))
-            let headers = Dictionary(reply.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
-            recordLines.append(
-                String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "reply", "headers": headers, "value": value]), as: UTF8.self))
+            // Logs: one JSON object a line; every line about a command names it.
+            let lines = stderr.split(separator: "\n")
+            var commandLines = 0
+            for line in lines {
+                let object = try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON line: \(line)")
+                #expect(object["time"] is String && object["level"] is String && object["message"] is String)
+                if object["commandId"] != nil {
+                    commandLines += 1
+                    #expect(object["target"] != nil && object["operation"] != nil, "\(line)")
+                }
+            }
+            let finishedLines = lines.filter { $0.contains(#""message":"command succeeded""#) || $0.contains(#""message":"command failed"#) }
+            #expect(finishedLines.count >= expected.count, "a line per command")
+            #expect(finishedLines.allSatisfy { $0.contains(#""commandId":"#) && $0.contains(#""target":"#) && $0.contains(#""operation":"#) })
+            #expect(
+                lines.contains {
+                    $0.contains(#""commandId":"tecs-create""#) && $0.contains(#""correlationId":"sample""#) && $0.contains(#""message":"vendor call""#)
+                },
+                "the vendor call's own debug line names its command")
+            #expect(commandLines > expected.count)
+
+            // No secret anywhere: logs, replies (values and headers), dead-letter headers. (A dead
+            // letter's value is the original command, byte for byte, by contract.)
+            let everything =
+                [stderr]
+                + replies.map { String(decoding: $0.value ?? [], as: UTF8.self) + $0.headers.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
+                + deadLetters.map { $0.headers.filter { $0.key.hasPrefix("dlq.") }.map { "\($0.key)=\($0.stringValue ?? "")" }.joined() }
+            let lookFor = secretValues + (try Self.credentials()) + issuedTokens
+            #expect(lookFor.count > 12)
+            for secret in lookFor {
+                let leaks = everything.filter { $0.contains(secret) }
+                #expect(leaks.isEmpty, "'\(secret)' leaked: \(leaks.first.map { String($0.prefix(600)) } ?? "")")
+            }
+            // The dry runs show what they would send, with the credentials redacted.
+            let dryRun = try #require(replies.first { $0.headers.string("commandId") == "urac-create-john-dry" })
+            let dryRunText = String(decoding: dryRun.value ?? [], as: UTF8.self)
+            #expect(dryRunText.contains("<redacted>") && dryRunText.contains("/admin/addUser"), "\(dryRunText)")
+
+            // Replies and dead letters as they came from the worker, against the published schemas.
+            var recordLines: [String] = []
+            for reply in replies {
+                let value = try JSONSerialization.jsonObject(with: Data(reply.value ?? []))
+                let headers = Dictionary(reply.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
+                recordLines.append(
+                    String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "reply", "headers": headers, "value": value]), as: UTF8.self))
+            }
+            for letter in deadLetters {
+                let headers = Dictionary(letter.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
+                recordLines.append(String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "deadLetter", "headers": headers]), as: UTF8.self))
+            }
+            let recordsFile = FileManager.default.temporaryDirectory.appendingPathComponent("records-\(UUID().uuidString).jsonl").path
+            try recordLines.joined(separator: "\n").write(toFile: recordsFile, atomically: true, encoding: .utf8)
+            let validation = try await Self.validate(["records", recordsFile])
+            #expect(validation.status == 0, "\(validation.output)")
+            #expect(validation.output.contains("\(replies.count) reply"), "\(validation.output)")
         }
-        for letter in deadLetters {
-            let headers = Dictionary(letter.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
-            recordLines.append(String(decoding: try JSONSerialization.data(withJSONObject: ["kind": "deadLetter", "headers": headers]), as: UTF8.self))
-        }
-        let recordsFile = FileManager.default.temporaryDirectory.appendingPathComponent("records-\(UUID().uuidString).jsonl").path
-        try recordLines.joined(separator: "\n").write(toFile: recordsFile, atomically: true, encoding: .utf8)
-        let validation = try await Self.validate(["records", recordsFile])
-        #expect(validation.status == 0, "\(validation.output)")
-        #expect(validation.output.contains("\(replies.count) reply"), "\(validation.output)")
     }
 
     @Test("the AsyncAPI document is 3.0, and every schema it references exists and is valid; the sample commands match the command schema")

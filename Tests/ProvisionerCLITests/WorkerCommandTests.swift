@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import ProvisioningContract
+import TestSupport
 import Testing
 
 /// `provisioner run` and `provisioner send` as operators use them, against `provisioner broker`.
@@ -60,11 +61,7 @@ struct WorkerCommandTests {
 
         var logger = Logger(label: "cli-test")
         logger.logLevel = .critical
-        var readerConfiguration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "cli-reader", topics: ["provisioning.replies"])
-        readerConfiguration.properties = ["session.timeout.ms": "4000"]
-        let reader = try KafkaConsumer(configuration: readerConfiguration, logger: logger)
-        let replies = try await collect(21, from: reader)
-        await reader.close()
+        let replies = try await collect(21, from: KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.replies", logger: logger))
 
         let decoded = try replies.map { try ProvisioningReply(decoding: $0.value ?? []) }
         #expect(decoded.count == 21)
@@ -109,80 +106,81 @@ struct WorkerCommandTests {
         let environment = ["CLI_TEST_TECS_PASSWORD": "Password1", "LOG_LEVEL": "error"]
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: environment)
         defer { worker.kill() }
-        let replies = try ReplyReader(bootstrap: bootstrap)
+        try await ReplyReader.with(bootstrap: bootstrap) { replies in
 
-        let lines =
-            (0..<3).map { #"{"commandId":"lost-\#($0)","target":"nowhere","operation":"getUser","userId":"u\#($0)"}"# }
-            + (0..<2).map { #"{"commandId":"unsupported-\#($0)","target":"tecs-test","operation":"deleteUser","userId":"u\#($0)"}"# }
-        let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: environment)
-        try sender.send(lines.joined(separator: "\n") + "\n")
-        #expect(try await sender.exitCode() == 0)
-        try await replies.wait("five replies") { $0.count == 5 }
+            let lines =
+                (0..<3).map { #"{"commandId":"lost-\#($0)","target":"nowhere","operation":"getUser","userId":"u\#($0)"}"# }
+                + (0..<2).map { #"{"commandId":"unsupported-\#($0)","target":"tecs-test","operation":"deleteUser","userId":"u\#($0)"}"# }
+            let sender = try ProvisionerProcess(arguments: ["send", "--config", config], environment: environment)
+            try sender.send(lines.joined(separator: "\n") + "\n")
+            #expect(try await sender.exitCode() == 0)
+            try await replies.wait("five replies") { $0.count == 5 }
 
-        let table = try await run(["replies", "--config", config])
-        #expect(table.contains("5 replies, 0 duplicates"))
-        #expect(table.contains("unknown_target 3"))
-        #expect(table.contains("unsupported_operation 2"))
-        #expect(table.contains("latency ms:  p50"))
-        let json = try await run(["replies", "--config", config, "--format", "json"])
-        let summary = try JSONDecoder().decode(JSONValue.self, from: Data((json.split(separator: "\n").last ?? "").utf8))
-        #expect(summary["summary"]?["total"] == .integer(5))
+            let table = try await run(["replies", "--config", config])
+            #expect(table.contains("5 replies, 0 duplicates"))
+            #expect(table.contains("unknown_target 3"))
+            #expect(table.contains("unsupported_operation 2"))
+            #expect(table.contains("latency ms:  p50"))
+            let json = try await run(["replies", "--config", config, "--format", "json"])
+            let summary = try JSONDecoder().decode(JSONValue.self, from: Data((json.split(separator: "\n").last ?? "").utf8))
+            #expect(summary["summary"]?["total"] == .integer(5))
 
-        let listed = try await run(["dlq", "list", "--config", config, "--category", "unknown_target"])
-        #expect(listed.contains("3 dead letters"))
-        #expect(listed.contains("lost-1"))
-        #expect(try await run(["dlq", "list", "--config", config, "--target", "tecs-test"]).contains("0 dead letters"))
-        #expect(try await run(["dlq", "list", "--config", config, "--since", "2020-01-01T00:00:00Z"]).contains("3 dead letters"))
-        #expect(try await run(["dlq", "list", "--config", config, "--until", "2020-01-01T00:00:00Z"]).contains("0 dead letters"))
+            let listed = try await run(["dlq", "list", "--config", config, "--category", "unknown_target"])
+            #expect(listed.contains("3 dead letters"))
+            #expect(listed.contains("lost-1"))
+            #expect(try await run(["dlq", "list", "--config", config, "--target", "tecs-test"]).contains("0 dead letters"))
+            #expect(try await run(["dlq", "list", "--config", config, "--since", "2020-01-01T00:00:00Z"]).contains("3 dead letters"))
+            #expect(try await run(["dlq", "list", "--config", config, "--until", "2020-01-01T00:00:00Z"]).contains("0 dead letters"))
 
-        // --follow shows replies as they come and the summary at Ctrl-C.
-        let follower = try ProvisionerProcess(arguments: ["replies", "--config", config, "--follow"], environment: ["LOG_LEVEL": "error"])
-        defer { follower.kill() }
-        #expect(try await follower.nextLine().hasPrefix("commandId"))
-        var shown = 0
-        while shown < 5 {
-            if try await follower.nextLine().contains("failed") { shown += 1 }
+            // --follow shows replies as they come and the summary at Ctrl-C.
+            let follower = try ProvisionerProcess(arguments: ["replies", "--config", config, "--follow"], environment: ["LOG_LEVEL": "error"])
+            defer { follower.kill() }
+            #expect(try await follower.nextLine().hasPrefix("commandId"))
+            var shown = 0
+            while shown < 5 {
+                if try await follower.nextLine().contains("failed") { shown += 1 }
+            }
+            follower.interrupt()
+            #expect(try await follower.exitCode() == 0)
+            #expect(await follower.outputs().stdout.contains("5 replies, 0 duplicates"))
+
+            // A dry run shows the preview and the records, and sends nothing.
+            let filter = ["--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"]
+            let preview = try await run(["dlq", "replay", "--dry-run"] + filter)
+            #expect(preview.contains("3 dead letters selected (code=UNKNOWN_TARGET target=nowhere)"), "\(preview)")
+            #expect(preview.contains("  nowhere  unknown_target  3"), "\(preview)")
+            #expect(preview.contains(#""commandId":"lost-2""#), "\(preview)")
+            #expect(preview.contains("dry run: nothing sent"))
+            #expect(try await run(["replies", "--config", config]).contains("5 replies, 0 duplicates"))
+
+            // Without a terminal it proceeds; the audit then keeps the same letters from going twice.
+            let beforeReplay = Timestamp.format(Date())
+            let replayed = try await run(["dlq", "replay"] + filter)
+            #expect(replayed.contains("completed, 3 of 3 re-published to provisioning.commands"), "\(replayed)")
+            try await replies.wait("the replayed commands' replies") { $0.count == 8 }
+            #expect(try await run(["replies", "--config", config]).contains("8 replies, 3 duplicates"))
+            let again = try await run(["dlq", "replay", "--until", beforeReplay] + filter)
+            #expect(again.contains("0 dead letters selected"), "\(again)")
+            #expect(again.contains("3 skipped: redriven before (--include-replayed to include them)"), "\(again)")
+            #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 1x"))
+            let forced = try await run(["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "50", "--yes"] + filter)
+            #expect(forced.contains("completed, 3 of 3 re-published"), "\(forced)")
+            try await replies.wait("the second redrive's replies") { $0.count == 11 }
+            #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 2x"))
+            // Ctrl-C during a paced redrive cancels it: exit 130, what was sent recorded as sent.
+            // The first record goes at once and the next 10 s later, so the Ctrl-C lands between.
+            let slow = try ProvisionerProcess(
+                arguments: ["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "0.1", "--yes"] + filter,
+                environment: ["LOG_LEVEL": "error"])
+            try await replies.wait("the paced redrive's first reply") { $0.count >= 12 }
+            slow.interrupt()
+            #expect(try await slow.exitCode() == 130)
+            let cancelled = await slow.outputs().stdout
+            #expect(cancelled.contains(": cancelled, ") && !cancelled.contains("3 of 3"), "\(cancelled)")
+
+            worker.terminate()
+            #expect(try await worker.exitCode() == 0)
         }
-        follower.interrupt()
-        #expect(try await follower.exitCode() == 0)
-        #expect(await follower.outputs().stdout.contains("5 replies, 0 duplicates"))
-
-        // A dry run shows the preview and the records, and sends nothing.
-        let filter = ["--config", config, "--target", "nowhere", "--code", "UNKNOWN_TARGET"]
-        let preview = try await run(["dlq", "replay", "--dry-run"] + filter)
-        #expect(preview.contains("3 dead letters selected (code=UNKNOWN_TARGET target=nowhere)"), "\(preview)")
-        #expect(preview.contains("  nowhere  unknown_target  3"), "\(preview)")
-        #expect(preview.contains(#""commandId":"lost-2""#), "\(preview)")
-        #expect(preview.contains("dry run: nothing sent"))
-        #expect(try await run(["replies", "--config", config]).contains("5 replies, 0 duplicates"))
-
-        // Without a terminal it proceeds; the audit then keeps the same letters from going twice.
-        let beforeReplay = Timestamp.format(Date())
-        let replayed = try await run(["dlq", "replay"] + filter)
-        #expect(replayed.contains("completed, 3 of 3 re-published to provisioning.commands"), "\(replayed)")
-        try await replies.wait("the replayed commands' replies") { $0.count == 8 }
-        #expect(try await run(["replies", "--config", config]).contains("8 replies, 3 duplicates"))
-        let again = try await run(["dlq", "replay", "--until", beforeReplay] + filter)
-        #expect(again.contains("0 dead letters selected"), "\(again)")
-        #expect(again.contains("3 skipped: redriven before (--include-replayed to include them)"), "\(again)")
-        #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 1x"))
-        let forced = try await run(["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "50", "--yes"] + filter)
-        #expect(forced.contains("completed, 3 of 3 re-published"), "\(forced)")
-        try await replies.wait("the second redrive's replies") { $0.count == 11 }
-        #expect(try await run(["dlq", "list", "--until", beforeReplay] + filter).contains("redriven 2x"))
-        // Ctrl-C during a paced redrive cancels it: exit 130, what was sent recorded as sent.
-        // The first record goes at once and the next 10 s later, so the Ctrl-C lands between.
-        let slow = try ProvisionerProcess(
-            arguments: ["dlq", "replay", "--until", beforeReplay, "--include-replayed", "--rate", "0.1", "--yes"] + filter, environment: ["LOG_LEVEL": "error"])
-        try await replies.wait("the paced redrive's first reply") { $0.count >= 12 }
-        slow.interrupt()
-        #expect(try await slow.exitCode() == 130)
-        let cancelled = await slow.outputs().stdout
-        #expect(cancelled.contains(": cancelled, ") && !cancelled.contains("3 of 3"), "\(cancelled)")
-
-        worker.terminate()
-        #expect(try await worker.exitCode() == 0)
-        await replies.close()
     }
 
     @Test("an unset credential whose sample value is in the configuration's simulator.env says where, and only then")
@@ -346,21 +344,16 @@ struct WorkerCommandTests {
         #expect(await worker.outputs().stderr.contains("worker.maxInFlight"))
     }
 
-    private func collect(_ count: Int, from consumer: KafkaConsumer) async throws -> [KafkaConsumerMessage] {
-        let task = Task {
+    /// The topic's first `count` records, as they arrive (a minute at most).
+    private func collect(_ count: Int, from reader: KafkaTopicReader) async throws -> [KafkaConsumerMessage] {
+        try await withDeadline(60) {
             var messages: [KafkaConsumerMessage] = []
-            for await message in consumer.messages {
+            try await reader.follow { message in
                 messages.append(message)
-                if messages.count == count { break }
+                return messages.count < count
             }
             return messages
         }
-        let alarm = Task {
-            try await Task.sleep(for: .seconds(60))
-            task.cancel()
-        }
-        defer { alarm.cancel() }
-        return await task.value
     }
 }
 

@@ -30,9 +30,7 @@ struct WorkerStatusTests {
 
         var logger = Logger(label: "status-test")
         logger.logLevel = .critical
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: "status-\(UUID().uuidString)", topics: ["provisioning.status"])
-        configuration.properties = ["session.timeout.ms": "6000"]
-        let reader = try KafkaConsumer(configuration: configuration, logger: logger)
+        let reader = KafkaTopicReader(bootstrapServers: bootstrap, topic: "provisioning.status", logger: logger)
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["LOG_LEVEL": "error"])
         defer { worker.kill() }
 
@@ -77,7 +75,6 @@ struct WorkerStatusTests {
         for (earlier, later) in zip(times, times.dropFirst()) where later != times.last {
             #expect(later.timeIntervalSince(earlier) >= 4.5, "records \(earlier) and \(later)")
         }
-        await reader.close()
 
         // Every record, as it came, against the published schema.
         let lines = try records.map { record in
@@ -91,24 +88,32 @@ struct WorkerStatusTests {
         #expect(validation.output.contains("\(records.count) status; 0 problem(s)"), "\(validation.output)")
     }
 
-    /// A status record as read: its key, its bytes and what they say.
+    /// A status record as read: where it is, its key, its bytes and what they say.
     struct Received {
+        let partition: Int32
+        let offset: Int64
         let key: String?
         let value: [UInt8]
         let status: WorkerStatus
     }
 
-    /// Reads records into `records` until one meets `condition`; returns that one.
-    static func read(_ reader: KafkaConsumer, into records: inout [Received], until condition: @escaping @Sendable (WorkerStatus) -> Bool)
+    /// Reads the records after `records` into it until one meets `condition`; returns that one.
+    static func read(_ reader: KafkaTopicReader, into records: inout [Received], until condition: @escaping @Sendable (WorkerStatus) -> Bool)
         async throws -> WorkerStatus
     {
+        var next: [Int32: Int64] = [:]
+        for record in records { next[record.partition] = max(next[record.partition] ?? 0, record.offset + 1) }
+        let start = KafkaTopicReader.Start.offsets(next)
         let read = try await withDeadline(90) { () -> [Received] in
             var seen: [Received] = []
-            for await message in reader.messages {
+            try await reader.follow(from: start) { message in
                 let value = message.value ?? []
                 let status = try WorkerStatus.decode(value)
-                seen.append(Received(key: message.key.map { String(decoding: $0, as: UTF8.self) }, value: value, status: status))
-                if condition(status) { return seen }
+                seen.append(
+                    Received(
+                        partition: message.partition, offset: message.offset, key: message.key.map { String(decoding: $0, as: UTF8.self) }, value: value,
+                        status: status))
+                return !condition(status)
             }
             return seen
         }

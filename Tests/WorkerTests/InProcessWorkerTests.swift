@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Provisioning
 import ProvisioningContract
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 import Testing
@@ -121,7 +122,9 @@ final class InMemoryConsumer: CommandConsumer {
     func probe() async -> Bool { true }
     var lagStatistics: AsyncStream<KafkaStatistics>? { nil }
 
-    func close() async {
+    /// Delivers until the graceful shutdown (or cancellation), then ends the events.
+    func run() async throws {
+        try? await gracefulShutdown()
         state.withLock { state in
             state.closed = true
             defer { state.waiter = nil }
@@ -172,7 +175,7 @@ final class InMemoryProducer: RecordProducer {
         return delivery
     }
 
-    func close() async {}
+    func run() async throws { try? await gracefulShutdown() }
 }
 
 /// A vendor whose calls never end until cancelled; counts calls still open.

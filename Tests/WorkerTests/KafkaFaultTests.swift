@@ -24,7 +24,17 @@ struct KafkaFaultTests {
         let worker: ProvisioningWorker
         let reader: KafkaConsumer
         let total: Int
+        private let clients: KafkaClients
         private let seen = Seen()
+
+        /// Runs `body` with a rig whose reader runs until `stop(_:)` or the end of `body`.
+        static func with(total: Int, exactlyOnce: Bool = false, producerProperties: [String: String] = [:], _ body: (Rig) async throws -> Void)
+            async throws
+        {
+            try await withKafkaClients { clients in
+                try await body(Rig(total: total, exactlyOnce: exactlyOnce, producerProperties: producerProperties, clients: clients))
+            }
+        }
 
         final class Seen: Sendable {
             let replies = Mutex<[String: Int]>([:])
@@ -33,7 +43,8 @@ struct KafkaFaultTests {
             let skipped = Mutex<[String]>([])
         }
 
-        init(total: Int, exactlyOnce: Bool = false, producerProperties: [String: String] = [:]) async throws {
+        private init(total: Int, exactlyOnce: Bool, producerProperties: [String: String], clients: KafkaClients) async throws {
+            self.clients = clients
             let captured = CapturedLog()
             self.captured = captured
             var logger: Logger
@@ -48,16 +59,17 @@ struct KafkaFaultTests {
             self.total = total
             cluster = try EmbeddedKafkaCluster(brokers: 3, logger: logger)
             for topic in ["commands", "replies", "dlq"] { try cluster.createTopic(topic, partitions: 6) }
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)
-            for index in 0..<total {
-                try producer.enqueue(
-                    KafkaProducerMessage(
-                        topic: "commands", key: "tecs-test:u\(index % 100)",
-                        value: #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index % 100)","roles":[{"name":"r"}]}"#
-                    ))
+            try await KafkaProducer.with(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger) { producer in
+                for index in 0..<total {
+                    try producer.enqueue(
+                        KafkaProducerMessage(
+                            topic: "commands", key: "tecs-test:u\(index % 100)",
+                            value:
+                                #"{"commandId":"c-\#(index)","target":"tecs-test","operation":"assignRoles","userId":"u\#(index % 100)","roles":[{"name":"r"}]}"#
+                        ))
+                }
+                try await producer.flush()
             }
-            try await producer.flush()
-            await producer.close()
 
             let processor = CommandProcessor(
                 targets: ["tecs-test": ProvisioningTarget(name: "tecs-test", vendor: .tecs, baseURL: "http://127.0.0.1:1")],
@@ -89,9 +101,10 @@ struct KafkaFaultTests {
             }
             var readerProperties = properties
             readerProperties["isolation.level"] = "read_committed"
-            reader = try KafkaConsumer(
-                configuration: KafkaConsumerConfiguration(
-                    bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: readerProperties), logger: logger)
+            reader = clients.run(
+                try KafkaConsumer(
+                    configuration: KafkaConsumerConfiguration(
+                        bootstrapServers: cluster.bootstrapServers, groupId: "reader", topics: ["replies"], properties: readerProperties), logger: logger))
         }
 
         /// Reads replies until `done` holds on the count of distinct commands answered.
@@ -136,32 +149,15 @@ struct KafkaFaultTests {
 
         /// Every commandId in the replies topic, read from the start by a new reader.
         func replyIds() async throws -> Set<String> {
-            let fresh = try KafkaConsumer(
-                configuration: KafkaConsumerConfiguration(
-                    bootstrapServers: cluster.bootstrapServers, groupId: "check-\(UInt32.random(in: 0...UInt32.max))", topics: ["replies"],
-                    properties: ["session.timeout.ms": "6000"]
-                ), logger: logger)
-            var ends: [Int32: Int64] = [:]
-            for partition in Int32(0)..<6 { ends[partition] = try await fresh.watermarks(KafkaTopicPartition(topic: "replies", partition: partition)).high }
-            let ids = try? await withDeadline(30) { [ends] in
-                var ids: Set<String> = []
-                var reached: Set<Int32> = Set(ends.filter { $0.value == 0 }.keys)
-                for await message in fresh.messages {
-                    ids.insert(message.headers.string("commandId") ?? "")
-                    if message.offset + 1 >= ends[message.partition] ?? 0 { reached.insert(message.partition) }
-                    if reached.count == 6 { break }
-                }
-                return ids
-            }
-            await fresh.close()
-            return ids ?? []
+            let reader = KafkaTopicReader(bootstrapServers: cluster.bootstrapServers, topic: "replies", logger: logger)
+            return Set(try await reader.readToEnd().map { $0.headers.string("commandId") ?? "" })
         }
 
         /// Stops the worker running in `task` and the reader.
         func stop(_ task: Task<Void, Never>) async {
             worker.stop()
             await task.value
-            await reader.close()
+            await clients.stop(reader)
         }
 
         var answered: Int { seen.replies.withLock { $0.count } }
@@ -169,9 +165,8 @@ struct KafkaFaultTests {
 
         /// The broker leading partition 0 of `topic` is down for `outage`, then up again.
         func takeDownLeader(of topic: String, for outage: Duration) async throws {
-            let admin = try KafkaAdminClient(bootstrapServers: cluster.bootstrapServers, logger: logger)
-            let leader = try #require(try await admin.metadata().topic(topic)?.partitions.first { $0.id == 0 }?.leader)
-            await admin.close()
+            let metadata = try await KafkaAdminClient.with(bootstrapServers: cluster.bootstrapServers, logger: logger) { try await $0.metadata() }
+            let leader = try #require(metadata.topic(topic)?.partitions.first { $0.id == 0 }?.leader)
             try cluster.setBrokerDown(leader)
             try await Task.sleep(for: outage)  // the outage itself, not a wait for an event
             try cluster.setBrokerUp(leader)
@@ -180,14 +175,15 @@ struct KafkaFaultTests {
 
     @Test("the leader of a commands partition down for 5 s mid-stream: every command answered, no restart")
     func leaderDown() async throws {
-        let rig = try await Rig(total: 1_500)
-        let running = Task { await rig.worker.runUntilStopped() }
-        try await rig.readUntil { $0 >= 300 }
-        try await rig.takeDownLeader(of: "commands", for: .seconds(5))
-        try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total, "\(rig.captured.text)")
-        print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
-        await rig.stop(running)
+        try await Rig.with(total: 1_500) { rig in
+            let running = Task { await rig.worker.runUntilStopped() }
+            try await rig.readUntil { $0 >= 300 }
+            try await rig.takeDownLeader(of: "commands", for: .seconds(5))
+            try await rig.readUntil { $0 == rig.total }
+            #expect(rig.answered == rig.total, "\(rig.captured.text)")
+            print("leader down 5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+            await rig.stop(running)
+        }
     }
 
     /// A key's next command starts once the reply is queued, before Kafka acknowledged it; a
@@ -195,14 +191,15 @@ struct KafkaFaultTests {
     /// or it is lost while its key has moved on.
     @Test("replies librdkafka gives up on while the replies' leader is down are published again: every command answered")
     func deliveryTimeouts() async throws {
-        let rig = try await Rig(total: 1_500, producerProperties: ["message.timeout.ms": "1500"])
-        let running = Task { await rig.worker.runUntilStopped() }
-        try await rig.readUntil { $0 >= 300 }
-        try await rig.takeDownLeader(of: "replies", for: .seconds(4))  // longer than message.timeout.ms
-        try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total, "\(rig.captured.text)")
-        print("replies' leader down 4 s, message.timeout.ms 1.5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
-        await rig.stop(running)
+        try await Rig.with(total: 1_500, producerProperties: ["message.timeout.ms": "1500"]) { rig in
+            let running = Task { await rig.worker.runUntilStopped() }
+            try await rig.readUntil { $0 >= 300 }
+            try await rig.takeDownLeader(of: "replies", for: .seconds(4))  // longer than message.timeout.ms
+            try await rig.readUntil { $0 == rig.total }
+            #expect(rig.answered == rig.total, "\(rig.captured.text)")
+            print("replies' leader down 4 s, message.timeout.ms 1.5 s: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+            await rig.stop(running)
+        }
     }
 
     @Test("request errors on Produce, OffsetCommit, Fetch, JoinGroup and FindCoordinator: every command answered, no restart")
@@ -211,49 +208,53 @@ struct KafkaFaultTests {
         // makes librdkafka count the refused batch as written, which the mock never did (it does
         // not check idempotent sequence numbers; KafkaTests' "produce errors while requests are
         // in flight" shows it). That was this test's intermittent unanswered command.
-        let rig = try await Rig(total: 1_500, producerProperties: ["max.in.flight.requests.per.connection": "1"])
-        // Joining and finding the coordinator fail a few times first.
-        rig.cluster.pushRequestErrors(.findCoordinator, [.coordinatorNotAvailable, .coordinatorLoadInProgress, .coordinatorNotAvailable])
-        rig.cluster.pushRequestErrors(.joinGroup, [.coordinatorLoadInProgress, .notCoordinator])
-        let running = Task { await rig.worker.runUntilStopped() }
-        try await rig.readUntil { $0 >= 300 }
-        // Then, mid-stream, replies, commits and fetches are refused for a while.
-        rig.cluster.pushRequestErrors(.produce, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .requestTimedOut, count: 5))
-        rig.cluster.pushRequestErrors(.offsetCommit, Array(repeating: .coordinatorNotAvailable, count: 3) + Array(repeating: .requestTimedOut, count: 3))
-        rig.cluster.pushRequestErrors(.fetch, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .leaderNotAvailable, count: 5))
-        try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total, "\(rig.captured.text)")
-        print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
-        await rig.stop(running)
+        try await Rig.with(total: 1_500, producerProperties: ["max.in.flight.requests.per.connection": "1"]) { rig in
+            // Joining and finding the coordinator fail a few times first.
+            rig.cluster.pushRequestErrors(.findCoordinator, [.coordinatorNotAvailable, .coordinatorLoadInProgress, .coordinatorNotAvailable])
+            rig.cluster.pushRequestErrors(.joinGroup, [.coordinatorLoadInProgress, .notCoordinator])
+            let running = Task { await rig.worker.runUntilStopped() }
+            try await rig.readUntil { $0 >= 300 }
+            // Then, mid-stream, replies, commits and fetches are refused for a while.
+            rig.cluster.pushRequestErrors(.produce, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .requestTimedOut, count: 5))
+            rig.cluster.pushRequestErrors(.offsetCommit, Array(repeating: .coordinatorNotAvailable, count: 3) + Array(repeating: .requestTimedOut, count: 3))
+            rig.cluster.pushRequestErrors(.fetch, Array(repeating: .notLeaderForPartition, count: 5) + Array(repeating: .leaderNotAvailable, count: 5))
+            try await rig.readUntil { $0 == rig.total }
+            #expect(rig.answered == rig.total, "\(rig.captured.text)")
+            print("request errors: \(rig.total) commands answered, \(rig.duplicates) duplicate replies")
+            await rig.stop(running)
+        }
     }
 
     @Test("exactly once: replies and offsets commit in transactions of many commands each; every command answered")
     func exactlyOnce() async throws {
-        let rig = try await Rig(total: 1_500, exactlyOnce: true)
-        let running = Task { await rig.worker.runUntilStopped() }
-        try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total, "\(rig.captured.text)")
-        let stats = try #require(await rig.worker.transactionStatistics)
-        #expect(stats.transactions >= 1)
-        #expect(stats.transactions < rig.total / 10, "several commands per transaction")
-        print("exactly once: \(rig.total) commands in \(stats.transactions) transactions, \(rig.duplicates) duplicate replies")
-        await rig.stop(running)
+        try await Rig.with(total: 1_500, exactlyOnce: true) { rig in
+            let running = Task { await rig.worker.runUntilStopped() }
+            try await rig.readUntil { $0 == rig.total }
+            #expect(rig.answered == rig.total, "\(rig.captured.text)")
+            let stats = try #require(await rig.worker.transactionStatistics)
+            #expect(stats.transactions >= 1)
+            #expect(stats.transactions < rig.total / 10, "several commands per transaction")
+            print("exactly once: \(rig.total) commands in \(stats.transactions) transactions, \(rig.duplicates) duplicate replies")
+            await rig.stop(running)
+        }
     }
 
     @Test("exactly once: a producer fenced mid-stream is replaced and no command is lost")
     func fencedProducer() async throws {
-        let rig = try await Rig(total: 1_500, exactlyOnce: true)
-        let running = Task { await rig.worker.runUntilStopped() }
-        try await rig.readUntil { $0 >= 300 }
-        // The coordinator says another instance took over this transactional id.
-        rig.cluster.pushRequestErrors(.endTxn, [.producerFenced])
-        try await rig.readUntil { $0 == rig.total }
-        #expect(rig.answered == rig.total, "\(rig.captured.text)")
-        let stats = try #require(await rig.worker.transactionStatistics)
-        #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced; \(rig.captured.text)")
-        print(
-            "exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies")
-        await rig.stop(running)
+        try await Rig.with(total: 1_500, exactlyOnce: true) { rig in
+            let running = Task { await rig.worker.runUntilStopped() }
+            try await rig.readUntil { $0 >= 300 }
+            // The coordinator says another instance took over this transactional id.
+            rig.cluster.pushRequestErrors(.endTxn, [.producerFenced])
+            try await rig.readUntil { $0 == rig.total }
+            #expect(rig.answered == rig.total, "\(rig.captured.text)")
+            let stats = try #require(await rig.worker.transactionStatistics)
+            #expect(stats.producersRebuilt >= 1, "the fenced producer was replaced; \(rig.captured.text)")
+            print(
+                "exactly once, producer fenced: \(rig.total) commands answered, \(stats.producersRebuilt) producer(s) rebuilt, \(rig.duplicates) duplicate replies"
+            )
+            await rig.stop(running)
+        }
     }
 }
 

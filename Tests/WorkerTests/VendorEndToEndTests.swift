@@ -195,17 +195,18 @@ final class Pipeline: Sendable {
     static let testPolicy = TargetPolicy(retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50)))
 
     static func with(policy: TargetPolicy = testPolicy, timeout: Duration = .seconds(30), _ body: (Pipeline) async throws -> Void) async throws {
-        let kafka = try WorkerKafka()
-        let simulator = VendorSimulator()
-        try await SimulatorServer.withRunning(simulator, port: 0, logger: kafka.logger) { server in
-            let pipeline = try await Pipeline(kafka: kafka, simulator: simulator, server: server, policy: policy, timeout: timeout)
-            do {
-                try await body(pipeline)
-            } catch {
+        try await WorkerKafka.with { kafka in
+            let simulator = VendorSimulator()
+            try await SimulatorServer.withRunning(simulator, port: 0, logger: kafka.logger) { server in
+                let pipeline = try await Pipeline(kafka: kafka, simulator: simulator, server: server, policy: policy, timeout: timeout)
+                do {
+                    try await body(pipeline)
+                } catch {
+                    await pipeline.shutdown()
+                    throw error
+                }
                 await pipeline.shutdown()
-                throw error
             }
-            await pipeline.shutdown()
         }
     }
 
@@ -243,8 +244,8 @@ final class Pipeline: Sendable {
             processor: processor, settings: settings, logger: kafka.logger
         )
         running = Task { [worker] in await worker.runUntilStopped() }
-        reader = try KafkaConsumer(configuration: kafka.consumer(group: "reader", topics: ["replies", "dlq"]), logger: kafka.logger)
-        producer = try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger)
+        reader = kafka.run(try KafkaConsumer(configuration: kafka.consumer(group: "reader", topics: ["replies", "dlq"]), logger: kafka.logger))
+        producer = kafka.run(try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger))
     }
 
     /// Re-publishes the dead letters to the commands topic as `provisioner dlq replay` does.
@@ -306,8 +307,8 @@ final class Pipeline: Sendable {
     func shutdown() async {
         worker.stop()
         await running.value
-        await reader.close()
-        await producer.close()
+        await kafka.stop(reader)
+        await kafka.stop(producer)
         await http.shutdown()
     }
 }

@@ -57,6 +57,5 @@ final class RedriveDesk: Service, Sendable {
             self.start.finish()
             for redrive in self.redrives.withLock({ $0 }) { redrive.cancel() }
         }
-        await producer.close()
     }
 }

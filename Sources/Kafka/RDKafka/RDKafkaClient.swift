@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// What librdkafka calls back into. Reached from C through the handle's opaque pointer, so
@@ -141,17 +142,23 @@ final class RDKafkaClient: Sendable {
         try await runBlocking { () throws(KafkaError) -> T in try self.withHandle(body) }
     }
 
-    /// On the poll thread, before destruction: lets calls that got in before `stop()` finish.
+    /// On the poll thread, before destruction: lets calls that got in before `requestStop()` finish.
     private func awaitCallsInFlight() {
         while lifecycle.withLock({ $0.inFlight }) > 0 {
             usleep(1000)
         }
     }
 
-    /// Starts the poll thread: `poll` runs repeatedly until `stop()`, then `finish` runs once on the
-    /// same thread, then the handle is destroyed (unless `finish` returns false).
-    func start(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Bool) {
-        lifecycle.withLock { $0.started = true }
+    /// Hosts the client: starts the poll thread, on which `poll` runs repeatedly until a stop is
+    /// requested (`requestStop()`, the calling task's cancellation, or its graceful shutdown),
+    /// then `finish` runs once on the same thread, then the handle is destroyed (unless `finish`
+    /// returns false). Returns once it is. At most once per client: a second call throws.
+    func run(poll: @escaping @Sendable (RDKafkaHandle) -> Void, finish: @escaping @Sendable (RDKafkaHandle) -> Bool) async throws(KafkaError) {
+        let first = lifecycle.withLock { state in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { throw KafkaError(code: .state, message: "\(name) is already running") }
         let thread = Thread { [self] in
             while !self.isStopping {
                 poll(self.handle)
@@ -173,18 +180,19 @@ final class RDKafkaClient: Sendable {
         }
         thread.name = "rdkafka-poll-\(name)"
         thread.start()
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await self.finished()
+            } onCancel: {
+                self.requestStop()
+            }
+        } onGracefulShutdown: {
+            self.requestStop()
+        }
     }
 
-    /// Asks the poll thread to finish, without waiting: the thread holds the client until it
-    /// has destroyed the handle. For a client dropped without `stop()` (a deinit must not wait,
-    /// nor start a task that outlives its owner).
-    func requestStop() {
-        lifecycle.withLock { _ in stopRequested.store(true, ordering: .releasing) }
-    }
-
-    /// Asks the poll thread to finish and waits until the handle is destroyed.
-    func stop() async {
-        requestStop()
+    /// Returns once the poll thread has destroyed the handle (at once if it never started).
+    private func finished() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = lifecycle.withLock { state -> Bool in
                 if state.finished || !state.started { return true }
@@ -195,13 +203,24 @@ final class RDKafkaClient: Sendable {
         }
     }
 
-    /// Destroys a handle whose poll thread was never started.
-    func destroyUnstarted() {
-        let started = lifecycle.withLock { $0.started }
-        if !started {
-            rd_kafka_destroy(handle.pointer)
-            callbacks.statistics.finish()
+    /// Asks the poll thread to finish, without waiting: `run()` returns once it has destroyed
+    /// the handle. Safe from any thread, any number of times, before `run()` too (which then
+    /// closes at once).
+    func requestStop() {
+        lifecycle.withLock { _ in stopRequested.store(true, ordering: .releasing) }
+    }
+
+    /// Destroys the handle if `run()` never started (its owner's deinit): there is no poll
+    /// thread to do it. `release` runs first, to give back what holds the handle.
+    func destroyUnstarted(release: (RDKafkaHandle) -> Void = { _ in }) {
+        let unstarted = lifecycle.withLock { state in
+            defer { state.started = true }
+            return !state.started
         }
+        guard unstarted else { return }
+        release(handle)
+        rd_kafka_destroy(handle.pointer)
+        callbacks.statistics.finish()
     }
 }
 

@@ -7,11 +7,11 @@ import Synchronization
 ///
 /// For local testing and chaos runs only: it takes brokers off the network at anyone's request,
 /// so it is served on loopback and must never front a production broker.
-final class BrokerControl: Sendable {
+public final class BrokerControl: Sendable {
     /// What a call answers; a refused call throws its answer.
-    struct Answer: Error, Sendable, Equatable {
-        var status: Int
-        var body: JSONValue
+    public struct Answer: Error, Sendable, Equatable {
+        public var status: Int
+        public var body: JSONValue
 
         static func badRequest(_ field: String, _ message: String) -> Answer {
             Answer(status: 400, body: .object(["error": .string(message), "field": .string(field)]))
@@ -47,13 +47,13 @@ final class BrokerControl: Sendable {
     /// The longest round-trip time accepted: longer ones only make every client time out.
     static let maximumRTTMs: Int64 = 60_000
 
-    init(cluster: EmbeddedKafkaCluster, topics: [String: Int]) {
+    public init(cluster: EmbeddedKafkaCluster, topics: [String: Int]) {
         self.cluster = cluster
         self.partitions = topics
     }
 
     /// `path` is the request path without its query, split at `/`; `body` is empty when none.
-    func handle(method: String, path: [Substring], body: [UInt8]) -> Answer {
+    public func handle(method: String, path: [Substring], body: [UInt8]) -> Answer {
         do throws(Answer) {
             switch (method, path.count, path.first) {
             case ("GET", 1, "state"): break

@@ -1,18 +1,18 @@
 import ProvisioningContract
 
 /// What `reconcile` prints: the contract's JSON object, or a table per target.
-struct ReconcileReport {
-    let reconciliation: Reconciliation
+public struct ReconcileReport: Sendable {
+    public let reconciliation: Reconciliation
     /// Milliseconds since the epoch, for ages.
-    let now: Int64
+    public let now: Int64
 
-    init(_ reconciliation: Reconciliation, now: Int64) {
+    public init(_ reconciliation: Reconciliation, now: Int64) {
         self.reconciliation = reconciliation
         self.now = now
     }
 
     /// Section 12's object, plus `unknownReplies` and the same counts per target.
-    var json: String {
+    public var json: String {
         func counts(_ counts: Reconciliation.Counts) -> [String: JSONValue] {
             [
                 "commands": .integer(Int64(counts.commands)), "answered": .integer(Int64(counts.answered)),
@@ -35,7 +35,7 @@ struct ReconcileReport {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    var table: String {
+    public var table: String {
         let header = ["target", "commands", "answered", "duplicates", "pending", "unanswered", "unknown replies"]
         func row(_ name: String, _ counts: Reconciliation.Counts) -> [String] {
             [name] + [counts.commands, counts.answered, counts.duplicates, counts.pending, counts.unanswered, counts.unknownReplies].map { "\($0)" }

@@ -4,12 +4,12 @@ import ProvisioningContract
 
 /// Serves `BrokerControl` over HTTP on 127.0.0.1 (never another address: the API takes
 /// brokers down for whoever asks).
-enum BrokerControlServer {
+public enum BrokerControlServer {
     /// The largest request body read; the API's bodies are a few fields.
     static let maximumBodySize = 64 << 10
 
     /// `listening` is told the bound port (the one asked for, or the kernel's pick for 0).
-    static func application(
+    public static func application(
         control: BrokerControl, port: Int, logger: Logger, listening: @escaping @Sendable (Int) async -> Void
     ) -> some ApplicationProtocol {
         let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in

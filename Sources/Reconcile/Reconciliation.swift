@@ -8,14 +8,16 @@ import ProvisioningContract
 /// never the id itself), per dead letter its position, and the details of the commands found
 /// unanswered. Two different `commandId`s hashing alike (a chance of about 1 in 10^7 among a
 /// million commands) would make one of them look answered.
-struct Reconciliation {
-    struct Counts: Sendable, Equatable {
-        var commands = 0
-        var answered = 0
-        var duplicates = 0
-        var pending = 0
-        var unanswered = 0
-        var unknownReplies = 0
+public struct Reconciliation: Sendable {
+    public struct Counts: Sendable, Equatable {
+        public var commands = 0
+        public var answered = 0
+        public var duplicates = 0
+        public var pending = 0
+        public var unanswered = 0
+        public var unknownReplies = 0
+
+        public init() {}
 
         mutating func add(_ other: Counts) {
             commands += other.commands
@@ -27,14 +29,14 @@ struct Reconciliation {
         }
     }
 
-    struct Unanswered: Sendable, Equatable {
-        var partition: Int32
-        var offset: Int64
-        var key: String?
-        var commandId: String?
-        var target: String?
+    public struct Unanswered: Sendable, Equatable {
+        public var partition: Int32
+        public var offset: Int64
+        public var key: String?
+        public var commandId: String?
+        public var target: String?
         /// When the command was written, milliseconds since the epoch.
-        var timestampMilliseconds: Int64
+        public var timestampMilliseconds: Int64
     }
 
     /// Replies and commands seen for one `commandId`.
@@ -51,21 +53,21 @@ struct Reconciliation {
     }
 
     /// Commands written before this (ms since the epoch) are left out; nil: from the beginning.
-    let since: Int64?
+    public let since: Int64?
     /// Commands written at or after this are left out.
-    let until: Int64?
+    public let until: Int64?
     /// Commands written after this have not had their grace period yet: pending, not unanswered.
-    let graceCutoff: Int64
-    let commandsTopic: String
+    public let graceCutoff: Int64
+    public let commandsTopic: String
 
     private var entries: [Int: Entry] = [:]
     private var targetNames: [String] = ["-"]
     private var targetIndex: [String: UInt16] = ["-": 0]
     private var deadLetters: Set<Position> = []
-    private(set) var byTarget: [String: Counts] = [:]
-    private(set) var unanswered: [Unanswered] = []
+    public private(set) var byTarget: [String: Counts] = [:]
+    public private(set) var unanswered: [Unanswered] = []
 
-    init(commandsTopic: String, since: Int64?, until: Int64?, graceCutoff: Int64) {
+    public init(commandsTopic: String, since: Int64?, until: Int64?, graceCutoff: Int64) {
         self.commandsTopic = commandsTopic
         self.since = since
         self.until = until
@@ -74,12 +76,12 @@ struct Reconciliation {
 
     /// Room for this many replies at once: growing the table as they come would hold the old
     /// and the new one together, twice the memory at the peak.
-    mutating func expect(replies: Int64) {
+    public mutating func expect(replies: Int64) {
         entries.reserveCapacity(Int(clamping: replies))
     }
 
     /// A record of the replies topic: its `commandId` header names the command.
-    mutating func reply(_ message: KafkaConsumerMessage) {
+    public mutating func reply(_ message: KafkaConsumerMessage) {
         guard let commandId = message.headers.string("commandId"), !commandId.isEmpty else { return }
         let target = message.value.flatMap(Self.fields)?.target
         let index = self.index(of: target)
@@ -87,7 +89,7 @@ struct Reconciliation {
     }
 
     /// A record of the dead-letter topic: the command it names by partition and offset.
-    mutating func deadLetter(_ message: KafkaConsumerMessage) {
+    public mutating func deadLetter(_ message: KafkaConsumerMessage) {
         guard message.headers.string("dlq.original.topic") == commandsTopic,
             let partition = message.headers.string("dlq.original.partition").flatMap({ Int32($0) }),
             let offset = message.headers.string("dlq.original.offset").flatMap({ Int64($0) })
@@ -96,7 +98,7 @@ struct Reconciliation {
     }
 
     /// A record of the commands topic, after every reply and dead letter.
-    mutating func command(_ message: KafkaConsumerMessage) {
+    public mutating func command(_ message: KafkaConsumerMessage) {
         let timestamp = message.timestampMilliseconds ?? 0
         if let since, timestamp < since { return }
         if let until, timestamp >= until { return }
@@ -127,7 +129,7 @@ struct Reconciliation {
     }
 
     /// Once every command is in: commands answered more than once, replies no command asked for.
-    mutating func finish() {
+    public mutating func finish() {
         for entry in entries.values {
             let target = targetNames[Int(entry.target)]
             if entry.commands == 0 {
@@ -140,7 +142,7 @@ struct Reconciliation {
         unanswered.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
     }
 
-    var total: Counts {
+    public var total: Counts {
         var total = Counts()
         for counts in byTarget.values { total.add(counts) }
         return total
