@@ -87,7 +87,7 @@ public final class KafkaConsumer: KafkaClient, Sendable {
     /// Starts the shutdown `run()` completes: a revocation under way is released now, polling
     /// stops and the consumer closes. Returns at once; safe from any thread, more than once.
     public func triggerGracefulShutdown() {
-        core.close()
+        core.beginClosing()
         client.requestStop()
     }
 
@@ -273,7 +273,7 @@ final class ConsumerCore: Sendable {
     let closing = Atomic<Bool>(false)
     /// Whether an assignment callback ever ran (see `finish`).
     let everAssigned = Atomic<Bool>(false)
-    /// The revocation the poll thread is waiting on, so that `close()` can release it.
+    /// The revocation the poll thread is waiting on, so that a shutdown can release it.
     private let pendingRevocation = Mutex<KafkaPartitionRevocation?>(nil)
     /// Set while the poll thread waits for the reader to catch up (only the poll thread uses it).
     private let starved = Atomic<Bool>(false)
@@ -319,7 +319,7 @@ final class ConsumerCore: Sendable {
     }
 
     /// Stops waiting for the caller: a revocation under way is released now.
-    func close() {
+    func beginClosing() {
         closing.store(true, ordering: .releasing)
         pendingRevocation.withLock { $0 }?.complete()
     }
