@@ -66,10 +66,22 @@ public final class KafkaAdminClient: KafkaClient, Sendable {
         }
     }
 
-    /// Brokers, topics and partition leaders as the cluster reports them now.
+    /// Brokers, topics and partition leaders as the cluster reports them now. When no broker
+    /// answers, the error names what librdkafka last reported for each broker (a refused
+    /// connection, a handshake it could not read), not only "transport failure".
     public func metadata(timeout: Duration = .seconds(10)) async throws(KafkaError) -> KafkaClusterMetadata {
-        return try await client.blocking { handle throws(KafkaError) in try handle.metadata(timeout: timeout) }
+        do {
+            return try await client.blocking { handle throws(KafkaError) in try handle.metadata(timeout: timeout) }
+        } catch {
+            let reports = client.callbacks.brokerErrors.withLock { $0 }
+            guard !reports.isEmpty else { throw error }
+            let said = reports.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            throw KafkaError(code: error.code, message: "\(error.message); the brokers said: \(said)", isRetriable: error.isRetriable)
+        }
     }
+
+    /// What librdkafka last reported for each broker it could not use, by `host:port/id`.
+    public var brokerErrors: [String: String] { client.callbacks.brokerErrors.withLock { $0 } }
 
     deinit {
         client.destroyUnstarted()

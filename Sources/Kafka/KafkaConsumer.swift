@@ -348,7 +348,13 @@ final class ConsumerCore: Sendable {
         let err = message.pointee.err
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
             channel.push(.message(Self.convert(message)))
-        } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+        } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            // The end as the Fetch answer states it (its high watermark), which a broker may
+            // report differently from ListOffsets (tansu 0.6 answers those short).
+            if let topic = message.pointee.rkt.map({ String(cString: rd_kafka_topic_name($0)) }) {
+                channel.push(.partitionEnd(KafkaTopicPartitionOffset(topic: topic, partition: message.pointee.partition, offset: message.pointee.offset)))
+            }
+        } else {
             let error = KafkaError(err, message: String(cString: rd_kafka_message_errstr(message)))
             logger.warning("consumer error", metadata: ["error": "\(error)"])
             channel.push(.error(error))

@@ -36,7 +36,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public static func groupless(bootstrapServers: String, properties: [String: String] = [:]) -> KafkaConsumerConfiguration {
         // librdkafka's consumer needs a group.id to start, but sends it only to subscribe or
         // commit, which a group-less consumer never does.
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: "provisioner-groupless", topics: [], properties: properties)
+        // `enable.partition.eof`: the reader learns where a partition ends from the broker's Fetch
+        // answers (`KafkaConsumerEvent.partitionEnd`), not only from a watermark asked for earlier.
+        let reading = ["enable.partition.eof": "true"].merging(properties) { _, given in given }
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupId: "provisioner-groupless", topics: [], properties: reading)
         configuration.joinsGroup = false
         return configuration
     }

@@ -16,6 +16,9 @@ public enum KafkaConsumerEvent: Sendable {
     case offsetsCommitted(KafkaCommitResult)
     /// An error that did not stop the consumer (a fatal one is followed by the end of the sequence).
     case error(KafkaError)
+    /// The broker said the partition has no record at or after this offset now: the reader has
+    /// caught up with it. Only for a consumer with `enable.partition.eof` (a group-less one).
+    case partitionEnd(KafkaTopicPartitionOffset)
 }
 
 /// A pending hand-over of partitions. The consumer holds the partitions until `complete()`,

@@ -126,7 +126,7 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
                 switch event {
                 case .message(let message): return message
                 case .partitionsRevoked(let revocation): revocation.complete()
-                case .partitionsAssigned, .offsetsCommitted, .error: continue
+                case .partitionsAssigned, .offsetsCommitted, .error, .partitionEnd: continue
                 }
             }
             return nil

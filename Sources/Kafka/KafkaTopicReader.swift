@@ -37,25 +37,34 @@ public struct KafkaTopicReader: Sendable {
         try await withConsumer { consumer in try await Self.extent(of: topic, with: consumer) }
     }
 
-    /// Hands every record from `start` up to the end each partition had when the call started
-    /// to `handle`, one at a time (nothing is kept here), each partition in offset order.
+    /// Hands every record from `start` to the end of each partition to `handle`, one at a time
+    /// (nothing is kept here), each partition in offset order. The end is where the broker says
+    /// the partition ends once the reader has caught up (its Fetch answer), and never before the
+    /// end it reported when the call started: a watermark reported short does not cut the read.
     public func read(from start: Start = .beginning, _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
         try await withConsumer { consumer in
             let extent = try await Self.extent(of: topic, with: consumer)
-            let bounds = Dictionary(
-                uniqueKeysWithValues: extent.map { partition, range in (partition, (start.first(of: partition, in: range), range.upperBound)) })
+            var bounds: [Int32: (from: Int64, to: Int64)] = [:]
+            for partition in try await consumer.partitions(of: topic) {
+                if let range = extent[partition] {
+                    bounds[partition] = (start.first(of: partition, in: range), range.upperBound)
+                } else {
+                    bounds[partition] = (start.offset(of: partition), 0)
+                }
+            }
             try await read(consumer, bounds, handle)
         }
     }
 
     /// Hands `handle` the records of `ranges` (by partition; from an `extent()` taken earlier,
-    /// so that several topics are read to one moment), each partition in offset order.
+    /// so that several topics are read to one moment) and those written after them up to where
+    /// the broker says each partition ends, each partition in offset order.
     public func read(_ ranges: [Int32: Range<Int64>], _ handle: (KafkaConsumerMessage) async throws -> Void) async throws {
         guard !ranges.isEmpty else { return }
         try await withConsumer { consumer in try await read(consumer, ranges.mapValues { ($0.lowerBound, $0.upperBound) }, handle) }
     }
 
-    /// Every record from `start` up to the end each partition had when the call started.
+    /// Every record from `start` to the end of each partition, as `read(from:)` reads them.
     public func readToEnd(from start: Start = .beginning) async throws -> [KafkaConsumerMessage] {
         var messages: [KafkaConsumerMessage] = []
         try await read(from: start) { messages.append($0) }
@@ -91,19 +100,29 @@ public struct KafkaTopicReader: Sendable {
         return extent
     }
 
-    /// Reads each partition from its first offset to before its end; partitions with nothing
-    /// between are not read at all.
+    /// Reads each partition from `from` until the broker says it has nothing more
+    /// (`partitionEnd`) at or past `to`, the end reported earlier. Every record delivered until
+    /// then is handed on, including any past `to`: a broker that reports a watermark short
+    /// (tansu 0.6 answers ListOffsets with the first offset of the last batch plus one) or
+    /// records written since are read, not cut off.
     private func read(
         _ consumer: KafkaConsumer, _ bounds: [Int32: (from: Int64, to: Int64)], _ handle: (KafkaConsumerMessage) async throws -> Void
     ) async throws {
-        var remaining = bounds.filter { $0.value.from < $0.value.to }.mapValues(\.to)
+        var remaining = bounds.mapValues(\.to)
         guard !remaining.isEmpty else { return }
         try consumer.assign(remaining.keys.sorted().map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: bounds[$0]!.from) })
-        for await message in consumer.messages {
-            guard let end = remaining[message.partition] else { continue }
-            if message.offset < end { try await handle(message) }
-            if message.offset + 1 >= end { remaining[message.partition] = nil }
-            if remaining.isEmpty { return }
+        for await event in consumer.events {
+            switch event {
+            case .message(let message) where remaining[message.partition] != nil:
+                try await handle(message)
+            case .partitionEnd(let end):
+                if let wanted = remaining[end.partition], end.offset >= wanted { remaining[end.partition] = nil }
+                if remaining.isEmpty { return }
+            case .partitionsRevoked(let revocation):
+                revocation.complete()
+            case .message, .partitionsAssigned, .offsetsCommitted, .error:
+                continue
+            }
         }
         try Task.checkCancellation()
         throw KafkaError.client("reading \(topic): the consumer stopped before the partitions' ends \(remaining.sorted { $0.key < $1.key })")

@@ -44,7 +44,10 @@ public struct ReconcileReport: Sendable {
         rows.append(row("all", reconciliation.total))
         var lines = Self.aligned([header] + rows)
         let unanswered = reconciliation.unanswered
-        if unanswered.isEmpty {
+        if unanswered.isEmpty, let reason = unprovenReason {
+            lines.append("")
+            lines.append(reason)
+        } else if unanswered.isEmpty {
             lines.append("")
             lines.append(reconciliation.total.pending == 0 ? "every command has an answer" : "every command past its grace period has an answer")
         } else {
@@ -57,6 +60,16 @@ public struct ReconcileReport: Sendable {
                     })
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Why "every command has an answer" cannot be claimed though none was found without one;
+    /// nil when it can (contract section 8: `reconcile` then exits 3).
+    public var unprovenReason: String? {
+        let count = reconciliation.unreadCommandsAnswered
+        guard count > 0 else { return nil }
+        return "cannot prove that every command has an answer: \(count) repl\(count == 1 ? "y names a command" : "ies name commands") "
+            + "that reconcile did not read. The commands topic was read short (a broker that reports a partition's end short) "
+            + "or lost commands to retention; commands without an answer may be among them. Use --since to reconcile only what is kept."
     }
 
     /// `45s`, `3m12s`, `2h3m`, `4d7h`: the two largest units.

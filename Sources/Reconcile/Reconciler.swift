@@ -9,8 +9,6 @@ public struct Reconciler: Sendable {
     /// The outcome of one reconcile.
     public struct Scan: Sendable {
         public let reconciliation: Reconciliation
-        /// The commands topic's partitions as read: from their first offset to their end at the start.
-        public let commandRanges: [Int32: Range<Int64>]
     }
 
     public let commands: KafkaTopicReader
@@ -24,36 +22,39 @@ public struct Reconciler: Sendable {
     }
 
     /// Reconciles the commands written in `since..<until` (milliseconds since the epoch; nil:
-    /// unbounded). Commands younger than `grace` at `now` are pending rather than unanswered.
+    /// unbounded) and before `now`, the run's start. Commands younger than `grace` at `now` are
+    /// pending rather than unanswered. Each topic is read to where the broker says it ends, not
+    /// to a watermark alone (which a broker may report short); the commands last, so that every
+    /// reply read names a command written before the commands are read to their end.
     public func reconcile(
         since: Int64? = nil, until: Int64? = nil, grace: Duration, now: Int64, progress: some ReconcileProgress = SilentProgress()
     ) async throws -> Scan {
-        // The commands' end first: replies to every command up to it are then already written, or
-        // being written, when the replies are read.
-        let commandRanges = try await commands.extent()
-        var reconciliation = Reconciliation(commandsTopic: commands.topic, since: since, until: until, graceCutoff: now - grace.milliseconds)
+        // Commands written after the run started are read (their replies are then known) but not
+        // counted: "the commands topic up to its end at the start of the run".
+        let before = min(until ?? .max, now + 1)
+        var reconciliation = Reconciliation(commandsTopic: commands.topic, since: since, until: before, graceCutoff: now - grace.milliseconds)
 
+        // The extents size the progress and the table of replies; the reads go to the ends.
         let replyRanges = try await replies.extent()
         reconciliation.expect(replies: replyRanges.total)
         progress.start(replies.topic, records: replyRanges.total)
-        try await replies.read(replyRanges) { message in
+        try await replies.read(from: .beginning) { message in
             reconciliation.reply(message)
             progress.advance()
         }
-        let letterRanges = try await deadLetters.extent()
-        progress.start(deadLetters.topic, records: letterRanges.total)
-        try await deadLetters.read(letterRanges) { message in
+        progress.start(deadLetters.topic, records: try await deadLetters.extent().total)
+        try await deadLetters.read(from: .beginning) { message in
             reconciliation.deadLetter(message)
             progress.advance()
         }
-        progress.start(commands.topic, records: commandRanges.total)
-        try await commands.read(commandRanges) { message in
+        progress.start(commands.topic, records: try await commands.extent().total)
+        try await commands.read(from: .beginning) { message in
             reconciliation.command(message)
             progress.advance()
         }
         progress.done()
         reconciliation.finish()
-        return Scan(reconciliation: reconciliation, commandRanges: commandRanges)
+        return Scan(reconciliation: reconciliation)
     }
 
     /// Reads the commands topic again and re-sends `scan`'s unanswered commands to it as they
@@ -65,7 +66,7 @@ public struct Reconciler: Sendable {
         guard !unanswered.isEmpty else { return 0 }
         var positions: [Int32: Set<Int64>] = [:]
         for command in unanswered { positions[command.partition, default: []].insert(command.offset) }
-        let wanted = positions.mapValues { offsets in offsets.min()!..<(offsets.max()! + 1) }.filter { scan.commandRanges[$0.key] != nil }
+        let wanted = positions.mapValues { offsets in offsets.min()!..<(offsets.max()! + 1) }
         progress.start("re-publishing", records: Int64(unanswered.count))
         let topic = commands.topic
         let republished = try await KafkaProducer.with(configuration: configuration, logger: logger) { producer in

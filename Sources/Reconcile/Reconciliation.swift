@@ -97,20 +97,23 @@ public struct Reconciliation: Sendable {
         deadLetters.insert(Position(partition: partition, offset: offset))
     }
 
-    /// A record of the commands topic, after every reply and dead letter.
+    /// A record of the commands topic, after every reply and dead letter. Every command read
+    /// makes the replies naming it known, counted or not: a reply is unknown only when its
+    /// command is not in the topic at all.
     public mutating func command(_ message: KafkaConsumerMessage) {
         let timestamp = message.timestampMilliseconds ?? 0
+        let fields = message.value.flatMap(Self.fields)
+        let hash = fields?.commandId.flatMap { $0.isEmpty ? nil : $0.hashValue }
+        let replied = hash.map { entries[$0] != nil } ?? false
+        if let hash, replied { entries[hash]!.commands += 1 }
         if let since, timestamp < since { return }
         if let until, timestamp >= until { return }
-        let fields = message.value.flatMap(Self.fields)
         let target = fields?.target ?? "-"
         var counts = byTarget[target, default: Counts()]
         counts.commands += 1
         let answered: Bool
-        if let commandId = fields?.commandId, !commandId.isEmpty {
-            let hash = commandId.hashValue
-            answered = entries[hash] != nil
-            if answered { entries[hash]!.commands += 1 }
+        if hash != nil {
+            answered = replied
         } else {
             answered = deadLetters.contains(Position(partition: message.partition, offset: message.offset))
         }
@@ -141,6 +144,13 @@ public struct Reconciliation: Sendable {
         entries = [:]
         unanswered.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
     }
+
+    /// Replies naming a command that was not read, where that disproves "all answered": read
+    /// from the beginning (no `since`), such a reply means the commands topic was read short (a
+    /// broker that reports a partition's end short) or lost commands to retention, so commands
+    /// without an answer may be missing from the count. 0 with `since` (older commands are left
+    /// out on purpose).
+    public var unreadCommandsAnswered: Int { since == nil ? total.unknownReplies : 0 }
 
     public var total: Counts {
         var total = Counts()

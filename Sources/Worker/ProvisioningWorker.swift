@@ -209,6 +209,8 @@ public final class ProvisioningWorker: Service, Sendable {
                 if let error = result.error { logger.warning("commit failed", metadata: ["error": "\(error)"]) }
             case .error(let error):
                 logger.error("consumer error", metadata: ["error": "\(error)"])
+            case .partitionEnd:
+                break  // a group member does not ask for these (`enable.partition.eof` is off)
             }
         }
     }

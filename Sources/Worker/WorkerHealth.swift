@@ -37,7 +37,7 @@ public struct WorkerHealth: Sendable, Equatable {
             kafkaProblem = nil
         case .error(let error) where error.isFatal || Self.outage.contains(error.code):
             kafkaProblem = error.description
-        case .partitionsRevoked, .offsetsCommitted, .error:
+        case .partitionsRevoked, .offsetsCommitted, .error, .partitionEnd:
             break
         }
     }

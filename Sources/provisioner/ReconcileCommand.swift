@@ -15,7 +15,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         discussion: """
             Reads the commands topic up to its end at the start of the run, and the replies and dead letters. A command is \
             answered when a reply carries its commandId or, when its commandId cannot be read, when a dead letter names its \
-            partition and offset. Exits 1 while a command older than --grace has no answer, 0 when none.
+            partition and offset. Exits 1 while a command older than --grace has no answer, 0 when none, and 3 when it \
+            cannot prove that: read from the beginning (no --since), it met replies naming commands it never read.
             """
     )
 
@@ -68,6 +69,11 @@ struct ReconcileCommand: AsyncParsableCommand {
             Console.line("re-published \(republished) command\(republished == 1 ? "" : "s") to \(kafka.commandsTopic)")
         }
         if count > 0 { throw ExitCode(1) }
+        // Read from the beginning, replies naming commands never read: no proof (contract section 8).
+        if let reason = report.unprovenReason {
+            if format == .json { FileHandle.standardError.write(Data((reason + "\n").utf8)) }
+            throw ExitCode(3)
+        }
     }
 
     /// Whether to re-publish: asked on a terminal unless `--yes`.

@@ -96,11 +96,13 @@ enum ConfigurationLoader {
 
 /// Kafka unreachable at start-up exits 69 (contract section 8).
 enum KafkaReachability {
+    /// Asks the cluster for its metadata with the configured client properties (security,
+    /// `debug`). librdkafka's own lines go to `logger` at their level; a failure exits 69 naming
+    /// what each broker last said (contract section 8).
     static func check(_ kafka: ProvisionerConfiguration.Kafka, logger: Logger) async throws {
-        var quiet = logger
-        quiet.logLevel = .critical
         do {
-            _ = try await KafkaAdminClient.with(bootstrapServers: kafka.bootstrapServers, logger: quiet) { admin in
+            _ = try await KafkaAdminClient.with(bootstrapServers: kafka.bootstrapServers, properties: kafka.producerConfiguration.properties, logger: logger) {
+                admin in
                 try await admin.metadata(timeout: .seconds(10))
             }
         } catch {

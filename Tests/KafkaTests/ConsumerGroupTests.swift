@@ -64,7 +64,7 @@ struct ConsumerGroupTests {
                     assignedPartitions.withLock { $0.subtract(revocation.partitions) }
                     revocation.complete()
                     onChange()
-                case .offsetsCommitted, .error:
+                case .offsetsCommitted, .error, .partitionEnd:
                     break
                 }
             }
@@ -402,7 +402,7 @@ struct ConsumerGroupTests {
                         revocation.complete()
                     case .partitionsAssigned(let partitions):
                         owned.formUnion(partitions)
-                    case .offsetsCommitted, .error:
+                    case .offsetsCommitted, .error, .partitionEnd:
                         break
                     }
                 }

@@ -62,6 +62,22 @@ extension CrashAndStopTests {
             #expect((afterRestart.report["unanswered"] as? [Any])?.isEmpty == true)
             #expect(afterRestart.report["answered"] as? Int == total)
             print("reconcile: \(expected.count) of \(total) unanswered after kill -9, 0 after the restart")
+
+            // A reply naming a command the topic never held: read from the beginning, no proof.
+            var logger = Logger(label: "reconcile-test")
+            logger.logLevel = .critical
+            try await KafkaProducer.with(configuration: KafkaProducerConfiguration(bootstrapServers: setup.bootstrap), logger: logger) { producer in
+                try await producer.send(
+                    KafkaProducerMessage(
+                        topic: "provisioning.replies", key: "tecs-test:ghost", value: #"{"commandId":"ghost-1","target":"tecs-test"}"#,
+                        headers: [KafkaHeader(key: "commandId", value: "ghost-1")]))
+            }
+            let unproven = try await reconcile(setup, ["--grace", "0s"])
+            #expect(unproven.exit == 3, "cannot prove: a reply names a command never read")
+            #expect(unproven.report["unknownReplies"] as? Int == 1)
+            #expect((unproven.report["unanswered"] as? [Any])?.isEmpty == true)
+            let windowed = try await reconcile(setup, ["--grace", "0s", "--since", "1h"])
+            #expect(windowed.exit == 0, "with --since, older commands are left out on purpose")
         }
     }
 

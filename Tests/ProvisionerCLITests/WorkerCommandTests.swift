@@ -329,7 +329,28 @@ struct WorkerCommandTests {
         let config = try configFile(bootstrap: "127.0.0.1:1")
         let worker = try ProvisionerProcess(arguments: ["run", "--config", config], environment: ["CLI_TEST_TECS_PASSWORD": "p", "LOG_LEVEL": "error"])
         #expect(try await worker.exitCode() == 69)
-        #expect(await worker.outputs().stderr.contains("Kafka unreachable"))
+        let stderr = await worker.outputs().stderr
+        #expect(stderr.contains("Kafka unreachable at 127.0.0.1:1"))
+        // What librdkafka last said of the broker, not only "transport failure".
+        #expect(stderr.contains("the brokers said: 127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused"), "\(stderr)")
+    }
+
+    @Test("kafka.properties debug reaches librdkafka, and its debug lines reach the log at debug level with their facility")
+    func librdkafkaDebug() async throws {
+        let broker = try ProvisionerProcess(arguments: ["broker", "--brokers", "1", "--partitions", "1"])
+        defer { broker.kill() }
+        let bootstrap = try await broker.firstLine()
+        let config = try configFile(bootstrap: bootstrap)
+        let debugging = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(
+            of: #"properties: { session.timeout.ms: "4000" }"#, with: #"properties: { session.timeout.ms: "4000", debug: "broker" }"#)
+        try debugging.write(toFile: config, atomically: true, encoding: .utf8)
+        let sender = try ProvisionerProcess(
+            arguments: ["send", "--config", config],
+            environment: ["CLI_TEST_TECS_PASSWORD": "p", "LOG_LEVEL": "debug", "PROVISIONER_OBSERVABILITY_LOGFORMAT": "json"])
+        try sender.send(#"{"commandId":"debug-1","target":"tecs-test","operation":"getUser","userId":"u"}"# + "\n")
+        #expect(try await sender.exitCode() == 0)
+        let lines = await sender.outputs().stderr.split(separator: "\n")
+        #expect(lines.contains { $0.contains(#""level":"debug""#) && $0.contains(#""rdkafka.facility":"#) }, "\(lines.prefix(5))")
     }
 
     @Test("a bad configuration exits 64 naming the key")

@@ -17,6 +17,9 @@ final class RDKafkaCallbacks: Sendable {
     let onError: (@Sendable (KafkaError) -> Void)?
     /// Results of asynchronous consumer commits.
     let onCommit: (@Sendable (KafkaCommitResult) -> Void)?
+    /// The last error librdkafka reported per broker (`host:port/id`), for a caller whose request
+    /// failed only with "transport failure" to say what the brokers said.
+    let brokerErrors = Mutex<[String: String]>([:])
 
     init(
         logger: Logger,
@@ -32,6 +35,15 @@ final class RDKafkaCallbacks: Sendable {
         self.onRebalance = onRebalance
         self.onError = onError
         self.onCommit = onCommit
+    }
+
+    /// The broker (`host:port/id`, id `bootstrap` before the first metadata) and the reason of
+    /// an error librdkafka reports for one broker connection ("127.0.0.1:9092/1: Connect to …").
+    static func brokerReport(_ message: String) -> (broker: String, reason: String)? {
+        guard let separator = message.range(of: ": ") else { return nil }
+        let broker = message[..<separator.lowerBound]
+        guard let slash = broker.lastIndex(of: "/"), broker[..<slash].contains(":"), !broker.contains(" ") else { return nil }
+        return (String(broker), String(message[separator.upperBound...]))
     }
 
     static func from(_ rk: OpaquePointer?) -> RDKafkaCallbacks? {
@@ -67,6 +79,17 @@ final class RDKafkaCallbacks: Sendable {
                 let underlying = rd_kafka_fatal_error(rk, &errstr, errstr.count)
                 let text = String(errorBuffer: errstr)
                 error = KafkaError(code: KafkaError.Code(underlying), message: text, isFatal: true)
+            }
+            if let (broker, reason) = RDKafkaCallbacks.brokerReport(error.message) {
+                callbacks.brokerErrors.withLock { $0[broker] = reason }
+                if reason.contains("ApiVersionRequest failed") {
+                    // Connected, but the broker's answer to the first request could not be read:
+                    // a protocol mismatch, not a network problem, and no retry will mend it.
+                    callbacks.logger.error(
+                        "Kafka broker refused the handshake", metadata: ["broker": "\(broker)", "reason": "\(reason)", "error": "\(error.code)"])
+                    callbacks.onError?(error)
+                    return
+                }
             }
             callbacks.logger.log(level: error.isFatal ? .error : .warning, "librdkafka error", metadata: ["error": "\(error)"])
             callbacks.onError?(error)
